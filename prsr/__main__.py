@@ -1,0 +1,5 @@
+import sys
+
+from prsr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,15 @@
+"""Datasets and the LR/HR pair making of the toolkit.
+
+Public names (DESIGN.md): `downsample`, `upsample`, `resize`, `load_pairs`.
+"""
+
+from .resize import downsample, resize, to_float, to_uint8, upsample
+
+__all__ = ["downsample", "upsample", "resize", "to_float", "to_uint8", "load_pairs"]
+
+
+def load_pairs(name: str, split: str, root=None):
+    """See `sr_data.datasets.load_pairs`."""
+    from .datasets import load_pairs as _load_pairs
+
+    return _load_pairs(name, split, root=root)
