@@ -3,9 +3,12 @@
 Public names (DESIGN.md): `downsample`, `upsample`, `resize`, `load_pairs`.
 """
 
+from . import corners
+from .corners import make_corners
+from .datasets import PairDataset
 from .resize import downsample, resize, to_float, to_uint8, upsample
 
-__all__ = ["downsample", "upsample", "resize", "to_float", "to_uint8", "load_pairs"]
+__all__ = ["downsample", "upsample", "resize", "to_float", "to_uint8", "load_pairs", "PairDataset", "make_corners"]
 
 
 def load_pairs(name: str, split: str, root=None):
