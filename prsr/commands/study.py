@@ -1,0 +1,109 @@
+"""`prsr study init|serve|export|simulate`: the human forced-choice study (Section 5.3)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQLAlchemy URL)"
+
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="study_command", metavar="STEP")
+
+    p = sub.add_parser("init", help="create a study database from runs/<dataset>/predictions")
+    p.add_argument("--predictions", required=True, help="folder with truth.npz and <method>.npz")
+    p.add_argument("--db", required=True, help="SQLAlchemy URL or SQLite file path (must not hold a study)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated methods (default: the paper's study rows present in the folder)")
+    p.add_argument("--raters-per-method", type=int, default=40)
+    p.add_argument("--n-trials", type=int, default=45, help="counted trials per rater, golden included")
+    p.add_argument("--n-practice", type=int, default=10)
+    p.add_argument("--n-golden", type=int, default=5)
+    p.add_argument("--display-px", type=int, default=192, help="CSS pixels each 32x32 image is shown at")
+    p.add_argument("--abandon-after-min", type=float, default=30.0,
+                   help="minutes of inactivity after which a rater's slot is given to someone else")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default=None, help="dataset name (default: the folder above predictions/)")
+
+    p = sub.add_parser("serve", help="run the Streamlit study app")
+    p.add_argument("--db", required=True)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="0.0.0.0")
+
+    p = sub.add_parser("export", help="write raters.csv and trials.csv")
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("simulate", help="fill a fresh study with simulated raters of known fool rates")
+    p.add_argument("--db", required=True)
+    p.add_argument("--raters", type=int, required=True, help="simulated raters in total (drop-outs included)")
+    p.add_argument("--fool-rate", action="append", default=[], metavar="METHOD=P",
+                   help="marginal fool rate of a method (repeatable); others get the paper's CelebA value or 0.10")
+    p.add_argument("--rater-sd", type=float, default=0.8, help="SD of the rater effect (logit scale)")
+    p.add_argument("--image-sd", type=float, default=0.8, help="SD of the image effect (logit scale)")
+    p.add_argument("--golden-fail-rate", type=float, default=0.0, help="fraction of inattentive raters")
+    p.add_argument("--abandon-rate", type=float, default=0.0, help="fraction of raters who drop out")
+    p.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(_parser=parser)
+
+
+def _init(args) -> int:
+    from study_app.builder import init_study
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    summary = init_study(
+        args.predictions, args.db, methods=methods, raters_per_method=args.raters_per_method,
+        n_test=args.n_trials, n_practice=args.n_practice, n_golden=args.n_golden, seed=args.seed,
+        dataset=args.dataset, display_px=args.display_px, abandon_after_s=int(round(args.abandon_after_min * 60)),
+    )
+    print(f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
+          f"{summary['images']} images; {summary['slots']} rater slots")
+    return 0
+
+
+def _serve(args) -> int:
+    from study_app.db import normalise_url
+    from study_app.export import study_info
+
+    url = normalise_url(args.db)
+    info = study_info(url)  # fail early, with a clear message, if there is no study
+    app = Path(__file__).resolve().parents[2] / "study_app" / "app.py"
+    env = dict(os.environ, PRSR_STUDY_DB=url)  # the URL travels in the environment, not on the command line
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.address, "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    print(f"serving the {info['dataset']} study ({', '.join(info['methods'])}) on port {args.port}; "
+          "admin page: ?admin=1 (secret from PRSR_STUDY_ADMIN_SECRET or Streamlit secrets)")
+    return subprocess.call(cmd, env=env)
+
+
+def _export(args) -> int:
+    from study_app.export import write_csvs
+
+    rp, tp = write_csvs(args.db, args.out)
+    print(f"wrote {rp} and {tp}")
+    return 0
+
+
+def _simulate(args) -> int:
+    from study_app.simulate import parse_fool_rates, simulate_study
+
+    result = simulate_study(
+        args.db, args.raters, parse_fool_rates(args.fool_rate), rater_sd=args.rater_sd, image_sd=args.image_sd,
+        golden_fail_rate=args.golden_fail_rate, abandon_rate=args.abandon_rate, seed=args.seed,
+    )
+    rates = ", ".join(f"{m}={p:g}" for m, p in result["true_fool_rates"].items())
+    print(f"SIMULATED answers written to {result['url']}: {result['complete']} complete and "
+          f"{result['abandoned']} abandoned raters; true marginal fool rates {rates}")
+    return 0
+
+
+def run(args) -> int:
+    steps = {"init": _init, "serve": _serve, "export": _export, "simulate": _simulate}
+    if not getattr(args, "study_command", None):
+        args._parser.print_help()
+        return 2
+    return steps[args.study_command](args)

@@ -1,0 +1,232 @@
+"""`prsr study init`: build a study database from saved predictions.
+
+Reads `<predictions>/truth.npz` (`lr` uint8 [N,C,8,8], `hr` uint8 [N,C,32,32], `ids`) and
+`<predictions>/<method>.npz` (`sr` uint8 [N,C,32,32], `ids`), and writes:
+
+- every image the study can show, as PNG (the ground truth, each method's output, the golden image),
+  so the database is self-contained;
+- the golden pairs: the ground truth against the bicubic up-sampling of the same 8x8 input with
+  strong i.i.d. Gaussian noise (SD `GOLDEN_NOISE_SD` grey levels). Blurred *and* grainy is nothing a
+  camera produces, whatever the method under test; the bicubic image alone is not used because it
+  looks like the blurry methods being measured (ResNet-L2), so failing it would track the rater's
+  fool rate instead of their attention;
+- a balanced plan of rater slots: `raters_per_method` slots per method, interleaved (slot order
+  m0, m1, ..., m0, m1, ...) so that claiming the lowest free slot fills methods evenly; each slot
+  gets `n_practice + n_test` distinct images taken cyclically from a per-method permutation of the
+  pool, so image use differs by at most one across images; golden trials sit one per block of
+  `n_test / n_golden` counted positions; left/right is balanced and shuffled within a rater.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import insert, inspect
+
+from .db import get_engine, normalise_url
+from .schema import images, metadata, plan_items, slots, study
+from .store import utcnow
+
+STUDY_ROWS = ("resnet_l2", "gan", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8")
+GOLDEN_NOISE_SD = 48.0  # grey levels (of 255)
+DISPLAY_PX = 192  # CSS pixels per 32x32 image (6x, nearest-neighbour)
+EXPOSURE_MS = 1000
+FIXATION_MS = 500
+ABANDON_AFTER_S = 30 * 60
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 image [H, W, C] with C = 1 (grey) or 3 (RGB)."""
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise ValueError(f"expected a uint8 image [H, W, 1 or 3], got {img.dtype} {img.shape}")
+    pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode_png(data: bytes, channels: int | None = None) -> np.ndarray:
+    """A uint8 image [H, W, C] from PNG bytes (C = 1 for grey PNGs, 3 for RGB)."""
+    arr = np.asarray(Image.open(io.BytesIO(data)))
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
+
+
+def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in keys if k not in z.files]
+        if missing:
+            raise ValueError(f"{path} lacks the arrays {missing}; it holds {z.files}")
+        return {k: z[k] for k in keys}
+
+
+def _check_images(path: Path, name: str, arr: np.ndarray, size: int, n: int) -> None:
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != n or arr.shape[1] not in (1, 3) \
+            or arr.shape[2:] != (size, size):
+        raise ValueError(f"{path}: `{name}` must be uint8 [{n}, C, {size}, {size}] with C in (1, 3), "
+                         f"got {arr.dtype} {list(arr.shape)}")
+
+
+def _ids(path: Path, ids: np.ndarray, n: int) -> list[str]:
+    out = [str(i) for i in np.asarray(ids).reshape(-1).tolist()]
+    if len(out) != n:
+        raise ValueError(f"{path}: `ids` has {len(out)} entries for {n} images")
+    if len(set(out)) != len(out) or any(not 0 < len(i) <= 64 for i in out):
+        raise ValueError(f"{path}: `ids` must be unique and 1-64 characters long")
+    return out
+
+
+def available_methods(predictions: Path) -> list[str]:
+    """Method names with a `<method>.npz` in the folder (truth.npz excluded), sorted."""
+    return sorted(p.stem for p in Path(predictions).glob("*.npz") if p.stem != "truth")
+
+
+def golden_images(lr: np.ndarray, seed: int) -> np.ndarray:
+    """The degraded image of each golden pair: bicubic x4 up-sampling of `lr` (uint8 [N,C,8,8]) plus
+    Gaussian noise of SD `GOLDEN_NOISE_SD` levels, rounded and clipped; uint8 [N,C,32,32]."""
+    import torch
+
+    from sr_data import to_float, to_uint8, upsample
+
+    up = upsample(to_float(torch.from_numpy(lr)), 4)
+    gen = torch.Generator().manual_seed(seed)
+    noisy = (up + torch.randn(up.shape, generator=gen) * (GOLDEN_NOISE_SD / 255.0)).clamp(0.0, 1.0)
+    return to_uint8(noisy).numpy()
+
+
+def golden_positions(n_test: int, n_golden: int, rng: np.random.Generator) -> list[int]:
+    """Golden positions among the counted trials 0..n_test-1: one at random inside each of n_golden
+    near-equal consecutive blocks, so golden questions are spread over the session."""
+    if n_golden == 0:
+        return []
+    return [int(rng.choice(block)) for block in np.array_split(np.arange(n_test), n_golden)]
+
+
+def balanced_sides(n: int, rng: np.random.Generator) -> list[str]:
+    """n sides, half "left" and half "right" (one more "left" if n is odd, then shuffled)."""
+    sides = ["left"] * ((n + 1) // 2) + ["right"] * (n // 2)
+    rng.shuffle(sides)
+    return sides
+
+
+def build_plan(methods: list[str], pool: list[str], raters_per_method: int, n_practice: int, n_test: int,
+               n_golden: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """The slots (slot_id, slot_order, method) and their plan items (slot_id, position, is_practice,
+    is_golden, image_id, real_side). Positions 0..n_practice-1 are practice, the rest counted."""
+    k = n_practice + n_test
+    if len(pool) < k:
+        raise ValueError(f"the predictions hold {len(pool)} images common to truth and every method; "
+                         f"each rater needs {k} distinct images ({n_practice} practice + {n_test} trials)")
+    rng = np.random.default_rng(seed)
+    perms = {m: rng.permutation(len(pool)) for m in methods}
+    slot_rows, items = [], []
+    for s in range(raters_per_method):
+        for mi, method in enumerate(methods):
+            slot_id = len(slot_rows) + 1
+            slot_rows.append(dict(slot_id=slot_id, slot_order=len(slot_rows), method=method, status="free"))
+            chosen = [pool[perms[method][(s * k + j) % len(pool)]] for j in range(k)]
+            golden = set(golden_positions(n_test, n_golden, rng))
+            sides = balanced_sides(n_practice, rng) + balanced_sides(n_test, rng)
+            for pos, image_id in enumerate(chosen):
+                counted = pos - n_practice
+                items.append(dict(slot_id=slot_id, position=pos, is_practice=counted < 0,
+                                  is_golden=counted in golden, image_id=image_id, real_side=sides[pos]))
+    return slot_rows, items
+
+
+def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | None = None,
+               raters_per_method: int = 40, n_test: int = 45, n_practice: int = 10, n_golden: int = 5,
+               seed: int = 0, dataset: str | None = None, display_px: int = DISPLAY_PX,
+               exposure_ms: int = EXPOSURE_MS, abandon_after_s: int = ABANDON_AFTER_S) -> dict:
+    """Create the study database `db` from the predictions folder. Refuses an existing study.
+
+    Returns a summary dict (url, methods, images, slots).
+    """
+    predictions = Path(predictions)
+    if not predictions.is_dir():
+        raise FileNotFoundError(f"predictions folder {predictions} does not exist (run `prsr eval` first)")
+    for name, v, lo in (("raters_per_method", raters_per_method, 1), ("n_test", n_test, 1),
+                        ("n_practice", n_practice, 0), ("n_golden", n_golden, 0),
+                        ("display_px", display_px, 32), ("exposure_ms", exposure_ms, 1),
+                        ("abandon_after_s", abandon_after_s, 1)):
+        if int(v) != v or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v}")
+    if n_golden > n_test:
+        raise ValueError(f"n_golden ({n_golden}) cannot exceed n_test ({n_test})")
+    present = available_methods(predictions)
+    if methods is None:
+        methods = [m for m in STUDY_ROWS if m in present]
+        if not methods:
+            raise ValueError(f"{predictions} holds none of the paper's study rows {list(STUDY_ROWS)} "
+                             f"(found {present}); choose with --methods")
+    missing = [m for m in methods if m not in present]
+    if missing or not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"--methods {methods}: need distinct methods with a .npz in {predictions} "
+                         f"(missing {missing}; available {present})")
+    for m in methods:
+        if m in ("truth", "golden") or not 0 < len(m) <= 64:
+            raise ValueError(f"invalid method name {m!r}")
+
+    url = normalise_url(db)
+    engine = get_engine(url)
+    existing = set(inspect(engine).get_table_names())
+    if existing & set(metadata.tables):
+        raise ValueError(f"{url} already holds a study ({sorted(existing & set(metadata.tables))}); "
+                         "refusing to overwrite it (its answers would be lost) — choose a new --db")
+
+    truth_path = predictions / "truth.npz"
+    truth = _load_npz(truth_path, ("lr", "hr", "ids"))
+    n = truth["hr"].shape[0] if truth["hr"].ndim == 4 else -1
+    _check_images(truth_path, "hr", truth["hr"], 32, n)
+    _check_images(truth_path, "lr", truth["lr"], 8, n)
+    channels = truth["hr"].shape[1]
+    truth_ids = _ids(truth_path, truth["ids"], n)
+    index = {i: k for k, i in enumerate(truth_ids)}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    for m in methods:
+        path = predictions / f"{m}.npz"
+        z = _load_npz(path, ("sr", "ids"))
+        nm = z["sr"].shape[0] if z["sr"].ndim == 4 else -1
+        _check_images(path, "sr", z["sr"], 32, nm)
+        if z["sr"].shape[1] != channels:
+            raise ValueError(f"{path}: {z['sr'].shape[1]} channels, truth.npz has {channels}")
+        outputs[m] = dict(zip(_ids(path, z["ids"], nm), z["sr"]))
+    # every pair shows the ground truth and the method's output FOR THE SAME INPUT: match by id
+    pool = [i for i in truth_ids if all(i in outputs[m] for m in methods)]
+    slot_rows, items = build_plan(methods, pool, raters_per_method, n_practice, n_test, n_golden, seed)
+    golden = golden_images(truth["lr"][[index[i] for i in pool]], seed)
+
+    def hwc(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x.transpose(1, 2, 0))
+
+    image_rows = []
+    for k, i in enumerate(pool):
+        image_rows.append(dict(kind="truth", image_id=i, png=encode_png(hwc(truth["hr"][index[i]]))))
+        image_rows.append(dict(kind="golden", image_id=i, png=encode_png(hwc(golden[k]))))
+        for m in methods:
+            image_rows.append(dict(kind=m, image_id=i, png=encode_png(hwc(outputs[m][i]))))
+
+    from . import store
+
+    store._SIZES.pop(url, None)  # a study re-created at a URL this process used before
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(study).values(
+            id=1, dataset=dataset or predictions.resolve().parent.name, methods=json.dumps(methods),
+            n_practice=n_practice, n_test_trials=n_test, n_golden=n_golden,
+            raters_per_method=raters_per_method, display_px=display_px, exposure_ms=exposure_ms,
+            fixation_ms=FIXATION_MS, abandon_after_s=abandon_after_s,
+            golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
+            seed=seed, created_at=utcnow(), simulated=False, sim_params=None,
+        ))
+        conn.execute(insert(images), image_rows)
+        conn.execute(insert(slots), slot_rows)
+        conn.execute(insert(plan_items), items)
+    return dict(url=url, methods=methods, images=len(pool), slots=len(slot_rows), channels=channels)

@@ -1,0 +1,100 @@
+"""Engines for the study database: SQLite (WAL, `BEGIN IMMEDIATE`) by default, any SQLAlchemy URL otherwise.
+
+On SQLite every transaction starts with `BEGIN IMMEDIATE`, which takes the write lock up front: two
+raters claiming slots at once are serialised instead of one failing half-way with "database is
+locked". WAL mode lets readers (the admin page, exports) proceed while a writer holds that lock.
+On PostgreSQL the store uses row locks (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED` for slot claims).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def normalise_url(db: str | Path) -> str:
+    """A SQLAlchemy URL for `db`: URLs pass through; a plain file path becomes `sqlite:///<path>`."""
+    text = str(db).strip()
+    if not text:
+        raise ValueError("empty database URL; give a SQLAlchemy URL or a SQLite file path")
+    if "://" in text:
+        make_url(text)  # raises a clear ArgumentError on a malformed URL
+        return text
+    return f"sqlite:///{Path(text).expanduser()}"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # take transaction control away from the sqlite3 module so that SQLAlchemy's "begin"
+        # below is the only BEGIN issued
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine(db: str | Path) -> Engine:
+    """The (cached, thread-safe) engine for a database URL or SQLite path."""
+    url = normalise_url(db)
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            if is_sqlite(url):
+                database = make_url(url).database
+                if not database or database == ":memory:":
+                    raise ValueError("the study needs a SQLite *file* (in-memory databases are per-connection)")
+                engine = create_engine(
+                    url, pool_size=8, max_overflow=64, pool_timeout=120,
+                    connect_args={"check_same_thread": False, "timeout": 60},
+                )
+                _configure_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_size=8, max_overflow=64, pool_timeout=120, pool_recycle=1800)
+            _ENGINES[url] = engine
+        return engine
+
+
+def dispose_engine(db: str | Path) -> None:
+    """Close every pooled connection of `db` (before dropping a database, or at the end of a command)."""
+    url = normalise_url(db)
+    with _LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+_CHECKED: set[str] = set()
+
+
+def open_study(db: str | Path) -> Engine:
+    """The engine of an EXISTING study database; a clear error (and no new empty file) otherwise."""
+    from sqlalchemy import inspect
+
+    url = normalise_url(db)
+    if url not in _CHECKED:
+        if is_sqlite(url):
+            path = Path(make_url(url).database or "")
+            if not path.is_file():
+                raise FileNotFoundError(f"study database {path} does not exist (create it with `prsr study init`)")
+        if "study" not in inspect(get_engine(url)).get_table_names():
+            raise ValueError(f"{url} holds no study (create one with `prsr study init`)")
+        _CHECKED.add(url)
+    return get_engine(url)

@@ -1,0 +1,120 @@
+"""Reading a study database: the analysis' contract (STUDY_CONTRACT.md) and `prsr study export`.
+
+- `read_tables(db_url) -> (raters, trials)` as pandas DataFrames with exactly the DESIGN.md columns;
+  trials are the ANSWERED, non-voided ones (practice and golden included, flagged). `trial_index`
+  is the 0-based position in the rater's session (practice first). `chose_model` is True when the
+  non-real image was chosen (for golden trials: the degraded image, i.e. the golden question failed).
+- `study_info(db_url) -> dict`: protocol, methods, whether simulated (and the simulation parameters).
+- `read_images(db_url, method, image_ids) -> {image_id: (truth, model)}` uint8 [H, W, C].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from .builder import decode_png
+from .db import open_study
+from .schema import images, raters, study, trials
+from .store import _aware
+
+RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total"]
+TRIAL_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "is_practice", "is_golden", "real_side",
+                 "choice", "chose_model", "exposure_ms", "reaction_ms", "tab_hidden"]
+
+
+def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(raters, trials) of the study at `db_url`; see the module docstring for the columns."""
+    engine = open_study(db_url)
+    with engine.connect() as conn:
+        r = pd.DataFrame(conn.execute(
+            select(raters.c.rater_id, raters.c.method, raters.c.status).order_by(raters.c.enrolled_at, raters.c.rater_id)
+        ).all(), columns=["rater_id", "method", "status"])
+        t = pd.DataFrame(conn.execute(
+            select(trials.c.rater_id, raters.c.method, trials.c.image_id, trials.c.trial_index,
+                   trials.c.is_practice, trials.c.is_golden, trials.c.real_side, trials.c.choice,
+                   trials.c.exposure_ms, trials.c.reaction_ms, trials.c.tab_hidden)
+            .join(raters, raters.c.rater_id == trials.c.rater_id)
+            .where(trials.c.answered_at.is_not(None))
+            .order_by(trials.c.rater_id, trials.c.trial_index)
+        ).all(), columns=[c for c in TRIAL_COLUMNS if c != "chose_model"])
+    for col in ("is_practice", "is_golden", "tab_hidden"):
+        t[col] = t[col].astype(bool)
+    t["trial_index"] = t["trial_index"].astype(int)
+    t["exposure_ms"] = t["exposure_ms"].astype(float)
+    t["reaction_ms"] = t["reaction_ms"].astype(float)
+    t["chose_model"] = (t["choice"] != t["real_side"]).astype(bool)
+    t = t[TRIAL_COLUMNS].reset_index(drop=True)
+    golden = t[t["is_golden"] & ~t["is_practice"]]
+    stats = golden.groupby("rater_id")["chose_model"].agg(golden_total="size", golden_failed="sum")
+    r = r.merge(stats, how="left", left_on="rater_id", right_index=True)
+    r["golden_total"] = r["golden_total"].fillna(0).astype(int)
+    r["golden_correct"] = (r["golden_total"] - r["golden_failed"].fillna(0)).astype(int)
+    return r[RATER_COLUMNS].reset_index(drop=True), t
+
+
+def study_info(db_url: str) -> dict:
+    """The study's description: `simulated`, `methods`, `n_test_trials`, `n_practice`, `n_golden`,
+    `dataset`, `created_at` (ISO 8601), `raters_per_method`, `display_px`, `exposure_ms`,
+    `golden_kind`, `seed`, and for simulated studies the simulation parameters (`true_fool_rates`,
+    `rater_sd`, `image_sd`, `seed`, ...), which override the study's own `seed` key."""
+    engine = open_study(db_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(study).where(study.c.id == 1)).mappings().first()
+    if row is None:
+        raise ValueError(f"{db_url} holds no study; create one with `prsr study init`")
+    info = {k: row[k] for k in ("dataset", "n_practice", "n_test_trials", "n_golden", "raters_per_method",
+                                "display_px", "exposure_ms", "fixation_ms", "abandon_after_s", "golden_kind", "seed")}
+    info["methods"] = json.loads(row["methods"])
+    info["simulated"] = bool(row["simulated"])
+    info["created_at"] = _aware(row["created_at"]).isoformat()
+    if row["sim_params"]:
+        info.update(json.loads(row["sim_params"]))
+    return info
+
+
+def read_images(db_url: str, method: str, image_ids) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{image_id: (truth, model)} uint8 [H, W, C] for the given ids of `method` (or "golden")."""
+    ids = [str(i) for i in image_ids]
+    engine = open_study(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(images.c.kind, images.c.image_id, images.c.png)
+            .where(images.c.kind.in_(["truth", method]), images.c.image_id.in_(ids))
+        ).all()
+    found = {(k, i): png for k, i, png in rows}
+    missing = [i for i in ids if ("truth", i) not in found or (method, i) not in found]
+    if missing:
+        raise ValueError(f"{db_url}: no images of method {method!r} for ids {missing[:5]}")
+    return {i: (decode_png(found[("truth", i)]), decode_png(found[(method, i)])) for i in ids}
+
+
+def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path]:
+    """Write `raters.csv` and `trials.csv` into `out` (created); returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    r, t = read_tables(db_url)
+    rp, tp = out / "raters.csv", out / "trials.csv"
+    r.to_csv(rp, index=False)
+    t.to_csv(tp, index=False)
+    return rp, tp
+
+
+def progress_table(db_url: str) -> pd.DataFrame:
+    """Per method: `slots`, raters `complete` / `in_progress` / `abandoned`, and counted `trials` answered."""
+    from .schema import slots
+
+    engine = open_study(db_url)
+    with engine.connect() as conn:
+        s = pd.DataFrame(conn.execute(select(slots.c.method)).all(), columns=["method"])
+    r, t = read_tables(db_url)
+    out = s.groupby("method").size().rename("slots").to_frame()
+    for status in ("complete", "in_progress", "abandoned"):
+        out[status] = r[r.status == status].groupby("method").size().reindex(out.index, fill_value=0)
+    out["trials"] = t[~t.is_practice].groupby("method").size().reindex(out.index, fill_value=0)
+    methods = study_info(db_url)["methods"]
+    return out.reindex(methods).fillna(0).astype(int).reset_index()

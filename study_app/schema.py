@@ -1,0 +1,134 @@
+"""The study database's tables (SQLAlchemy 2.x Core; the same schema on SQLite and PostgreSQL).
+
+- `study`: one row (id 1) describing the protocol, and whether the answers are simulated.
+- `images`: every image the study shows, as PNG bytes, keyed by (kind, image_id); kind is `truth`,
+  `golden` (the degraded image of a golden pair) or a method name. A database is self-contained.
+- `slots`: the balanced plan of rater slots; each slot is one method; `slot_order` interleaves the
+  methods so that claiming the lowest free slot fills methods evenly.
+- `plan_items`: per slot, the planned trials (position, practice/golden flags, image, left/right).
+- `raters`: one row per participant id; `slot_id` is the slot they hold (NULL once abandoned).
+- `trials`: the trials issued to a rater, unique per (rater_id, trial_index); `attempt` counts
+  replacements after a void, and an answer is accepted only for the current attempt.
+- `voided_trials`: a copy of each trial that was shown but not answered before a refresh.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+study = Table(
+    "study",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("methods", Text, nullable=False),  # JSON list, in slot-interleaving order
+    Column("n_practice", Integer, nullable=False),
+    Column("n_test_trials", Integer, nullable=False),  # counted trials, golden included
+    Column("n_golden", Integer, nullable=False),
+    Column("raters_per_method", Integer, nullable=False),
+    Column("display_px", Integer, nullable=False),  # CSS pixels each 32x32 image is shown at
+    Column("exposure_ms", Integer, nullable=False),
+    Column("fixation_ms", Integer, nullable=False),
+    Column("abandon_after_s", Integer, nullable=False),
+    Column("golden_kind", Text, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("sim_params", Text, nullable=True),  # JSON, for simulated studies
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("image_id", String(64), primary_key=True),
+    Column("png", LargeBinary, nullable=False),
+)
+
+slots = Table(
+    "slots",
+    metadata,
+    Column("slot_id", Integer, primary_key=True),
+    Column("slot_order", Integer, nullable=False, unique=True),
+    Column("method", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False, index=True),  # free | taken | complete
+    Column("rater_id", String(64), nullable=True),
+)
+
+plan_items = Table(
+    "plan_items",
+    metadata,
+    Column("slot_id", Integer, ForeignKey("slots.slot_id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("is_practice", Boolean, nullable=False),
+    Column("is_golden", Boolean, nullable=False),
+    Column("image_id", String(64), nullable=False),
+    Column("real_side", String(5), nullable=False),
+)
+
+raters = Table(
+    "raters",
+    metadata,
+    Column("rater_id", String(64), primary_key=True),
+    Column("id_source", String(8), nullable=False),  # pid | token
+    Column("slot_id", Integer, ForeignKey("slots.slot_id"), nullable=True),
+    Column("method", String(64), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # in_progress | complete | abandoned
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("completion_code", String(32), nullable=True),
+)
+
+
+def _trial_columns() -> list[Column]:
+    """The answer columns shared by `trials` and `voided_trials` (fresh objects for each table)."""
+    return [
+        Column("is_practice", Boolean, nullable=False),
+        Column("is_golden", Boolean, nullable=False),
+        Column("image_id", String(64), nullable=False),
+        Column("real_side", String(5), nullable=False),
+        Column("attempt", Integer, nullable=False),
+        Column("issued_at", DateTime(timezone=True), nullable=True),
+        Column("answered_at", DateTime(timezone=True), nullable=True),
+        Column("choice", String(5), nullable=True),
+        Column("exposure_ms", Float, nullable=True),
+        Column("reaction_ms", Float, nullable=True),
+        Column("tab_hidden", Boolean, nullable=True),
+    ]
+
+
+trials = Table(
+    "trials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rater_id", String(64), ForeignKey("raters.rater_id"), nullable=False),
+    Column("trial_index", Integer, nullable=False),  # 0-based over practice then counted trials
+    *_trial_columns(),
+    UniqueConstraint("rater_id", "trial_index", name="uq_trial_rater_index"),
+)
+
+voided_trials = Table(
+    "voided_trials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rater_id", String(64), ForeignKey("raters.rater_id"), nullable=False, index=True),
+    Column("trial_index", Integer, nullable=False),
+    *_trial_columns(),
+    Column("voided_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,134 @@
+"""`prsr study simulate`: fill a study database with simulated raters whose true fool rates are known.
+
+The raters go through the same functions the app calls (`enrol`, `next_trial`, `record_answer`), so
+they are spread over the methods by the same slot balancing as real raters. Answers follow
+`study_app.fool_model`: an attentive rater r is fooled on image i of method m with probability
+sigmoid(b0_m + u_r + v_(m,i)), u_r ~ N(0, rater_sd^2), v ~ N(0, image_sd^2), where b0_m is solved so
+that the MARGINAL fool rate is the requested P. Practice trials are answered the same way.
+
+- Golden failures: a fraction `golden_fail_rate` of raters is inattentive: they answer every trial
+  by a coin flip, and their first golden question is failed, so the analysis' drop rule removes
+  exactly them. Attentive raters answer golden questions correctly.
+- Abandoned sessions: a fraction `abandon_rate` of raters stops after a uniform random number of
+  answers and never returns; the simulated clock then passes the study's abandonment timeout, so the
+  next enrolment reclaims the slot (as with real drop-outs).
+- Methods without a `--fool-rate` get `DEFAULT_FOOL_RATES` (the paper's CelebA Table 1 values) or
+  `FALLBACK_FOOL_RATE`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import func, select, update
+from tqdm import tqdm
+
+from .db import normalise_url, open_study
+from .fool_model import solve_logit_intercept
+from .schema import raters, study
+from .store import StudyFull, enrol, next_trial, reclaim_abandoned, record_answer, study_settings, utcnow
+
+DEFAULT_FOOL_RATES = {"resnet_l2": 0.040, "gan": 0.085, "pixel_recursive_t1.0": 0.110,
+                      "pixel_recursive_t0.9": 0.104, "pixel_recursive_t0.8": 0.102}
+FALLBACK_FOOL_RATE = 0.10
+SECONDS_PER_TRIAL = 3.0
+
+
+def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
+    """["METHOD=P", ...] -> {method: P} with 0 < P < 1."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        method, sep, value = item.partition("=")
+        try:
+            p = float(value)
+        except ValueError:
+            p = float("nan")
+        if not sep or not method or not 0.0 < p < 1.0:
+            raise ValueError(f"--fool-rate {item!r}: expected METHOD=P with 0 < P < 1")
+        out[method] = p
+    return out
+
+
+def simulate_study(db: str, n_raters: int, fool_rates: dict[str, float] | None = None, *, rater_sd: float = 0.8,
+                   image_sd: float = 0.8, golden_fail_rate: float = 0.0, abandon_rate: float = 0.0,
+                   seed: int = 0, progress: bool = True) -> dict:
+    """Simulate `n_raters` raters (abandoned ones included) into the fresh study at `db`.
+
+    Returns the stored simulation parameters plus counts (`complete`, `abandoned`).
+    """
+    url = normalise_url(db)
+    engine = open_study(url)
+    settings = study_settings(engine)
+    methods = json.loads(settings["methods"])
+    fool_rates = dict(fool_rates or {})
+    unknown = sorted(set(fool_rates) - set(methods))
+    if unknown:
+        raise ValueError(f"--fool-rate for {unknown}, which the study does not compare (it has {methods})")
+    if n_raters < 1:
+        raise ValueError(f"--raters must be >= 1, got {n_raters}")
+    for name, v in (("golden_fail_rate", golden_fail_rate), ("abandon_rate", abandon_rate)):
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {v}")
+    if rater_sd < 0 or image_sd < 0:
+        raise ValueError("rater_sd and image_sd must be >= 0")
+    rates = {m: fool_rates.get(m, DEFAULT_FOOL_RATES.get(m, FALLBACK_FOOL_RATE)) for m in methods}
+    intercepts = {m: solve_logit_intercept(p, rater_sd, image_sd) for m, p in rates.items()}
+    params = dict(true_fool_rates=rates, rater_sd=rater_sd, image_sd=image_sd, seed=seed,
+                  golden_fail_rate=golden_fail_rate, abandon_rate=abandon_rate, n_raters=n_raters,
+                  logit_intercepts=intercepts,
+                  answer_model="sigmoid(b0_method + u_rater + v_(method,image)); inattentive raters guess")
+    with engine.begin() as conn:
+        if conn.execute(select(func.count()).select_from(raters)).scalar_one():
+            raise ValueError(f"{url} already holds raters; simulate into a freshly initialised study")
+        conn.execute(update(study).where(study.c.id == 1).values(simulated=True, sim_params=json.dumps(params)))
+
+    rng = np.random.default_rng(seed)
+    image_effect: dict[tuple[str, str], float] = {}
+    total = settings["n_practice"] + settings["n_test_trials"]
+    gap = timedelta(seconds=settings["abandon_after_s"] + 1)
+    # start in the past so that the last simulated session ends about now
+    clock = utcnow() - n_raters * (gap + timedelta(seconds=SECONDS_PER_TRIAL * total))
+    counts = {"complete": 0, "abandoned": 0}
+    for k in tqdm(range(n_raters), desc="simulated raters", disable=not progress):
+        pid = f"sim-{k + 1:05d}"
+        try:
+            who = enrol(engine, pid, now=clock)
+        except StudyFull:
+            raise ValueError(f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "
+                             "initialise it with more --raters-per-method") from None
+        u = rng.normal(0.0, rater_sd)
+        attentive = rng.random() >= golden_fail_rate
+        stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
+        golden_seen = 0
+        answered = 0
+        while True:
+            if stop_after is not None and answered >= stop_after:
+                break
+            trial = next_trial(engine, pid, now=clock)
+            if trial is None:
+                break
+            if trial.is_golden:
+                golden_seen += 1
+                fooled = (golden_seen == 1 or rng.random() < 0.5) if not attentive else False
+            elif not attentive:
+                fooled = rng.random() < 0.5
+            else:
+                key = (trial.method, trial.image_id)
+                if key not in image_effect:
+                    image_effect[key] = rng.normal(0.0, image_sd)
+                p = 1.0 / (1.0 + math.exp(-(intercepts[trial.method] + u + image_effect[key])))
+                fooled = rng.random() < p
+            other = "right" if trial.real_side == "left" else "left"
+            choice = other if fooled else trial.real_side
+            clock += timedelta(seconds=SECONDS_PER_TRIAL)
+            record_answer(engine, pid, trial.trial_index, trial.attempt, choice,
+                          exposure_ms=1000.0 + rng.normal(0.0, 0.3), reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
+                          tab_hidden=False, now=clock)
+            answered += 1
+        counts["abandoned" if stop_after is not None else "complete"] += 1
+        clock += gap  # past the timeout: an abandoned slot is reclaimed by the next enrolment
+    reclaim_abandoned(engine, now=clock)  # the last drop-outs, too
+    return {**params, **counts, "url": url}

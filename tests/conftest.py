@@ -1,0 +1,54 @@
+"""Shared pytest fixtures.
+
+`postgres_server` (session) starts a throw-away PostgreSQL cluster (initdb + pg_ctl on 127.0.0.1 and a
+free port, as the `postgres` user when root) and stops it at the end; `postgres_url` yields the
+SQLAlchemy URL (`postgresql+psycopg://...`) of its `postgres` database, `postgres_db_url` a fresh,
+empty database per test. Without the server binaries these fixtures skip with the install command —
+except under CI (`CI=true`), where a missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip on a user's machine; fail under CI, where every test must run."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must not be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from study_app.pgserver import INSTALL_HINT, ThrowawayPostgres, find_pg_bin
+
+    if find_pg_bin() is None:
+        require_or_skip(f"PostgreSQL server not installed; install: {INSTALL_HINT}")
+    server = ThrowawayPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    return postgres_server.url()
+
+
+@pytest.fixture
+def postgres_db_url(postgres_server):
+    """A new empty database on the throw-away server (engines of the study store are disposed after)."""
+    url = postgres_server.create_database()
+    yield url
+    try:
+        from study_app.db import dispose_engine
+
+        dispose_engine(url)
+    except ImportError:
+        pass

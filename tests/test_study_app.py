@@ -1,0 +1,158 @@
+"""The app's page flow with `streamlit.testing.v1.AppTest`: consent -> instructions -> practice with
+feedback -> trials -> completion code, answering through the test-only hook (PRSR_STUDY_TEST_HOOK=1),
+plus resume-with-void after a refresh, the admin page's secret, and the CLI round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+import study_app
+from prsr.cli import main as prsr_main
+from study_app import store
+from study_app.builder import init_study
+from study_app.db import dispose_engine, get_engine
+from study_app.demo import write_demo_predictions
+from study_app.export import read_tables, study_info
+from study_app.schema import trials, voided_trials
+
+APP = str(Path(study_app.__file__).with_name("app.py"))
+
+
+@pytest.fixture
+def study_url(tmp_path, monkeypatch):
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, methods=("gan",))
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    init_study(folder, url, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=3)
+    monkeypatch.setenv("PRSR_STUDY_DB", url)
+    monkeypatch.setenv("PRSR_STUDY_TEST_HOOK", "1")
+    yield url
+    dispose_engine(url)
+
+
+def _session(pid: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["pid"] = pid
+    return at.run()
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return matches[0].click().run()
+
+
+def _current(url: str, pid: str) -> dict:
+    with get_engine(url).connect() as conn:
+        return dict(conn.execute(
+            select(trials).where(trials.c.rater_id == pid, trials.c.issued_at.is_not(None),
+                                 trials.c.answered_at.is_(None))
+        ).mappings().one())
+
+
+def test_page_flow_consent_practice_trials_completion(study_url):
+    at = _session("worker-17")
+    assert not at.exception
+    assert "camera" in at.title[0].value
+    assert [b for b in at.button if b.label == "Continue"][0].disabled  # no consent yet
+    at.checkbox[0].check().run()
+    at = _click(at, "Continue")
+    assert at.title[0].value == "Instructions"
+    assert store.rater_status(get_engine(study_url), "worker-17")["method"] == "gan"
+    at = _click(at, "Start the practice")
+
+    # first practice trial; then a refresh (a new browser session with the same pid)
+    shown = _current(study_url, "worker-17")
+    assert at.get("progress")[0].proto.text == "Practice 1 of 2"
+    at = _click(at, "Left")
+    assert (at.success if shown["real_side"] == "left" else at.error)[0].value.count(shown["real_side"]) == 1
+    at = _click(at, "Next pair")
+    shown2 = _current(study_url, "worker-17")
+    assert shown2["trial_index"] == 1
+
+    at2 = _session("worker-17")  # refresh during practice trial 2: resumes and voids it
+    replaced = _current(study_url, "worker-17")
+    assert (replaced["trial_index"], replaced["attempt"]) == (1, 1) and replaced["image_id"] != shown2["image_id"]
+    at = _click(at, "Right")  # the old session answers the voided trial: ignored (stale)
+    assert _current(study_url, "worker-17")["attempt"] == 1
+    assert "out of date" in at.warning[0].value
+    at2 = _click(at2, "Right")
+    at2 = _click(at2, "Next pair")
+    for k in range(3):
+        assert at2.get("progress")[0].proto.text == f"Pair {k + 1} of 3"
+        at2 = _click(at2, "Left")
+    assert not at2.exception
+    assert at2.title[0].value == "Thank you!"
+    code = at2.code[0].value
+    status = store.rater_status(get_engine(study_url), "worker-17")
+    assert status["status"] == "complete" and code == status["completion_code"] and len(code) == 8
+    _, t = read_tables(study_url)
+    assert t.trial_index.tolist() == [0, 1, 2, 3, 4]
+    assert t.choice.tolist() == ["left", "right", "left", "left", "left"]
+    with get_engine(study_url).connect() as conn:
+        assert len(conn.execute(select(voided_trials)).all()) == 1
+
+    again = _session("worker-17")  # a completed rater returning sees the code, gets no new slot
+    assert again.title[0].value == "Thank you!" and again.code[0].value == code
+
+
+def test_resume_token_and_invalid_pid(study_url):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.checkbox[0].check().run()
+    at = _click(at, "Continue")
+    token = at.query_params["pid"]
+    token = token[0] if isinstance(token, list) else token
+    assert store.rater_status(get_engine(study_url), token)["id_source"] == "token"
+    bad = _session("../../etc/passwd")
+    assert "not valid" in bad.error[0].value
+    assert len(read_tables(study_url)[0]) == 1
+
+
+def test_admin_page_needs_the_secret(study_url, monkeypatch):
+    monkeypatch.setenv("PRSR_STUDY_ADMIN_SECRET", "s3cret")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["admin"] = "1"
+    at.run()
+    assert not at.dataframe
+    at.text_input[0].input("wrong").run()
+    assert at.error and not at.dataframe
+    at.text_input[0].input("s3cret").run()
+    table = at.dataframe[0].value
+    assert table.method.tolist() == ["gan"] and table.slots.tolist() == [2]
+
+
+def test_cli_init_simulate_export(tmp_path, capsys):
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=20, methods=("gan", "resnet_l2"))
+    db = tmp_path / "sim.db"
+    assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db), "--raters-per-method", "12",
+                      "--n-trials", "10", "--n-practice", "2", "--n-golden", "2", "--seed", "1"]) == 0
+    assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db)]) == 2  # refuses
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert prsr_main(["study", "simulate", "--db", str(db), "--raters", "20", "--fool-rate", "gan=0.4",
+                      "--rater-sd", "0", "--image-sd", "0", "--golden-fail-rate", "0.25", "--abandon-rate", "0.2",
+                      "--seed", "4"]) == 0
+    assert prsr_main(["study", "export", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    import pandas as pd
+
+    r = pd.read_csv(tmp_path / "out" / "raters.csv")
+    t = pd.read_csv(tmp_path / "out" / "trials.csv")
+    info = study_info(str(db))
+    assert info["simulated"] is True and info["true_fool_rates"] == {"resnet_l2": 0.04, "gan": 0.4}
+    assert len(r) == 20 and (r.status == "abandoned").sum() + (r.status == "complete").sum() == 20
+    complete = r[r.status == "complete"]
+    per_method = complete.method.value_counts()  # abandoned slots were refilled: completes stay balanced
+    assert len(per_method) == 2 and per_method.max() - per_method.min() <= 1
+    t = t[t.rater_id.isin(complete.rater_id)]
+    assert (t.groupby("rater_id").size() == 12).all()
+    # inattentive raters fail a golden question (by construction); attentive raters never do
+    assert ((complete.golden_correct < complete.golden_total).sum()) >= 1
+    kept = complete[complete.golden_correct == complete.golden_total]
+    counted = t[t.rater_id.isin(kept.rater_id) & ~t.is_practice & ~t.is_golden]
+    gan = counted[counted.method == "gan"].chose_model
+    # no rater or image variation: a binomial with p = 0.4; 5 SE is a loose but real check
+    se = (0.4 * 0.6 / len(gan)) ** 0.5
+    assert abs(gan.mean() - 0.4) < 5 * se
+    dispose_engine(str(db))

@@ -1,0 +1,251 @@
+"""The study store (enrolment, balancing, golden placement, resume, voiding, idempotent answers, export),
+on SQLite always and on a throw-away PostgreSQL server (conftest's `postgres_db_url`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from study_app import store
+from study_app.builder import build_plan, decode_png, golden_images, init_study
+from study_app.db import dispose_engine, get_engine
+from study_app.demo import write_demo_predictions
+from study_app.export import RATER_COLUMNS, TRIAL_COLUMNS, read_images, read_tables, study_info, write_csvs
+from study_app.schema import slots, trials, voided_trials
+
+METHODS = ["resnet_l2", "gan", "pixel_recursive_t1.0"]
+
+
+@pytest.fixture(scope="module")
+def predictions(tmp_path_factory):
+    return write_demo_predictions(tmp_path_factory.mktemp("runs") / "toy" / "predictions", n=40, channels=3)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        yield url
+        dispose_engine(url)
+    else:
+        yield request.getfixturevalue("postgres_db_url")
+
+
+def small_study(predictions, url, **kw):
+    args = dict(raters_per_method=3, n_test=9, n_practice=2, n_golden=3, seed=5)
+    args.update(kw)
+    init_study(predictions, url, **args)
+    return get_engine(url)
+
+
+def answer_all(engine, pid, choice="left", now=None):
+    n = 0
+    while (t := store.next_trial(engine, pid, now=now)) is not None:
+        assert store.record_answer(engine, pid, t.trial_index, t.attempt, choice, 1000.0, 400.0, False,
+                                   now=now).status == "recorded"
+        n += 1
+    return n
+
+
+# ---- the plan (no database) -------------------------------------------------------------------------
+
+def test_plan_spreads_images_evenly_and_places_golden_in_blocks():
+    pool = [f"i{k}" for k in range(23)]
+    slot_rows, items = build_plan(["a", "b"], pool, raters_per_method=7, n_practice=3, n_test=10, n_golden=2, seed=1)
+    assert [s["method"] for s in slot_rows][:4] == ["a", "b", "a", "b"]  # interleaved for even filling
+    by_slot: dict[int, list[dict]] = {}
+    for it in items:
+        by_slot.setdefault(it["slot_id"], []).append(it)
+    for s, its in by_slot.items():
+        its.sort(key=lambda it: it["position"])
+        assert len({it["image_id"] for it in its}) == 13  # distinct images within a rater
+        assert [it["is_practice"] for it in its] == [True] * 3 + [False] * 10
+        golden = [it["position"] - 3 for it in its if it["is_golden"]]
+        assert len(golden) == 2 and 0 <= golden[0] <= 4 and 5 <= golden[1] <= 9  # one per block of 5
+        sides = Counter(it["real_side"] for it in its if not it["is_practice"])
+        assert sides == Counter(left=5, right=5)
+    for method in ("a", "b"):
+        use = Counter(it["image_id"] for it in items if slot_rows[it["slot_id"] - 1]["method"] == method)
+        counts = [use.get(i, 0) for i in pool]
+        assert sum(counts) == 7 * 13 and max(counts) - min(counts) <= 1  # 91 uses over 23 images: 3 or 4
+
+
+def test_plan_refuses_a_pool_smaller_than_a_session():
+    with pytest.raises(ValueError, match="needs 13 distinct images"):
+        build_plan(["a"], [f"i{k}" for k in range(12)], 2, 3, 10, 2, 0)
+
+
+def test_golden_image_is_noisy_bicubic_of_the_input():
+    lr = np.full((2, 1, 8, 8), 100, np.uint8)
+    g = golden_images(lr, seed=0).astype(float)
+    # bicubic of a constant image is the constant; the noise has SD 48 levels (clipping is rare at 100)
+    assert abs(g.mean() - 100) < 5 and 40 < g.std() < 52
+
+
+# ---- the store on SQLite and PostgreSQL -------------------------------------------------------------
+
+def test_enrolment_fills_methods_evenly_and_refuses_when_full(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=METHODS)
+    got = [store.enrol(engine, f"p{k}") for k in range(7)]
+    assert [e.method for e in got] == METHODS * 2 + METHODS[:1]
+    assert all(not e.resumed and e.status == "in_progress" for e in got)
+    for k in range(7, 9):
+        store.enrol(engine, f"p{k}")
+    assert Counter(store.rater_status(engine, f"p{k}")["method"] for k in range(9)) == Counter({m: 3 for m in METHODS})
+    with pytest.raises(store.StudyFull):
+        store.enrol(engine, "p9")
+
+
+def test_pairs_show_truth_and_output_of_the_same_input(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=["gan"])
+    store.enrol(engine, "rater-1")
+    truth = np.load(predictions / "truth.npz")
+    gan = np.load(predictions / "gan.npz")
+    hr = dict(zip(truth["ids"].tolist(), truth["hr"]))
+    sr = dict(zip(gan["ids"].tolist(), gan["sr"]))  # stored in another order than truth.npz
+    seen_golden = False
+    while (t := store.next_trial(engine, "rater-1")) is not None:
+        left, right = (decode_png(p) for p in store.trial_pngs(engine, t))
+        real, other = (left, right) if t.real_side == "left" else (right, left)
+        np.testing.assert_array_equal(real, hr[t.image_id].transpose(1, 2, 0))
+        if t.is_golden:
+            seen_golden = True
+            assert np.abs(other.astype(int) - real.astype(int)).mean() > 20  # the degraded image
+        else:
+            np.testing.assert_array_equal(other, sr[t.image_id].transpose(1, 2, 0))
+        store.record_answer(engine, "rater-1", t.trial_index, t.attempt, "right", 1000.0, 300.0, False)
+    assert seen_golden
+    pairs = read_images(db_url, "gan", ["img0003"])
+    np.testing.assert_array_equal(pairs["img0003"][0], hr["img0003"].transpose(1, 2, 0))
+    np.testing.assert_array_equal(pairs["img0003"][1], sr["img0003"].transpose(1, 2, 0))
+
+
+def test_resume_returns_to_the_same_slot_and_trial(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=METHODS)
+    first = store.enrol(engine, "alice")
+    for _ in range(3):
+        t = store.next_trial(engine, "alice")
+        store.record_answer(engine, "alice", t.trial_index, t.attempt, "left", 1000.0, 500.0, False)
+    again = store.enrol(engine, "alice")
+    assert again.resumed and again.method == first.method
+    assert store.next_trial(engine, "alice").trial_index == 3
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(slots).where(slots.c.status != "free")).scalar_one() == 1
+    assert answer_all(engine, "alice") == 11 - 3
+    done = store.enrol(engine, "alice")
+    assert done.status == "complete" and done.completion_code and done.resumed
+
+
+def test_refresh_voids_the_shown_trial_and_replaces_it(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=METHODS)
+    store.enrol(engine, "bob")
+    shown = store.next_trial(engine, "bob")
+    again = store.next_trial(engine, "bob")  # a refresh: the shown trial was never answered
+    assert (again.trial_index, again.attempt) == (shown.trial_index, shown.attempt + 1)
+    assert again.image_id != shown.image_id
+    assert store.record_answer(engine, "bob", shown.trial_index, shown.attempt, "left", 1000, 500, False).status == "stale"
+    assert store.record_answer(engine, "bob", again.trial_index, again.attempt, "left", 1000, 500, False).status == "recorded"
+    with engine.connect() as conn:
+        v = conn.execute(select(voided_trials)).mappings().all()
+    assert len(v) == 1 and v[0]["image_id"] == shown.image_id and v[0]["answered_at"] is None
+    _, t = read_tables(db_url)
+    assert len(t) == 1 and t.loc[0, "image_id"] == again.image_id
+
+
+def test_answers_are_idempotent(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=METHODS)
+    store.enrol(engine, "carol")
+    t = store.next_trial(engine, "carol")
+    first = store.record_answer(engine, "carol", t.trial_index, t.attempt, t.real_side, 1000.2, 640.0, False)
+    second = store.record_answer(engine, "carol", t.trial_index, t.attempt, "left", 999.0, 1.0, True)
+    assert (first.status, first.correct) == ("recorded", True)
+    assert (second.status, second.correct) == ("duplicate", True)  # the first answer stands
+    assert store.record_answer(engine, "carol", 5, 0, "left", 1000, 1, False).status == "stale"  # not issued
+    with engine.connect() as conn:
+        rows = conn.execute(select(trials).where(trials.c.answered_at.is_not(None))).mappings().all()
+    assert len(rows) == 1 and rows[0]["reaction_ms"] == 640.0 and rows[0]["tab_hidden"] is False
+
+
+def test_abandoned_slot_is_reclaimed_and_never_given_twice(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=["gan"], raters_per_method=1, abandon_after_s=60)
+    t0 = store.utcnow()
+    store.enrol(engine, "dan", now=t0)
+    store.next_trial(engine, "dan", now=t0)
+    with pytest.raises(store.StudyFull):
+        store.enrol(engine, "erin", now=t0 + timedelta(seconds=30))
+    erin = store.enrol(engine, "erin", now=t0 + timedelta(seconds=61))
+    assert erin.method == "gan" and not erin.resumed
+    dan = store.enrol(engine, "dan", now=t0 + timedelta(seconds=62))
+    assert dan.status == "abandoned" and dan.resumed
+    with pytest.raises(store.SessionExpired):
+        store.next_trial(engine, "dan")
+    r, _ = read_tables(db_url)
+    assert dict(zip(r.rater_id, r.status)) == {"dan": "abandoned", "erin": "in_progress"}
+
+
+def test_export_columns_and_values(predictions, db_url, tmp_path):
+    engine = small_study(predictions, db_url, methods=["gan", "resnet_l2"])
+    store.enrol(engine, "r1")  # gan
+    store.enrol(engine, "r2")  # resnet_l2
+    answer_all(engine, "r1", choice="left")
+    t = store.next_trial(engine, "r2")
+    store.record_answer(engine, "r2", t.trial_index, t.attempt, "right", 1001.0, 350.0, True)
+    r, tr = read_tables(db_url)
+    assert list(r.columns) == RATER_COLUMNS and list(tr.columns) == TRIAL_COLUMNS
+    assert len(tr) == 11 + 1
+    mine = tr[tr.rater_id == "r1"]
+    assert mine.trial_index.tolist() == list(range(11)) and mine.is_practice.sum() == 2 and mine.is_golden.sum() == 3
+    assert (mine.chose_model == (mine.real_side == "right")).all()  # always answered "left"
+    golden = mine[mine.is_golden]
+    row = r.set_index("rater_id").loc["r1"]
+    assert row.status == "complete" and row.golden_total == 3
+    assert row.golden_correct == int((golden.real_side == "left").sum())
+    assert r.set_index("rater_id").loc["r2", "status"] == "in_progress"
+    assert bool(tr[tr.rater_id == "r2"].tab_hidden.iloc[0])
+    info = study_info(db_url)
+    assert info["simulated"] is False and info["methods"] == ["gan", "resnet_l2"]
+    assert (info["n_test_trials"], info["n_practice"], info["n_golden"], info["dataset"]) == (9, 2, 3, "toy")
+    rp, tp = write_csvs(db_url, tmp_path / "out")
+    assert rp.read_text().splitlines()[0] == ",".join(RATER_COLUMNS)
+    assert len(tp.read_text().splitlines()) == 1 + 12
+
+
+def test_init_refuses_an_existing_study(predictions, db_url):
+    small_study(predictions, db_url, methods=["gan"])
+    store.enrol(get_engine(db_url), "keep-me")
+    with pytest.raises(ValueError, match="refusing to overwrite"):
+        small_study(predictions, db_url, methods=["gan"])
+    assert store.rater_status(get_engine(db_url), "keep-me") is not None
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 65, "x y", "../etc/passwd", "'; DROP TABLE raters; --", "é", None, 7])
+def test_participant_ids_are_validated(bad):
+    with pytest.raises(ValueError, match="invalid participant id"):
+        store.validate_participant_id(bad)
+
+
+def test_answer_values_are_validated(predictions, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = small_study(predictions, url, methods=["gan"])
+    store.enrol(engine, "v")
+    t = store.next_trial(engine, "v")
+    for kwargs, msg in ((dict(choice="middle"), "choice"), (dict(exposure_ms=float("nan")), "exposure_ms"),
+                        (dict(reaction_ms=-1), "reaction_ms"), (dict(trial_index="1"), "trial_index")):
+        args = dict(trial_index=t.trial_index, attempt=t.attempt, choice="left", exposure_ms=1000.0,
+                    reaction_ms=10.0, tab_hidden=False)
+        args.update(kwargs)
+        with pytest.raises(ValueError, match=msg):
+            store.record_answer(engine, "v", **args)
+    dispose_engine(url)
+
+
+def test_default_methods_are_the_paper_study_rows_present(tmp_path):
+    folder = write_demo_predictions(tmp_path / "p", n=12, methods=("bicubic", "gan", "resnet_l2"))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    init_study(folder, url, raters_per_method=1, n_test=4, n_practice=1, n_golden=1)
+    assert study_info(url)["methods"] == ["resnet_l2", "gan"]
+    dispose_engine(url)
