@@ -1,0 +1,26 @@
+"""Metrics of Table 1: pSNR, SSIM, MS-SSIM, consistency (per image) and NLL in bits/dim.
+
+Public names (DESIGN.md): `psnr`, `ssim`, `ms_ssim`, `consistency`, `bits_per_dim`; their metadata
+(direction, format) in `METRICS`.
+"""
+
+from .consistency import consistency
+from .likelihood import bits_per_dim
+from .quality import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, psnr, ssim, to_levels
+from .registry import METRICS, PSNR_CAP_DB, TABLE_METRICS, MetricSpec, get_metric
+
+__all__ = [
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "ms_ssim_scales",
+    "consistency",
+    "bits_per_dim",
+    "to_levels",
+    "MS_SSIM_WEIGHTS",
+    "METRICS",
+    "TABLE_METRICS",
+    "PSNR_CAP_DB",
+    "MetricSpec",
+    "get_metric",
+]

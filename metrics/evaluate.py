@@ -1,0 +1,308 @@
+"""`prsr eval`: predict the evaluation subset once per method, score every image, write Table 1.
+
+Reads: the test split (`sr_data.load_pairs`), trained runs (`runs/<dataset>/<method>/`).
+Writes (DESIGN.md "Files the stages write"): `predictions/truth.npz`, `predictions/<row>.npz`,
+`metrics.csv`, `table1.{csv,md,tex}`, `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
+
+Predictions are reused when they were made from the same checkpoint, seed and image ids (the npz
+stores a `meta` JSON string), so re-running `prsr eval` after training one more method only predicts
+that method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import sr_data
+from baselines.registry import METHODS, TABLE_ROWS, MethodSpec, get_method
+
+from .table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
+
+
+@dataclass
+class EvalLayout:
+    """Where one dataset's evaluation files live: `runs/<dataset>/...`."""
+
+    root: Path
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def truth(self) -> Path:
+        return self.predictions / "truth.npz"
+
+    def prediction(self, row: str) -> Path:
+        return self.predictions / f"{row}.npz"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.root / "metrics.csv"
+
+    def run_dir(self, method: str) -> Path:
+        return self.root / method
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def evaluation_indices(n_test: int, subset: Optional[int], seed: int) -> np.ndarray:
+    """The fixed evaluation subset: the first `subset` entries of a seeded permutation of the test split, sorted.
+
+    `subset=None` (or >= n_test) means the whole test split.
+    """
+    if subset is None or subset >= n_test:
+        return np.arange(n_test)
+    perm = np.random.default_rng(seed).permutation(n_test)
+    return np.sort(perm[:subset])
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_truth(layout: EvalLayout) -> Dict[str, np.ndarray]:
+    """`truth.npz` as a dict with `lr` uint8 [N,C,8,8], `hr` uint8 [N,C,32,32], `ids` str [N]."""
+    if not layout.truth.is_file():
+        raise FileNotFoundError(f"{layout.truth} does not exist; run `prsr eval` first")
+    with np.load(layout.truth, allow_pickle=False) as z:
+        return {k: z[k] for k in ("lr", "hr", "ids")}
+
+
+def ensure_truth(layout: EvalLayout, test_data, indices: np.ndarray) -> Dict[str, np.ndarray]:
+    """Write (or reuse) `truth.npz` for the evaluation subset.
+
+    If an older `truth.npz` holds other image ids (the subset changed), the whole old `predictions/`
+    folder is moved aside to `predictions.old-<time>` rather than overwritten.
+    """
+    truth = {
+        "lr": np.ascontiguousarray(test_data.lr[indices]),
+        "hr": np.ascontiguousarray(test_data.hr[indices]),
+        "ids": np.asarray(test_data.ids)[indices].astype(str),
+    }
+    if layout.truth.is_file():
+        old = load_truth(layout)
+        if np.array_equal(old["ids"], truth["ids"]) and np.array_equal(old["hr"], truth["hr"]):
+            return old
+        backup = layout.predictions.with_name(f"predictions.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        warnings.warn(f"evaluation subset changed: moved the old predictions to {backup}")
+        layout.predictions.rename(backup)
+    layout.predictions.mkdir(parents=True, exist_ok=True)
+    _atomic_savez(layout.truth, **truth)
+    return truth
+
+
+def available_methods(layout: EvalLayout, requested: Optional[Sequence[str]] = None) -> List[MethodSpec]:
+    """Methods to evaluate: every non-learned method, and learned ones that have a trained run.
+
+    A method asked for by name (`requested`) that has no trained run is an error, not a silent skip.
+    """
+    names = list(requested) if requested else list(METHODS)
+    specs = []
+    for name in names:
+        spec = get_method(name)
+        if spec.learned and not (layout.run_dir(name) / "model.safetensors").is_file():
+            if requested:
+                raise FileNotFoundError(
+                    f"method {name!r} has no trained run in {layout.run_dir(name)}; "
+                    f"train it with `prsr train --method {name} --dataset {layout.root.name}`"
+                )
+            continue
+        specs.append(spec)
+    return specs
+
+
+def build_method(spec: MethodSpec, layout: EvalLayout, dataset: str, data_root, device: torch.device, train_limit=None):
+    """Instantiate a method for evaluation (learned ones from their checkpoint, in eval mode)."""
+    cls = spec.load_class()
+    if spec.name == "bicubic":
+        return cls()
+    if spec.name == "nearest":
+        train = sr_data.load_pairs(dataset, "train", root=data_root)
+        return cls(train)
+    from sr_models.checkpoint import load_method
+
+    return load_method(layout.run_dir(spec.name), device=device)
+
+
+def _method_fingerprint(spec: MethodSpec, layout: EvalLayout, dataset: str, seed: int) -> str:
+    if spec.learned:
+        source = _file_digest(layout.run_dir(spec.name) / "model.safetensors")
+    else:
+        source = f"{spec.name}:{dataset}"  # deterministic given the training data
+    return json.dumps({"method": spec.name, "source": source, "seed": seed}, sort_keys=True)
+
+
+def _row_seed(seed: int, row: str) -> int:
+    # a distinct, stable stream per Table-1 row, so adding a row does not change the others' samples
+    return (seed * 1_000_003 + int(hashlib.sha1(row.encode()).hexdigest()[:8], 16)) % (2**63)
+
+
+def _batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(n, start + batch_size))
+
+
+def _to_device_float(x: np.ndarray, device) -> torch.Tensor:
+    return sr_data.to_float(torch.from_numpy(np.ascontiguousarray(x))).to(device)
+
+
+@torch.no_grad()
+def predict_rows(method, truth, rows: Sequence[str], batch_size: int, seed: int, device) -> Dict[str, np.ndarray]:
+    """Run the method's decoders for `rows` over the evaluation inputs -> {row: sr uint8 [N,C,32,32]}."""
+    decoders = method.decodings()
+    out = {}
+    n = len(truth["lr"])
+    for row in rows:
+        decode = decoders[row]
+        gen = torch.Generator(device=device).manual_seed(_row_seed(seed, row))
+        parts = []
+        for sl in tqdm(list(_batches(n, batch_size)), desc=f"predict {row}", unit="batch", leave=False):
+            sr = decode(_to_device_float(truth["lr"][sl], device), gen)
+            parts.append(sr_data.to_uint8(sr.float().cpu()).numpy())
+        out[row] = np.concatenate(parts)
+    return out
+
+
+@torch.no_grad()
+def ground_truth_bpd(method, truth, batch_size: int, device) -> np.ndarray:
+    """Bits/dim of the ground truth under a likelihood model, [N] float64."""
+    n_sub = int(np.prod(truth["hr"].shape[1:]))
+    vals = []
+    for sl in _batches(len(truth["lr"]), batch_size):
+        lr = _to_device_float(truth["lr"][sl], device)
+        hr = torch.from_numpy(np.ascontiguousarray(truth["hr"][sl])).to(device)
+        vals.append((-method.log_prob(lr, hr)).double().cpu().numpy() / (n_sub * np.log(2.0)))
+    return np.concatenate(vals)
+
+
+def _load_prediction(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if "meta" not in z or str(z["meta"]) != meta or not np.array_equal(z["ids"], ids):
+            return None
+        return {k: z[k] for k in z.files}
+
+
+def score_rows(truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optional[np.ndarray]], batch_size: int = 500) -> pd.DataFrame:
+    """Per-image metrics for every row -> DataFrame with DESIGN.md's metrics.csv columns."""
+    import metrics
+
+    frames = []
+    hr_all = torch.from_numpy(truth["hr"])
+    lr_all = torch.from_numpy(truth["lr"])
+    for row, sr_u8 in predictions.items():
+        cols = {k: [] for k in ("psnr", "ssim", "ms_ssim", "consistency")}
+        sr_all = torch.from_numpy(sr_u8)
+        for sl in _batches(len(sr_u8), batch_size):
+            sr, hr, lr = sr_data.to_float(sr_all[sl]), sr_data.to_float(hr_all[sl]), sr_data.to_float(lr_all[sl])
+            cols["psnr"].append(metrics.psnr(sr, hr).double().numpy())
+            cols["ssim"].append(metrics.ssim(sr, hr).double().numpy())
+            cols["ms_ssim"].append(metrics.ms_ssim(sr, hr).double().numpy())
+            cols["consistency"].append(metrics.consistency(lr, sr).double().numpy())
+        frame = pd.DataFrame({"method": row, "image_id": truth["ids"], **{k: np.concatenate(v) for k, v in cols.items()}})
+        frame["nll_bpd"] = nll.get(row) if nll.get(row) is not None else np.nan
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[["method", "image_id", *METRIC_COLUMNS]]
+
+
+def evaluate(
+    dataset: str,
+    profile,
+    runs_dir: str | os.PathLike = "runs",
+    methods: Optional[Sequence[str]] = None,
+    data_root=None,
+    study_db: Optional[str] = None,
+    device: Optional[torch.device] = None,
+    seed: Optional[int] = None,
+    log=print,
+) -> pd.DataFrame:
+    """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame."""
+    from sr_models.profiles import load_profile
+
+    from .figures import write_diversity_grid, write_method_grid
+
+    profile = load_profile(profile)
+    seed = profile["seed"] if seed is None else seed
+    device = device or default_device()
+    ev = profile["eval"]
+    layout = EvalLayout(Path(runs_dir) / dataset)
+
+    test = sr_data.load_pairs(dataset, "test", root=data_root)
+    indices = evaluation_indices(len(test.ids), ev.get("subset"), seed)
+    truth = ensure_truth(layout, test, indices)
+    log(f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})")
+
+    predictions: Dict[str, np.ndarray] = {}
+    nll: Dict[str, Optional[np.ndarray]] = {}
+    models = {}
+    for spec in available_methods(layout, methods):
+        meta = _method_fingerprint(spec, layout, dataset, seed)
+        cached = {row: _load_prediction(layout.prediction(row), truth["ids"], meta) for row in spec.rows}
+        missing = [row for row, c in cached.items() if c is None]
+        method = None
+        if missing:
+            t0 = time.time()
+            method = build_method(spec, layout, dataset, data_root, device)
+            new = predict_rows(method, truth, missing, ev["batch_size"], seed, device)
+            row_nll = ground_truth_bpd(method, truth, ev["batch_size"], device) if getattr(method, "has_likelihood", False) else None
+            for row, sr in new.items():
+                arrays = {"sr": sr, "ids": truth["ids"], "meta": np.array(meta)}
+                if row_nll is not None:
+                    arrays["nll_bpd"] = row_nll
+                _atomic_savez(layout.prediction(row), **arrays)
+                cached[row] = arrays
+            log(f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s")
+        else:
+            log(f"{spec.name}: reusing saved predictions")
+        for row in spec.rows:
+            predictions[row] = cached[row]["sr"]
+            nll[row] = cached[row].get("nll_bpd")
+        if spec.name == "pixel_recursive":
+            models[spec.name] = method or build_method(spec, layout, dataset, data_root, device)
+
+    per_image = score_rows(truth, predictions, nll)
+    per_image.to_csv(layout.metrics_csv, index=False)
+    table = table1_from_metrics(per_image, order=TABLE_ROWS)
+    if study_db:
+        from analysis import fool_rates
+
+        table = fill_fooled(table, fool_rates(study_db))
+    written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)")
+    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8))
+    outputs = [layout.metrics_csv, *written, grid]
+    if "pixel_recursive" in models:
+        outputs.append(
+            write_diversity_grid(
+                layout.root / "fig5_diversity.png", models["pixel_recursive"], truth,
+                n_inputs=ev.get("grid_inputs", 8), n_samples=ev.get("grid_samples", 4),
+                temperature=ev.get("diversity_temperature", 1.0), seed=seed, device=device,
+            )
+        )
+    log("wrote " + ", ".join(str(p) for p in outputs))
+    return table

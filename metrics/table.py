@@ -1,0 +1,138 @@
+"""Table 1 assembly: per-image metrics -> one row per method, written as CSV, Markdown and LaTeX.
+
+CSV holds plain numbers (`fooled` in percent, empty where not defined). Markdown and LaTeX show
+"rate ± SE" for % fooled, mark the best value of each metric column in bold (direction from the
+metric's `higher_better`), and label fool rates from a simulated study as simulated.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .registry import METRICS, TABLE_METRICS
+
+METRIC_COLUMNS = list(TABLE_METRICS)
+TABLE_COLUMNS = ["method", *METRIC_COLUMNS, "fooled", "fooled_se", "fooled_source"]
+
+ROW_LABELS = {
+    "bicubic": "Bicubic",
+    "nearest": "Nearest N.",
+    "resnet_l2": "ResNet L2",
+    "gan": "GAN",
+    "pixel_ce_mean": "Per-pixel CE (mean)",
+    "pixel_ce_argmax": "Per-pixel CE (argmax)",
+    "pixel_recursive_greedy": "Pixel-recursive, greedy",
+    "pixel_recursive_t1.0": "Pixel-recursive, τ = 1.0",
+    "pixel_recursive_t0.9": "Pixel-recursive, τ = 0.9",
+    "pixel_recursive_t0.8": "Pixel-recursive, τ = 0.8",
+}
+
+
+def table1_from_metrics(per_image: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean of every metric per method (rows in `order` first, then any others), with empty fool-rate columns.
+
+    pSNR is averaged over images in dB (the mean of per-image values, not a pooled MSE; an identical
+    image's infinite pSNR counts at the metric's cap). Each metric's `summarize` defines its mean.
+    """
+    means = per_image.groupby("method", sort=False)[METRIC_COLUMNS].agg(
+        {m: METRICS[m].summarize for m in METRIC_COLUMNS}
+    )
+    rows = [m for m in order if m in means.index] + [m for m in means.index if m not in order]
+    table = means.loc[rows].reset_index()
+    table["fooled"] = np.nan
+    table["fooled_se"] = np.nan
+    table["fooled_source"] = ""
+    return table[TABLE_COLUMNS]
+
+
+def fill_fooled(table: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """Put the study's fool rates (analysis.fool_rates output, fractions) into Table 1 (percent)."""
+    table = table.copy()
+    source = "simulated" if rates.attrs.get("simulated") else "study"
+    by_method = rates.set_index("method")
+    for i, method in enumerate(table["method"]):
+        if method in by_method.index:
+            table.loc[i, "fooled"] = 100.0 * float(by_method.loc[method, "fool_rate"])
+            table.loc[i, "fooled_se"] = 100.0 * float(by_method.loc[method, "se"])
+            table.loc[i, "fooled_source"] = source
+    return table
+
+
+def _best_rows(table: pd.DataFrame, metric: str) -> set:
+    """Index of the best row of a metric column (none when fewer than two rows define it)."""
+    values = [float(v) for v in table[metric]]
+    if sum(not math.isnan(v) for v in values) < 2:
+        return set()
+    best = METRICS[metric].best_index(values)
+    return {table.index[best]} | {table.index[i] for i, v in enumerate(values) if v == values[best]}
+
+
+def _fmt(metric: str, value: float) -> str:
+    text = METRICS[metric].format(value)
+    return text or "–"
+
+
+def _formatted_cells(table: pd.DataFrame, bold) -> List[List[str]]:
+    best = {m: _best_rows(table, m) for m in METRIC_COLUMNS}
+    simulated = (table["fooled_source"] == "simulated").any()
+    out = []
+    for i, row in table.iterrows():
+        cells = [ROW_LABELS.get(row["method"], row["method"])]
+        for m in METRIC_COLUMNS:
+            text = _fmt(m, float(row[m]))
+            cells.append(bold(text) if i in best[m] else text)
+        if np.isnan(row["fooled"]):
+            cells.append("–")
+        else:
+            mark = "*" if simulated else ""
+            cells.append(f"{row['fooled']:.1f} ± {row['fooled_se']:.1f}{mark}")
+        out.append(cells)
+    return out
+
+
+def to_markdown(table: pd.DataFrame, title: str = "") -> str:
+    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "% fooled"]
+    lines = [f"**{title}**", ""] if title else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
+    for cells in _formatted_cells(table, lambda s: f"**{s}**"):
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Means over the evaluation images; best value per column in bold. % fooled: rate ± bootstrap SE over raters.")
+    if (table["fooled_source"] == "simulated").any():
+        lines.append("\\* SIMULATED study: these fool rates come from simulated raters, not people.")
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    text = text.replace("τ", "$\\tau$").replace("∞", "$\\infty$").replace("±", "$\\pm$").replace("–", "--")
+    return text.replace("_", "\\_").replace("%", "\\%")
+
+
+def to_latex(table: pd.DataFrame, title: str = "") -> str:
+    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "\\% fooled"]
+    lines = ["\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\hline", " & ".join(header) + " \\\\", "\\hline"]
+    for cells in _formatted_cells(table, lambda s: f"\\textbf{{{s}}}"):
+        lines.append(" & ".join(_latex_escape(c) if not c.startswith("\\textbf") else "\\textbf{" + _latex_escape(c[8:-1]) + "}" for c in cells) + " \\\\")
+    lines += ["\\hline", "\\end{tabular}"]
+    if title:
+        lines.insert(0, f"% {title}")
+    if (table["fooled_source"] == "simulated").any():
+        lines.append("% * SIMULATED study: fool rates from simulated raters, not people.")
+    return "\n".join(lines) + "\n"
+
+
+def write_table1(table: pd.DataFrame, stem: Path, title: str = "") -> List[Path]:
+    """Write `<stem>.csv`, `<stem>.md`, `<stem>.tex`; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    table.to_csv(paths[0], index=False)
+    paths[1].write_text(to_markdown(table, title))
+    paths[2].write_text(to_latex(table, title))
+    return paths
