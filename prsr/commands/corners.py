@@ -1,0 +1,19 @@
+"""`prsr corners`: the two-corners experiment of the paper's Fig. 2 (mode purity and balance)."""
+
+HELP = "two-corners experiment (Fig. 2): train L2, per-pixel CE and pixel-recursive models, report mode purity"
+
+
+def add_arguments(p):
+    p.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs); results in <runs>/corners/")
+    p.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: $PRSR_DATA or Debian's)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: the profile's)")
+    p.add_argument("--fresh", action="store_true", help="retrain from scratch (old runs are moved aside, never deleted)")
+
+
+def run(args) -> int:
+    from sr_models.corners_experiment import run_corners
+
+    table = run_corners(args.profile, args.runs_dir, data_root=args.data_root, seed=args.seed, resume=not args.fresh)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0

@@ -1,0 +1,53 @@
+"""`prsr eval`: Table 1 for a dataset, or scores of a folder of outputs against a folder of ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HELP = "predict the test subset with every available method, score it, write Table 1 (or --pred/--gt folders)"
+
+
+def add_arguments(p):
+    p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
+    p.add_argument("--profile", default="quick", help="smoke | quick | paper | path to a YAML profile (default: quick)")
+    p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")
+    p.add_argument("--data-root", default=None, help="raw data folder (default: $PRSR_DATA or the dataset's default)")
+    p.add_argument("--methods", default=None, help="comma-separated methods (default: every available one)")
+    p.add_argument("--study-db", default=None, help="study database URL: fills the %% fooled column")
+    p.add_argument("--seed", type=int, default=None, help="seed of the subset and the samples (default: the profile's)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--pred", default=None, help="folder of output images to score (with --gt)")
+    p.add_argument("--gt", default=None, help="folder of ground-truth images, matched by file name (with --pred)")
+    p.add_argument("--out", default=None, help="with --pred/--gt: output folder (default: <pred>_scores)")
+
+
+def _score_folders(args) -> int:
+    from metrics.score_folders import score_folders
+
+    per_image, means = score_folders(args.pred, args.gt)
+    out = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "_scores")
+    out.mkdir(parents=True, exist_ok=True)
+    per_image.to_csv(out / "per_image.csv", index=False)
+    means.to_frame("value").rename_axis("metric").to_csv(out / "means.csv")
+    print(means.to_string())
+    print(f"wrote {out / 'per_image.csv'} and {out / 'means.csv'}")
+    return 0
+
+
+def run(args) -> int:
+    if args.pred or args.gt:
+        if not (args.pred and args.gt):
+            raise ValueError("--pred and --gt go together: a folder of outputs and a folder of ground truth")
+        return _score_folders(args)
+    import torch
+
+    from metrics.evaluate import evaluate
+    from metrics.table import to_markdown
+
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    device = torch.device(args.device) if args.device else None
+    table = evaluate(args.dataset, args.profile, args.runs_dir, methods=methods, data_root=args.data_root,
+                     study_db=args.study_db, device=device, seed=args.seed)
+    print()
+    print(to_markdown(table, title=f"Table 1 - {args.dataset}"))
+    return 0
