@@ -1,0 +1,85 @@
+"""Write an analysis to a folder: the three CSVs of DESIGN.md, the bar chart, `info.json`, and for a
+simulated study a `SIMULATED.txt` marker (the CSV columns stay exactly as specified, so the label
+lives in the figure, the marker, `info.json`, the printed output and the notebook)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from analysis.fool_rates import Analysis
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
+    """Write fool_rates.csv, exclusions.csv, pairwise.csv, fool_rates.png, info.json (+ SIMULATED.txt).
+
+    Rates are fractions in [0, 1] written with full precision. Returns {name: path}.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    import scipy
+    import statsmodels
+
+    from analysis.figures import fool_rate_bars
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("fool_rates.csv", "exclusions.csv", "pairwise.csv", "fool_rates.png",
+                                           "info.json")}
+    result.fool_rates.to_csv(paths["fool_rates.csv"], index=False)
+    result.exclusions.to_csv(paths["exclusions.csv"], index=False)
+    result.pairwise.to_csv(paths["pairwise.csv"], index=False)
+    if result.fool_rates["fool_rate"].notna().any():
+        fig = fool_rate_bars(result.fool_rates, simulated=result.simulated)
+        fig.savefig(paths["fool_rates.png"], dpi=150)
+        plt.close(fig)
+    else:
+        del paths["fool_rates.png"]
+    info = dict(
+        simulated=result.simulated,
+        study_db=_redact(result.study.db_url),
+        study_info=result.study.info,
+        parameters=result.params,
+        meaning_of_se="se, ci_low, ci_high: bootstrap over raters (resampled with replacement within a method, "
+                      "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
+                      "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "
+                      "sqrt(p(1-p)/trials), for comparison with the paper only",
+        written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=dict(python=platform.python_version(), numpy=np.__version__, pandas=pd.__version__,
+                      scipy=scipy.__version__, statsmodels=statsmodels.__version__),
+    )
+    paths["info.json"].write_text(json.dumps(_jsonable(info), indent=2) + "\n")
+    marker = out / "SIMULATED.txt"
+    if result.simulated:
+        rates = result.study.info.get("true_fool_rates", {})
+        marker.write_text("These results come from a SIMULATED study database, not from human raters.\n"
+                          f"True marginal fool rates of the simulation: {json.dumps(_jsonable(rates))}\n")
+        paths["SIMULATED.txt"] = marker
+    elif marker.exists():
+        marker.unlink()  # a real study written over an old simulated one must not keep the label
+    return paths
+
+
+def _redact(url: str | None) -> str | None:
+    """The URL without a password (info.json may be shared)."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

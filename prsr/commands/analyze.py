@@ -1,0 +1,64 @@
+"""`prsr analyze`: fool rates of a study database with bootstrap-over-raters intervals (analysis/)."""
+
+from __future__ import annotations
+
+HELP = "fool rates ± bootstrap CI, exclusions, pairwise tests (and the notebook) from a study database"
+
+
+def add_arguments(parser):
+    parser.add_argument("--db", required=True, help="study database: SQLAlchemy URL or SQLite file path")
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--golden-rule", default="all",
+                        help="'all' (drop a rater who misses any golden pair, default), 'none', or the most "
+                             "misses a kept rater may have, e.g. 1")
+    parser.add_argument("--incomplete", choices=["drop", "keep"], default="drop",
+                        help="raters who did not complete the session: drop (default) or keep their answered trials")
+    parser.add_argument("--exposure-tolerance-ms", type=float, default=20.0,
+                        help="drop trials whose measured exposure is off the nominal by more than this (default 20)")
+    parser.add_argument("--no-exposure-rule", action="store_true", help="switch the exposure rule off")
+    parser.add_argument("--keep-hidden-tab", action="store_true", help="keep trials during which the tab was hidden")
+    parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples per method (default 10000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
+    parser.add_argument("--notebook", action="store_true",
+                        help="also execute analysis/fool_rate_analysis.ipynb into --out (ipynb + html)")
+
+
+def run(args) -> int:
+    import analysis
+    from analysis.fool_rates import as_db_url
+    from analysis.report import write_outputs
+
+    if args.n_boot < 2:
+        raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
+    url = as_db_url(args.db)
+    params = dict(golden_rule=args.golden_rule, incomplete=args.incomplete,
+                  exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
+                  drop_hidden_tab=not args.keep_hidden_tab, n_boot=args.n_boot, seed=args.seed,
+                  glmm=not args.no_glmm)
+    result = analysis.analyze(url, progress=True, **params)
+    paths = write_outputs(result, args.out)
+
+    banner = "SIMULATED study (not human data) — " if result.simulated else ""
+    print(f"{banner}fool rates (%), ± = bootstrap SE over raters, [95 % percentile CI]:")
+    for row in result.fool_rates.itertuples():
+        if row.trials == 0:
+            print(f"  {row.method:24s} no counted trials ({row.raters_dropped} raters dropped)")
+            continue
+        glmm = "" if row.glmm_rate != row.glmm_rate else f"   GLMM {100 * row.glmm_rate:.1f}"
+        print(f"  {row.method:24s} {100 * row.fool_rate:5.1f} ± {100 * row.se:.1f}  "
+              f"[{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]  {row.raters_kept} raters, {row.trials} trials"
+              f"{glmm}   (naive binomial SE {100 * row.binomial_se:.1f})")
+    removed = result.exclusions[(result.exclusions.raters_removed > 0) | (result.exclusions.trials_removed > 0)]
+    print("excluded: " + ("; ".join(f"{r.rule}: {r.raters_removed} raters, {r.trials_removed} trials"
+                                     for r in removed.itertuples()) or "nothing"))
+    if args.notebook:
+        from analysis.notebook import execute_notebook
+
+        ipynb, html = execute_notebook(url, args.out, params)
+        paths["notebook"], paths["notebook_html"] = ipynb, html
+    for path in paths.values():
+        print(f"wrote {path}")
+    if result.simulated:
+        print("NOTE: these numbers come from a SIMULATED study database.")
+    return 0

@@ -1,0 +1,91 @@
+"""A simulated study through the database path: `study_app` builds and fills it, `analysis` reads it, and
+`prsr analyze --notebook` writes the CSVs, the figure and the executed notebook."""
+
+import json
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis
+from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS
+from prsr.cli import main as prsr_main
+from study_app.builder import init_study
+from study_app.export import read_tables
+from study_app.simulate import simulate_study
+
+METHODS = ["resnet_l2", "pixel_recursive_t1.0", "pixel_recursive_t0.8"]
+
+
+@pytest.fixture(scope="module")
+def study_db(tmp_path_factory):
+    """A small simulated study: 3 methods, 24 raters (some inattentive, some abandoning), 20 counted trials."""
+    root = tmp_path_factory.mktemp("study")
+    rng = np.random.default_rng(0)
+    n = 40
+    ids = np.array([f"{i:03d}" for i in range(n)])
+    np.savez(root / "truth.npz", lr=rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
+             hr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8), ids=ids)
+    for m in METHODS:
+        np.savez(root / f"{m}.npz", sr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8), ids=ids)
+    url = f"sqlite:///{root / 'simulated_study.db'}"
+    init_study(root, url, methods=METHODS, raters_per_method=7, n_test=20, n_practice=3, n_golden=2, seed=0,
+               dataset="e2e")
+    simulate_study(url, 24, {"resnet_l2": 0.05, "pixel_recursive_t1.0": 0.2, "pixel_recursive_t0.8": 0.3},
+                   golden_fail_rate=0.2, abandon_rate=0.15, seed=1, progress=False)
+    return url
+
+
+def test_database_path_counts_exactly_the_counted_trials(study_db):
+    raters, trials = read_tables(study_db)
+    result = analysis.analyze(study_db, n_boot=500, glmm=False)
+    assert result.simulated and result.fool_rates.attrs["simulated"] is True
+    assert set(result.study.info["true_fool_rates"]) == set(METHODS)
+    ex = result.exclusions.set_index("rule")
+    status = raters.set_index("rater_id")["status"]
+    complete = raters[raters.status == "complete"]
+    failed = complete[complete.golden_correct < complete.golden_total]
+    assert ex.loc["incomplete", "raters_removed"] == (status != "complete").sum() > 0
+    assert ex.loc["golden_failed", "raters_removed"] == len(failed) > 0
+    assert ex.loc["practice", "trials_removed"] == trials.is_practice.sum()
+    assert ex.loc["exposure", "trials_removed"] == 0  # the simulator's exposures are 1000 ms +- 0.3 ms
+    # recount independently: complete raters who passed every golden question, their test trials
+    good = set(complete.rater_id) - set(failed.rater_id)
+    test = trials[~trials.is_practice & ~trials.is_golden & trials.rater_id.isin(good)]
+    expected = test.groupby("method").chose_model.mean()
+    table = result.fool_rates.set_index("method")
+    assert list(table.index) == METHODS  # Table-1 order
+    for m in METHODS:
+        assert table.loc[m, "fool_rate"] == pytest.approx(expected[m])
+        assert table.loc[m, "trials"] == (test.method == m).sum()
+        assert table.loc[m, "raters_kept"] + table.loc[m, "raters_dropped"] == (raters.method == m).sum()
+
+
+@pytest.mark.slow
+def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys):
+    out = tmp_path / "analysis"
+    code = prsr_main(["analyze", "--db", study_db, "--out", str(out), "--n-boot", "1000", "--seed", "4", "--notebook"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "SIMULATED" in printed
+    table = pd.read_csv(out / "fool_rates.csv")
+    assert list(table.columns) == FOOL_RATE_COLUMNS
+    assert list(pd.read_csv(out / "exclusions.csv").columns) == EXCLUSION_COLUMNS
+    pw = pd.read_csv(out / "pairwise.csv")
+    assert list(pw.columns) == PAIRWISE_COLUMNS and len(pw) == 3
+    again = analysis.fool_rates(study_db, n_boot=1000, seed=4, glmm=False)  # same draws -> same bootstrap
+    np.testing.assert_allclose(table[["fool_rate", "se", "ci_low", "ci_high"]], again[["fool_rate", "se", "ci_low", "ci_high"]])
+    # the GLMM check ran and its marginal rate sits near the pooled rate
+    assert table.glmm_rate.notna().all()
+    assert np.all(np.abs(table.glmm_rate - table.fool_rate) < 0.05)
+    assert np.all((table.glmm_ci_low < table.glmm_rate) & (table.glmm_rate < table.glmm_ci_high))
+    assert (out / "fool_rates.png").stat().st_size > 10_000
+    assert json.loads((out / "info.json").read_text())["simulated"] is True
+    assert "SIMULATED" in (out / "SIMULATED.txt").read_text()
+    nb = nbformat.read(out / "fool_rate_analysis.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    n_images = sum("image/png" in o.get("data", {}) for o in outputs)
+    # bars, temperature, raters, and most/least convincing for each of the 3 methods
+    assert n_images == 3 + 2 * len(METHODS)
+    assert "SIMULATED" in (out / "fool_rate_analysis.html").read_text()
