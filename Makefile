@@ -13,7 +13,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PRSR   := $(VENV)/bin/prsr
 STAMP  := $(VENV)/.installed
-STUDY_DB ?= sqlite:///$(RUNS)/$(DATASET)/study.db
+STUDY_FILE ?= $(RUNS)/$(DATASET)/study.db
+SIM_DB  ?= $(RUNS)/$(DATASET)/study/SIMULATED_study.db
 DATA_ROOT ?=
 DATA_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
@@ -23,7 +24,7 @@ help:
 	@echo "make demo       set up, fetch the default data, train every method ($(PROFILE) profile), write Table 1"
 	@echo "make test       set up, install the test servers (PostgreSQL, Chromium), run the whole test suite"
 	@echo "make setup | data | train-all | eval | corners | study | analysis | bench"
-	@echo "variables: PROFILE=smoke|quick|paper  DATASET=fashion-mnist|celeba|lsun-bedroom  RUNS=runs  DATA_ROOT=dir"
+	@echo "variables: PROFILE=smoke|quick|paper  DATASET=fashion-mnist|celeba|lsun-bedroom  RUNS=runs  DATA_ROOT=dir  STUDY_DB=url"
 
 setup: $(STAMP)
 
@@ -38,21 +39,33 @@ data: setup
 	$(PRSR) data --dataset $(DATASET) $(DATA_ARG)
 
 train-all: data
-	$(PRSR) train --method all --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG)
+	$(PRSR) train --method all --resume --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG)
 
 eval: data
-	$(PRSR) eval --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG)
+	$(PRSR) eval --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(STUDY_DB),--study-db $(STUDY_DB),)
 
 demo: setup data train-all eval
 
 corners: data
 	$(PRSR) corners --profile $(PROFILE) --runs-dir $(RUNS)
 
+# The human study: built once from the saved predictions (never overwritten), then served.
 study: setup
-	$(PRSR) study serve --db $(STUDY_DB)
+	test -f $(STUDY_FILE) || $(PRSR) study init --predictions $(RUNS)/$(DATASET)/predictions --db sqlite:///$(STUDY_FILE) --dataset $(DATASET)
+	$(PRSR) study serve --db sqlite:///$(STUDY_FILE)
 
+# Fool-rate analysis of STUDY_DB (a SQLAlchemy URL or a SQLite file). Without it: a study built from the
+# predictions and filled once with SIMULATED raters (40 per method, 5 % inattentive, 5 % drop-outs);
+# everything derived from it says SIMULATED. Built under a temporary name so an interrupted run leaves nothing.
 analysis: setup
-	$(PRSR) analyze --db $(STUDY_DB) --out $(RUNS)/$(DATASET)/analysis --notebook
+	@if [ -z "$(STUDY_DB)" ] && [ ! -f "$(SIM_DB)" ]; then \
+	  set -e; mkdir -p "$(dir $(SIM_DB))"; rm -f "$(SIM_DB).tmp"; \
+	  $(PRSR) study init --predictions "$(RUNS)/$(DATASET)/predictions" --db "$(SIM_DB).tmp" --raters-per-method 44 --seed 0 --dataset $(DATASET); \
+	  n=$$($(PY) -c "from study_app.export import study_info; print(40 * len(study_info('$(SIM_DB).tmp')['methods']))"); \
+	  $(PRSR) study simulate --db "$(SIM_DB).tmp" --raters $$n --golden-fail-rate 0.05 --abandon-rate 0.05 --seed 0; \
+	  mv "$(SIM_DB).tmp" "$(SIM_DB)"; \
+	fi
+	$(PRSR) analyze --db "$(or $(STUDY_DB),$(SIM_DB))" --out $(RUNS)/$(DATASET)/analysis --notebook
 
 test: setup
 	bash scripts/install-test-deps.sh

@@ -1,0 +1,161 @@
+"""`prsr train`: train a learned method (or all of them) with the shared Trainer.
+
+    prsr train --method pixel_recursive --dataset fashion-mnist --profile quick [--seed S] [--resume | --fresh]
+    prsr train --method all ...                    # every learned method, in TRAIN_ALL_ORDER (make train-all)
+    torchrun --nproc_per_node=2 -m prsr.cli train ...   # DDP: one process per GPU, or gloo on CPU
+
+The run folder is `<runs-dir>/<dataset>/<method>/`. A folder that already holds a checkpoint is never
+overwritten: `--resume` continues it exactly, `--fresh` first renames it to `<method>.old-<timestamp>`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+HELP = "train a learned method (or --method all) with the shared Trainer; writes runs/<dataset>/<method>/"
+
+# `--method all`: the pixel-recursive model first (the paper's subject), then the learned baselines.
+TRAIN_ALL_ORDER = ("pixel_recursive", "resnet_l2", "gan", "pixel_ce")
+
+
+def add_arguments(parser):
+    parser.add_argument("--method", required=True, metavar="NAME",
+                        help="learned method to train (pixel_recursive, resnet_l2, gan, pixel_ce) or 'all'")
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="dataset (default: the profile's data.dataset)")
+    parser.add_argument("--profile", default="quick", metavar="NAME_OR_YAML",
+                        help="smoke | quick | paper, or a path to a profile .yaml (default: quick)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's seed)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true",
+                       help="continue the run in the run folder exactly where it stopped (starts it if there is none)")
+    group.add_argument("--fresh", action="store_true",
+                       help="rename an existing run folder to <dir>.old-<timestamp>, then start again")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of the run folders (default: runs)")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)")
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="override the profile's train.steps (recorded in config.json)")
+
+
+def _limited(data, limit):
+    """The first `limit` pairs of `data` (views of its arrays), or `data` itself when limit is None."""
+    if limit is None or limit >= len(data.lr):
+        return data
+    if int(limit) < 1:
+        raise ValueError(f"profile data.train_limit must be a positive integer or null, got {limit!r}")
+    ids = getattr(data, "ids", None)
+    return SimpleNamespace(lr=data.lr[:limit], hr=data.hr[:limit], ids=None if ids is None else ids[:limit],
+                           channels=data.channels)
+
+
+def _method_class(name: str):
+    from baselines.registry import get_method
+
+    spec = get_method(name)
+    if not spec.learned:
+        raise ValueError(f"method {name!r} is not learned (nothing to train); learned methods: {', '.join(TRAIN_ALL_ORDER)}")
+    try:
+        return spec.load_class()
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"method {name!r}: its class {spec.target} cannot be loaded ({exc})") from exc
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def train_one(name: str, args, profile: dict, info) -> dict:
+    """Train method `name` per `args` and `profile`; returns the final validation scalars."""
+    import torch
+
+    from sr_data import load_pairs
+    from sr_models import distributed as dist_utils
+    from sr_models.checkpoint import prepare_run_dir
+    from sr_models.profiles import method_config
+    from sr_models.trainer import Trainer
+
+    cls = _method_class(name)
+    section = method_config(profile, name)
+    train_cfg = dict(section.get("train") or {})
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be a positive integer, got {args.steps}")
+        train_cfg["steps"] = args.steps
+    dataset = args.dataset or profile["data"]["dataset"]
+    seed = profile["seed"] if args.seed is None else args.seed
+    limit = (profile.get("data") or {}).get("train_limit")
+
+    # Rank 0 first: it may have to decode the dataset into the cache, which the others then read.
+    if info.is_main:
+        train = load_pairs(dataset, "train", args.data_root)
+    dist_utils.barrier(info)
+    if not info.is_main:
+        train = load_pairs(dataset, "train", args.data_root)
+    valid = load_pairs(dataset, "valid", args.data_root)
+    full_n = len(train.lr)
+    train = _limited(train, limit)
+
+    run_dir = Path(args.runs_dir) / dataset / name
+    if info.is_main and args.fresh:
+        moved = prepare_run_dir(run_dir, resume=False, fresh=True)
+        if moved is not None:
+            print(f"prsr train: moved the old run folder to {moved}")
+    dist_utils.barrier(info)
+
+    torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    method = cls.from_profile(profile, train.channels)
+    meta = {
+        "profile": profile["name"],
+        "dataset": dataset,
+        "channels": int(train.channels),
+        "train_pairs": int(len(train.lr)),
+        "train_pairs_available": int(full_n),
+        "valid_pairs": int(len(valid.lr)),
+        "overrides": {"steps": args.steps} if args.steps is not None else {},
+    }
+    if info.is_main:
+        print(f"prsr train: {name} on {dataset} ({len(train.lr):,d} training pairs, C={train.channels}), "
+              f"profile {profile['name']}, seed {seed}, {info.world_size} process(es) on {info.device} -> {run_dir}")
+    trainer = Trainer(method, train, valid, run_dir, train_cfg, seed=seed, meta=meta, resume=args.resume, device=info.device)
+    final = trainer.fit()
+    if info.is_main:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in final.items()) or "(no validation data)"
+        print(f"prsr train: {name} done; wrote {run_dir} (model.safetensors, config.json, state.pt, log.csv, tb/, samples/)")
+        print(f"prsr train: {name} final validation: {shown}")
+    return final
+
+
+def run(args) -> int:
+    from sr_models import distributed as dist_utils
+    from sr_models.profiles import load_profile
+    from sr_models.trainer import NonFiniteLossError
+
+    profile = load_profile(args.profile)
+    names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
+    if args.method == "all":
+        for name in names:  # fail before hours of training if a method's module is missing
+            _method_class(name)
+    info = dist_utils.setup()
+    start = time.perf_counter()
+    try:
+        for i, name in enumerate(names):
+            if len(names) > 1 and info.is_main:
+                done = time.perf_counter() - start
+                eta = f"~{_fmt_time(done / i * (len(names) - i))} left (mean of the finished methods)" if i else "ETA after the first method"
+                print(f"prsr train: [{i + 1}/{len(names)}] {name}; {_fmt_time(done)} elapsed, {eta}", flush=True)
+            train_one(name, args, profile, info)
+        if len(names) > 1 and info.is_main:
+            print(f"prsr train: all {len(names)} methods trained in {_fmt_time(time.perf_counter() - start)}")
+    except NonFiniteLossError as exc:
+        print(f"prsr train: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        dist_utils.cleanup()
+    return 0
