@@ -2,7 +2,8 @@
 
 Reads: the test split (`sr_data.load_pairs`), trained runs (`runs/<dataset>/<method>/`).
 Writes (DESIGN.md "Files the stages write"): `predictions/truth.npz`, `predictions/<row>.npz`,
-`metrics.csv`, `table1.{csv,md,tex}`, `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
+`metrics.csv`, `table1.{csv,md,tex}`, `likelihood.csv` (test NLL of the likelihood models, and of the
+pixel-recursive model's conditioning network alone), `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
 
 Predictions are reused when they were made from the same checkpoint, seed and image ids (the npz
 stores a `meta` JSON string), so re-running `prsr eval` after training one more method only predicts
@@ -200,6 +201,22 @@ def ground_truth_bpd(method, truth, batch_size: int, device) -> np.ndarray:
     return np.concatenate(vals)
 
 
+@torch.no_grad()
+def likelihood_summary(method, truth, batch_size: int, device) -> Dict[str, float]:
+    """The method's own validation scalars (e.g. `nll_bpd`, `cond_nll_bpd`) over the evaluation images,
+    averaged with batch-size weights: for the pixel-recursive model this gives the test NLL of the full
+    model and of its conditioning network alone."""
+    from sr_models.trainer import make_batch
+
+    totals: Dict[str, float] = {}
+    n = len(truth["lr"])
+    for sl in _batches(n, batch_size):
+        scalars = method.validation_step(make_batch(truth["lr"][sl], truth["hr"][sl], device))
+        for key, value in scalars.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * (sl.stop - sl.start)
+    return {key: value / n for key, value in totals.items()}
+
+
 def _load_prediction(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
     if not path.is_file():
         return None
@@ -283,7 +300,7 @@ def evaluate(
         for row in spec.rows:
             predictions[row] = cached[row]["sr"]
             nll[row] = cached[row].get("nll_bpd")
-        if spec.name == "pixel_recursive":
+        if spec.learned and getattr(spec.load_class(), "has_likelihood", False):
             models[spec.name] = method or build_method(spec, layout, dataset, data_root, device)
 
     per_image = score_rows(truth, predictions, nll)
@@ -292,10 +309,20 @@ def evaluate(
     if study_db:
         from analysis import fool_rates
 
-        table = fill_fooled(table, fool_rates(study_db))
+        # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
+        table = fill_fooled(table, fool_rates(study_db, glmm=False))
     written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)")
+    outputs_lik = []
+    if models:
+        rows = [{"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
+                for name, m in models.items()]
+        pd.DataFrame(rows).to_csv(layout.root / "likelihood.csv", index=False)
+        outputs_lik.append(layout.root / "likelihood.csv")
+        for row in rows:
+            extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
+            log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
     grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8))
-    outputs = [layout.metrics_csv, *written, grid]
+    outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
     if "pixel_recursive" in models:
         outputs.append(
             write_diversity_grid(

@@ -17,6 +17,14 @@ PAD = 4
 LABEL_H = 14
 
 
+# column headings short enough for a 96-px tile (the default bitmap font is ~6 px per character)
+SHORT_LABELS = {
+    "pixel_ce_mean": "CE mean", "pixel_ce_argmax": "CE argmax", "resnet_l2": "ResNet L2", "gan": "GAN",
+    "pixel_recursive_greedy": "PixRec greedy", "pixel_recursive_t1.0": "PixRec t=1.0",
+    "pixel_recursive_t0.9": "PixRec t=0.9", "pixel_recursive_t0.8": "PixRec t=0.8",
+}
+
+
 def _tile(img: np.ndarray, size: int = TILE) -> Image.Image:
     """uint8 [C,H,W] (C = 1 or 3) -> RGB PIL image of size x size, nearest-neighbour enlarged."""
     arr = np.transpose(img, (1, 2, 0))
@@ -49,7 +57,7 @@ def image_sheet(columns: Sequence[str], cells: List[List[np.ndarray]], footers: 
 def write_method_grid(path: Path, truth: Dict[str, np.ndarray], predictions: Dict[str, np.ndarray], n: int = 8) -> Path:
     """Fig. 6-style grid: rows = the first `n` evaluation images; columns = input, truth, each method's output."""
     n = min(n, len(truth["hr"]))
-    columns = ["input 8x8", "ground truth", *predictions]
+    columns = ["input 8x8", "ground truth", *[SHORT_LABELS.get(row, row) for row in predictions]]
     cells = [[truth["lr"][i], truth["hr"][i], *[p[i] for p in predictions.values()]] for i in range(n)]
     path = Path(path)
     image_sheet(columns, cells).save(path)

@@ -81,7 +81,7 @@ METRICS = {
                    "structural similarity, Gaussian 11x11 window, sigma 1.5, mean over channels"),
         MetricSpec("ms_ssim", ms_ssim, ("sr", "hr"), True, "{:.3f}", "MS-SSIM",
                    "multi-scale SSIM, as many scales as fit the 11-px window (2 at 32x32), weights renormalised"),
-        MetricSpec("consistency", consistency, ("lr", "sr"), False, "{:.4f}", "consistency",
+        MetricSpec("consistency", consistency, ("lr", "sr"), False, "{:.5f}", "consistency",
                    "MSE between the LR input and the bicubically down-sampled output, [0, 1] units"),
         MetricSpec("nll_bpd", bits_per_dim, ("nll_nats", "num_subpixels"), False, "{:.3f}", "NLL (bits/dim)",
                    "negative log-likelihood of the ground truth in bits per sub-pixel"),

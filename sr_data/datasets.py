@@ -2,8 +2,9 @@
 
 Pair making, the same for every dataset: an HR image is the dataset's crop of the source resized with
 `sr_data.resize` to 32x32 and rounded to uint8 (`sr_data.to_uint8`); its LR image is
-`to_uint8(downsample(to_float(hr), 4))`. So LR is made from the *quantised* HR image, and a perfect
-super-resolver scores a consistency equal to the LR quantisation error, not 0.
+`to_uint8(downsample(to_float(hr), 4))`. So LR is made from the *quantised* HR image: a perfect
+super-resolver's shrunk output differs from LR only by that quantisation (at most half a level per LR
+sub-pixel), which `metrics.consistency` removes by comparing both at uint8 levels (ground truth: exactly 0).
 
 Pairs are decoded once per (dataset, source, split) into the cache (`sr_data.cache`) and memory-mapped
 from there on.

@@ -94,7 +94,7 @@ def test_table_formats_and_fool_rates():
     assert table.loc[1, "fooled"] == pytest.approx(8.5) and table.loc[1, "fooled_source"] == "simulated"
     md = to_markdown(table)
     assert "| Bicubic | **21.00** |" in md  # higher pSNR is better
-    assert "**0.0020**" in md                # lower consistency is better
+    assert "**0.00200**" in md               # lower consistency is better
     assert "8.5 ± 1.2*" in md and "SIMULATED" in md
     tex = to_latex(table)
     assert "\\textbf{21.00}" in tex and "$\\pm$" in tex
