@@ -51,7 +51,7 @@ def test_simulated_study_fills_fooled_column_labelled_simulated(smoke_runs, tmp_
     assert prsr_main(["study", "simulate", "--db", db, "--raters", "10", "--seed", "1",
                       "--fool-rate", "gan=0.3"]) == 0
     out = tmp_path / "analysis"
-    assert prsr_main(["analyze", "--db", db, "--out", str(out), "--n-boot", "200", "--no-glmm"]) == 0
+    assert prsr_main(["analyze", "--db", db, "--out", str(out), "--no-glmm"]) == 0
     rates = pd.read_csv(out / "fool_rates.csv")
     assert set(rates["method"]) == {"resnet_l2", "gan", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"}
     assert prsr_main(["eval", "--profile", "smoke", "--runs-dir", str(smoke_runs.parent), "--study-db", db]) == 0

@@ -5,7 +5,8 @@ A probe injected into the page (`add_init_script`, independent of the app's own 
 every animation frame whether both images are visible and whether an answer button is clickable. It
 checks that the pair is on screen 1000 ms within one frame (~17 ms) and that no answer can be given
 during the exposure (buttons hidden and disabled; real mouse clicks on their place are ignored).
-The run also writes the README's screenshots to docs/images/.
+The run also takes the README's screenshots: into a temporary folder, or into $PRSR_SCREENSHOTS when set
+(`PRSR_SCREENSHOTS=docs/images pytest tests/test_study_browser.py` refreshes the README's copies).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 APP = Path(__file__).resolve().parents[1] / "study_app" / "app.py"
-IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 FRAME_MS = 1000 / 60 + 0.5
 
 # Runs in every document before the page's scripts. The trial lives in an open shadow root (the
@@ -128,12 +128,13 @@ def served_study(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_browser_session_exposure_and_no_early_answers(served_study):
+def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     base, url = served_study
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    images = Path(os.environ.get("PRSR_SCREENSHOTS") or tmp_path)  # never rewrite tracked files by default
+    images.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -141,7 +142,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study):
             page.add_init_script(PROBE)
             page.goto(f"{base}/?pid=browser-1")
             page.get_by_text("I have read the above").wait_for(timeout=30000)
-            page.screenshot(path=str(IMAGES / "study_consent.png"))
+            page.screenshot(path=str(images / "study_consent.png"))
             page.get_by_text("I have read the above").click()
             page.get_by_role("button", name="Continue").click()
             page.get_by_role("button", name="Start the practice").click()
@@ -163,7 +164,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study):
                     early_clicks_blocked += 1
                 if k == 0:
                     page.wait_for_timeout(150)
-                    page.screenshot(path=str(IMAGES / "study_trial.png"))
+                    page.screenshot(path=str(images / "study_trial.png"))
                 left.wait_for(state="visible", timeout=5000)
                 left.click()
                 if k < 2:  # practice: feedback, then the next pair
@@ -171,7 +172,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study):
             page.get_by_text("Your completion code is").wait_for(timeout=30000)
             page.locator('[data-testid="stCode"] code').wait_for(timeout=30000)
             page.wait_for_timeout(300)  # let the code block finish painting for the screenshot
-            page.screenshot(path=str(IMAGES / "study_complete.png"))
+            page.screenshot(path=str(images / "study_complete.png"))
             probe = page.evaluate("window.__prsrProbe")
             shown_code = page.locator('[data-testid="stCode"] code').inner_text().strip()
         finally:
@@ -193,4 +194,4 @@ def test_browser_session_exposure_and_no_early_answers(served_study):
     assert ((trials.exposure_ms - 1000.0).abs() <= FRAME_MS).all(), trials.exposure_ms.tolist()
     assert (trials.reaction_ms > 0).all() and not trials.tab_hidden.any()
     for name in ("study_consent.png", "study_trial.png", "study_complete.png"):
-        assert (IMAGES / name).stat().st_size > 5000
+        assert (images / name).stat().st_size > 5000
