@@ -10,6 +10,7 @@ Likelihood models also give `log_prob(lr, hr_uint8) -> [B]` nats, which fills Ta
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable, Dict, Optional
 
 import torch
@@ -17,16 +18,16 @@ import torch
 Decoder = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
 
 
-class SuperResolver:
+class SuperResolver(ABC):
     """Base class: subclasses set `name` (the `--method` value) and implement `predict`."""
 
     name: str = "unnamed"
     #: True for models with an exact likelihood (then `log_prob` is implemented).
     has_likelihood: bool = False
 
+    @abstractmethod
     def predict(self, lr: torch.Tensor) -> torch.Tensor:
         """lr [B, C, 8, 8] float in [0, 1] -> sr [B, C, 32, 32] float in [0, 1]."""
-        raise NotImplementedError(f"{type(self).__name__} must implement predict()")
 
     def decodings(self) -> Dict[str, Decoder]:
         """Table-1 row name -> decoder `(lr, generator) -> sr`. Default: one row, `predict`."""

@@ -11,7 +11,8 @@ Batches are dicts: `lr` float [B, C, 8, 8] in [0, 1], `hr` uint8 [B, C, 32, 32] 
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from abc import abstractmethod
+from typing import Any, Dict, Protocol
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from torch import nn
 from baselines.base import SuperResolver
 
 
-class StepContext:
+class StepContext(Protocol):
     """Handed to `training_step` by the Trainer (`sr_models.trainer` implements it).
 
     - `ddp(module)`: the module wrapped for data-parallel training (DistributedDataParallel when
@@ -31,11 +32,9 @@ class StepContext:
 
     step: int
 
-    def ddp(self, module: nn.Module) -> nn.Module:  # pragma: no cover - interface
-        raise NotImplementedError
+    def ddp(self, module: nn.Module) -> nn.Module: ...
 
-    def autocast(self):  # pragma: no cover - interface
-        raise NotImplementedError
+    def autocast(self): ...
 
 
 class TrainableMethod(nn.Module, SuperResolver):
@@ -52,21 +51,20 @@ class TrainableMethod(nn.Module, SuperResolver):
         cfg = method_config(load_profile(profile), cls.name)
         return cls(channels=channels, **cfg.get("model", {}))
 
+    @abstractmethod
     def model_config(self) -> Dict[str, Any]:
         """JSON-able kwargs that rebuild this module: `type(self)(**self.model_config())`."""
-        raise NotImplementedError
 
     # -- training ----------------------------------------------------------------------------------
+    @abstractmethod
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
         """Named optimisers (e.g. {'model': ...} or {'generator': ..., 'discriminator': ...})."""
-        raise NotImplementedError
 
+    @abstractmethod
     def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
         """One iteration: forward, backward, optimiser step(s). Returns the logged scalars (floats).
         The key 'loss' is the one checked for NaN/inf and used for progress display."""
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def validation_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         """Validation scalars for one batch (means over the batch), e.g. {'nll_bpd': ..., 'mse': ...}."""
-        raise NotImplementedError
