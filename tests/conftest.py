@@ -52,3 +52,16 @@ def postgres_db_url(postgres_server):
         dispose_engine(url)
     except ImportError:
         pass
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A study store URL, once on SQLite (a file in tmp_path) and once on the throw-away PostgreSQL server."""
+    if request.param == "sqlite":
+        from study_app.db import dispose_engine
+
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        yield url
+        dispose_engine(url)
+    else:
+        yield request.getfixturevalue("postgres_db_url")

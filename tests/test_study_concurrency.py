@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from study_app import store
 from study_app.builder import init_study
-from study_app.db import dispose_engine, get_engine
+from study_app.db import get_engine
 from study_app.demo import write_demo_predictions
 from study_app.export import read_tables
 from study_app.schema import voided_trials
@@ -22,16 +22,6 @@ from study_app.schema import voided_trials
 N_RATERS = 50
 METHODS = ("resnet_l2", "gan", "pixel_recursive_t1.0")
 PER_RATER = 2 + 6  # practice + counted trials
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'study.db'}"
-        yield url
-        dispose_engine(url)
-    else:
-        yield request.getfixturevalue("postgres_db_url")
 
 
 @pytest.mark.slow

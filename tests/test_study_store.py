@@ -25,16 +25,6 @@ def predictions(tmp_path_factory):
     return write_demo_predictions(tmp_path_factory.mktemp("runs") / "toy" / "predictions", n=40, channels=3)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'study.db'}"
-        yield url
-        dispose_engine(url)
-    else:
-        yield request.getfixturevalue("postgres_db_url")
-
-
 def small_study(predictions, url, **kw):
     args = dict(raters_per_method=3, n_test=9, n_practice=2, n_golden=3, seed=5)
     args.update(kw)
