@@ -6,7 +6,7 @@ import torch
 
 from sr_data import upsample
 
-from .base import SuperResolver
+from sr_models.interface import SuperResolver
 
 
 class Bicubic(SuperResolver):

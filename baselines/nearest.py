@@ -22,7 +22,7 @@ import torch
 
 from sr_data import to_float, to_uint8
 
-from .base import SuperResolver
+from sr_models.interface import SuperResolver
 
 # Largest integer below which float32 sums of integers are exact.
 _F32_EXACT = 1 << 24

@@ -57,3 +57,16 @@ def method_of_row(row: str) -> MethodSpec:
         if row in spec.rows:
             return spec
     raise ValueError(f"unknown Table-1 row {row!r}; known rows: {', '.join(TABLE_ROWS)}")
+
+
+def load_method(run_dir, device=None):
+    """The trained method of run folder `run_dir` (its class looked up here), in eval mode on `device`."""
+    from sr_models.checkpoint import load_method as _load
+
+    def resolve(name, config_path):
+        if name not in METHODS:
+            raise ValueError(f"run config {config_path} names method {name!r}, which is not in the registry "
+                             f"({', '.join(METHODS)})")
+        return METHODS[name].load_class()
+
+    return _load(run_dir, resolve, device=device)

@@ -12,7 +12,7 @@ __all__ = ["downsample", "upsample", "resize", "to_float", "to_uint8", "load_pai
 
 
 def load_pairs(name: str, split: str, root=None):
-    """See `sr_data.datasets.load_pairs`."""
-    from .datasets import load_pairs as _load_pairs
+    """See `sr_data.loaders.load_pairs`."""
+    from .loaders import load_pairs as _load_pairs
 
     return _load_pairs(name, split, root=root)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .datasets import PairDataset, load_pairs, lr_from_hr
+from .datasets import PairDataset, lr_from_hr
+from .loaders import load_pairs
 from .resize import resize, to_float, to_uint8
 from .splits import SPLITS, check_split
 

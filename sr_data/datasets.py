@@ -1,4 +1,4 @@
-"""`load_pairs` and the `PairDataset` every consumer reads (LR 8x8 / HR 32x32 uint8 pairs).
+"""The `PairDataset` every consumer reads (LR 8x8 / HR 32x32 uint8 pairs); `load_pairs` is in `sr_data.loaders`.
 
 Pair making, the same for every dataset: an HR image is the dataset's crop of the source resized with
 `sr_data.resize` to 32x32 and rounded to uint8 (`sr_data.to_uint8`); its LR image is
@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from . import cache
 from .resize import downsample, resize, to_float, to_uint8
-from .splits import check_split
 
 DATASETS = ("fashion-mnist", "celeba", "lsun-bedroom", "folder")
 
@@ -193,24 +192,3 @@ def fill_from_images(writer: cache.PairWriter, items: Iterable[tuple[str, object
                       f"used (corrupt, truncated, missing or unreadable): {'; '.join(skipped[:5])}"
                       + (" ..." if len(skipped) > 5 else ""), stacklevel=3)
     return {"skipped": len(skipped), "skipped_examples": [s.split(" (")[0] for s in skipped[:5]]}
-
-
-def load_pairs(name: str, split: str, root=None) -> PairDataset:
-    """The (LR 8x8, HR 32x32) uint8 pairs of `split` ('train' | 'valid' | 'test') of dataset `name`.
-
-    name: 'fashion-mnist' (1 channel), 'celeba', 'lsun-bedroom', 'folder' (3 channels; for 'folder',
-    `root` is the image folder). Raw data: `root`, else $PRSR_DATA, else the dataset's default folder.
-    Splits: see `sr_data.splits`. Missing data -> FileNotFoundError; wrong layout -> ValueError.
-    """
-    check_split(split)
-    if name == "fashion-mnist":
-        from .fashion_mnist import load
-    elif name == "celeba":
-        from .celeba import load
-    elif name == "lsun-bedroom":
-        from .lsun import load
-    elif name == "folder":
-        from .folder import load
-    else:
-        raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
-    return load(split, resolve_root(name, root))

@@ -243,23 +243,18 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, fresh: bool) ->
 
 
 # -- loading a trained method ----------------------------------------------------------------------
-def load_method(run_dir: str | os.PathLike, device: torch.device | str | None = None):
+def load_method(run_dir: str | os.PathLike, resolve, device: torch.device | str | None = None):
     """The trained method of `run_dir` in eval mode on `device` (None: CUDA when present, else CPU).
 
-    The class is `baselines.registry.METHODS[config["method"]]`, rebuilt from `config["model_config"]`,
-    with the weights of `model.safetensors`.
+    `resolve(name) -> class` maps `config["method"]` to its class (the method registry,
+    `baselines.registry.load_method`, passes its own lookup: this module sits below the registry);
+    the class is rebuilt from `config["model_config"]`, with the weights of `model.safetensors`.
     """
-    from baselines.registry import METHODS
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} not found; train it first with `prsr train`")
     config = read_config(run_dir)
-    name = config["method"]
-    if name not in METHODS:
-        raise ValueError(f"run config {run_dir / CONFIG} names method {name!r}, which is not in the registry "
-                         f"({', '.join(METHODS)})")
-    cls = METHODS[name].load_class()
+    cls = resolve(config["method"], run_dir / CONFIG)
     method = cls(**config["model_config"])
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -17,7 +17,7 @@ from typing import Any, Dict, Protocol
 import torch
 from torch import nn
 
-from baselines.base import SuperResolver
+from .interface import SuperResolver
 
 
 class StepContext(Protocol):

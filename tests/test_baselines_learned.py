@@ -301,7 +301,7 @@ def test_model_config_rebuilds_the_same_module(name):
 
 # -- through the real Trainer ------------------------------------------------------------------------
 def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
-    from sr_models.checkpoint import load_method
+    from baselines.registry import load_method
     from sr_models.runlog import read_log
     from sr_models.trainer import Trainer
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from baselines import registry
 from sr_models import checkpoint as ckpt
 from sr_models.trainer import BatchSampler, NonFiniteLossError, TrainContext, Trainer, resolve_train_cfg
 from sr_models import distributed as dist_utils
@@ -142,7 +143,7 @@ def test_checkpoint_files_config_and_load_method(tmp_path, monkeypatch):
     assert "net.1.running_mean" in saved and int(saved["net.1.num_batches_tracked"]) == 3
     assert_same_state(state_of(method), saved)
 
-    loaded = ckpt.load_method(tmp_path, device="cpu")
+    loaded = registry.load_method(tmp_path, device="cpu")
     assert isinstance(loaded, TinyBN) and not loaded.training
     assert torch.equal(loaded.net(to_lr(VALID)), method.eval().net(to_lr(VALID)))
 
@@ -154,17 +155,17 @@ def to_lr(data):
 def test_load_method_errors_name_the_file(tmp_path, monkeypatch):
     register(monkeypatch)
     with pytest.raises(FileNotFoundError, match="not found"):
-        ckpt.load_method(tmp_path / "nothing")
+        registry.load_method(tmp_path / "nothing")
     fit(build(TinyBN), tmp_path, cfg(steps=1))
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00garbage")
     with pytest.raises(ValueError, match="model.safetensors.*unreadable"):
-        ckpt.load_method(tmp_path)
+        registry.load_method(tmp_path)
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
-        ckpt.load_method(tmp_path)
+        registry.load_method(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json"):
-        ckpt.load_method(tmp_path)
+        registry.load_method(tmp_path)
     (tmp_path / "state.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="state.pt"):
         ckpt.load_state(tmp_path)

@@ -12,7 +12,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from sr_models.corners_experiment import run_corners
+    from prsr.pipelines.corners import run_corners
 
     table = run_corners(args.profile, args.runs_dir, data_root=args.data_root, seed=args.seed, fresh=args.fresh)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -19,7 +19,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from sr_data import cache
-    from sr_data.datasets import load_pairs
+    from sr_data.loaders import load_pairs
     from sr_data.splits import check_split
 
     splits = [check_split(s.strip()) for s in args.splits.split(",") if s.strip()]

@@ -22,7 +22,7 @@ def add_arguments(p):
 
 
 def _score_folders(args) -> int:
-    from metrics.score_folders import score_folders
+    from prsr.pipelines.score_folders import score_folders
 
     per_image, means = score_folders(args.pred, args.gt)
     out = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "_scores")
@@ -41,7 +41,7 @@ def run(args) -> int:
         return _score_folders(args)
     import torch
 
-    from metrics.evaluate import evaluate
+    from prsr.pipelines.evaluate import evaluate
     from metrics.table import to_markdown
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None

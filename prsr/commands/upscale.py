@@ -110,7 +110,7 @@ def _to_array(x):
 def run(args) -> int:
     import torch
 
-    from sr_models.checkpoint import load_method
+    from baselines.registry import load_method
 
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")

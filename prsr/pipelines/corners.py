@@ -23,7 +23,7 @@ import sr_data
 from baselines.registry import get_method
 from metrics.corners import mode_purity
 
-from .profiles import load_profile
+from sr_models.profiles import load_profile
 
 CORNER_MODELS = ("resnet_l2", "pixel_ce", "pixel_recursive")
 
@@ -46,10 +46,10 @@ def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root
                 fresh: bool = False, device=None, log=print) -> pd.DataFrame:
     """Train the three models on the corners data (resuming or reusing finished runs; `fresh` moves old
     runs aside first), sample, score; returns the results table."""
-    from . import checkpoint as ckpt
+    from sr_models import checkpoint as ckpt
     from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
 
-    from .trainer import Trainer
+    from sr_models.trainer import Trainer
 
     profile = load_profile(profile)
     cfg = profile["corners"]

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 import sr_data
 from baselines.registry import METHODS, TABLE_ROWS, MethodSpec, get_method
 
-from .table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
+from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
 
 
 @dataclass
@@ -145,7 +145,7 @@ def build_method(spec: MethodSpec, layout: EvalLayout, dataset: str, data_root, 
     if spec.name == "nearest":
         train = sr_data.load_pairs(dataset, "train", root=data_root)
         return cls(train)
-    from sr_models.checkpoint import load_method
+    from baselines.registry import load_method
 
     return load_method(layout.run_dir(spec.name), device=device)
 
@@ -262,7 +262,7 @@ def evaluate(
     """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame."""
     from sr_models.profiles import load_profile
 
-    from .figures import write_diversity_grid, write_method_grid
+    from metrics.figures import write_diversity_grid, write_method_grid
 
     profile = load_profile(profile)
     seed = profile["seed"] if seed is None else seed

@@ -1,0 +1,30 @@
+"""`load_pairs`: the one entry to every dataset's pairs (each loader module is imported on first use).
+
+Kept apart from `sr_data.datasets` (which the loaders build on) so that no two files import each other.
+"""
+
+from __future__ import annotations
+
+from .datasets import DATASETS, PairDataset, resolve_root
+from .splits import check_split
+
+
+def load_pairs(name: str, split: str, root=None) -> PairDataset:
+    """The (LR 8x8, HR 32x32) uint8 pairs of `split` ('train' | 'valid' | 'test') of dataset `name`.
+
+    name: 'fashion-mnist' (1 channel), 'celeba', 'lsun-bedroom', 'folder' (3 channels; for 'folder',
+    `root` is the image folder). Raw data: `root`, else $PRSR_DATA, else the dataset's default folder.
+    Splits: see `sr_data.splits`. Missing data -> FileNotFoundError; wrong layout -> ValueError.
+    """
+    check_split(split)
+    if name == "fashion-mnist":
+        from .fashion_mnist import load
+    elif name == "celeba":
+        from .celeba import load
+    elif name == "lsun-bedroom":
+        from .lsun import load
+    elif name == "folder":
+        from .folder import load
+    else:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    return load(split, resolve_root(name, root))
