@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from baselines.registry import table_rows
+
 from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
 
 RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total"]
@@ -54,8 +56,6 @@ PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_valu
 RULES = ["practice", "golden_trials", "incomplete", "golden_failed", "hidden_tab", "exposure", "no_counted_trials"]
 STATUSES = {"complete", "in_progress", "abandoned"}
 # Table-1 order; methods not listed follow in alphabetical order
-METHOD_ORDER = ["bicubic", "nearest", "resnet_l2", "gan", "pixel_ce_mean", "pixel_ce_argmax",
-                "pixel_recursive_greedy", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"]
 DEFAULT_EXPOSURE_MS = 1000.0  # the protocol's 1 s exposure, used when the study does not record its own
 
 
@@ -178,7 +178,7 @@ def _check_trials(trials: pd.DataFrame) -> pd.DataFrame:
 def order_methods(methods) -> list[str]:
     """Table-1 order first, then the remaining methods alphabetically."""
     methods = set(methods)
-    known = [m for m in METHOD_ORDER if m in methods]
+    known = [m for m in table_rows() if m in methods]
     return known + sorted(methods - set(known))
 
 

@@ -68,6 +68,7 @@ class NearestNeighbour(SuperResolver):
     """
 
     name = "nearest"
+    needs_train_pairs = True  # evaluation builds it as NearestNeighbour(training pairs)
 
     def __init__(
         self,

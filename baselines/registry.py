@@ -1,47 +1,109 @@
-"""Every method the toolkit knows: one entry per method, nothing imported until it is used.
+"""Every method the toolkit knows: one record per method, nothing imported until it is used.
 
 Adding a method = one module implementing `SuperResolver` (and, if learned, `TrainableMethod`) plus one
-entry here. `rows` are the Table-1 rows the method yields, in table order.
+entry here; Table 1, the figures, the study, the fool-rate analysis and `prsr train --method all` read
+the entry. A record holds:
+- `name`: the `--method` value and run-folder name; `target`: "module:Class";
+- `learned`: trained by the Trainer (has a run folder) or built from the training data;
+- `rows`: the Table-1 rows the method yields, in table order, each a `Row` with its long label
+  (Table 1) and short label (a figure's 96-px column heading) and whether it enters the study;
+- `train_order`: position in `prsr train --method all` (learned methods only; lower first).
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str            # Table-1 row and predictions/<name>.npz
+    label: str           # long label (Table 1 .md/.tex)
+    short: str           # short label (figure column headings, at most 16 characters)
+    study: bool = False  # enters the human study (the paper's study rows)
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    name: str           # `--method` value and run-folder name
-    target: str         # "module:Class"
-    learned: bool       # trained by the Trainer (has a run folder) or built from the training data
-    rows: Tuple[str, ...]
+    name: str
+    target: str
+    learned: bool
+    row_specs: Tuple[Row, ...]
+    train_order: Optional[int] = None
+
+    def __post_init__(self):
+        # a bare row name stands for a row labelled by its own name, outside the study
+        object.__setattr__(self, "row_specs", tuple(Row(r, r, r) if isinstance(r, str) else r for r in self.row_specs))
+
+    @property
+    def rows(self) -> Tuple[str, ...]:
+        return tuple(r.name for r in self.row_specs)
 
     def load_class(self):
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
 
 
-METHODS = {
+def _pixrec(suffix: str, long: str, short: str, study: bool) -> Row:
+    return Row(f"pixel_recursive_{suffix}", f"Pixel-recursive, {long}", f"PixRec {short}", study)
+
+
+METHODS: Dict[str, MethodSpec] = {
     spec.name: spec
     for spec in [
-        MethodSpec("bicubic", "baselines.bicubic:Bicubic", False, ("bicubic",)),
-        MethodSpec("nearest", "baselines.nearest:NearestNeighbour", False, ("nearest",)),
-        MethodSpec("resnet_l2", "baselines.resnet_l2:ResNetL2", True, ("resnet_l2",)),
-        MethodSpec("gan", "baselines.gan:GAN", True, ("gan",)),
-        MethodSpec("pixel_ce", "baselines.pixel_ce:PixelCE", True, ("pixel_ce_mean", "pixel_ce_argmax")),
+        MethodSpec("bicubic", "baselines.bicubic:Bicubic", False, (Row("bicubic", "Bicubic", "bicubic"),)),
+        MethodSpec("nearest", "baselines.nearest:NearestNeighbour", False, (Row("nearest", "Nearest N.", "nearest"),)),
+        MethodSpec("resnet_l2", "baselines.resnet_l2:ResNetL2", True,
+                   (Row("resnet_l2", "ResNet L2", "ResNet L2", study=True),), train_order=1),
+        MethodSpec("gan", "baselines.gan:GAN", True, (Row("gan", "GAN", "GAN", study=True),), train_order=2),
+        MethodSpec("pixel_ce", "baselines.pixel_ce:PixelCE", True,
+                   (Row("pixel_ce_mean", "Per-pixel CE (mean)", "CE mean"),
+                    Row("pixel_ce_argmax", "Per-pixel CE (argmax)", "CE argmax")), train_order=3),
         MethodSpec(
             "pixel_recursive",
             "sr_models.pixel_recursive:PixelRecursiveSR",
             True,
-            ("pixel_recursive_greedy", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"),
+            (_pixrec("greedy", "greedy", "greedy", False), _pixrec("t1.0", "τ = 1.0", "t=1.0", True),
+             _pixrec("t0.9", "τ = 0.9", "t=0.9", True), _pixrec("t0.8", "τ = 0.8", "t=0.8", True)),
+            train_order=0,  # the paper's subject first, then the learned baselines
         ),
     ]
 }
 
-#: Table-1 row order (the paper's order; rows of methods that are not available are left out).
+#: Table-1 row order at import time (the paper's order); `table_rows()` reads the registry as it is now.
 TABLE_ROWS = tuple(row for spec in METHODS.values() for row in spec.rows)
+
+
+def all_rows() -> Tuple[Row, ...]:
+    return tuple(r for spec in METHODS.values() for r in spec.row_specs)
+
+
+def table_rows() -> Tuple[str, ...]:
+    """Table-1 row names in table order (rows of methods that are not available are left out by the caller)."""
+    return tuple(r.name for r in all_rows())
+
+
+def row_labels() -> Dict[str, str]:
+    """Table-1 row -> long label."""
+    return {r.name: r.label for r in all_rows()}
+
+
+def short_labels() -> Dict[str, str]:
+    """Table-1 row -> short label (figure column headings)."""
+    return {r.name: r.short for r in all_rows()}
+
+
+def study_rows() -> Tuple[str, ...]:
+    """The rows the human study shows, in table order."""
+    return tuple(r.name for r in all_rows() if r.study)
+
+
+def train_order() -> Tuple[str, ...]:
+    """Learned methods in `prsr train --method all` order (`train_order`, then registry order)."""
+    learned = [s for s in METHODS.values() if s.learned]
+    return tuple(s.name for s in sorted(learned, key=lambda s: (s.train_order is None, s.train_order or 0)))
 
 
 def get_method(name: str) -> MethodSpec:
@@ -56,7 +118,7 @@ def method_of_row(row: str) -> MethodSpec:
     for spec in METHODS.values():
         if row in spec.rows:
             return spec
-    raise ValueError(f"unknown Table-1 row {row!r}; known rows: {', '.join(TABLE_ROWS)}")
+    raise ValueError(f"unknown Table-1 row {row!r}; known rows: {', '.join(table_rows())}")
 
 
 def load_method(run_dir, device=None):

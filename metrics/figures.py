@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,12 +17,6 @@ PAD = 4
 LABEL_H = 14
 
 
-# column headings short enough for a 96-px tile (the default bitmap font is ~6 px per character)
-SHORT_LABELS = {
-    "pixel_ce_mean": "CE mean", "pixel_ce_argmax": "CE argmax", "resnet_l2": "ResNet L2", "gan": "GAN",
-    "pixel_recursive_greedy": "PixRec greedy", "pixel_recursive_t1.0": "PixRec t=1.0",
-    "pixel_recursive_t0.9": "PixRec t=0.9", "pixel_recursive_t0.8": "PixRec t=0.8",
-}
 
 
 def _tile(img: np.ndarray, size: int = TILE) -> Image.Image:
@@ -54,10 +48,14 @@ def image_sheet(columns: Sequence[str], cells: List[List[np.ndarray]], footers: 
     return sheet
 
 
-def write_method_grid(path: Path, truth: Dict[str, np.ndarray], predictions: Dict[str, np.ndarray], n: int = 8) -> Path:
-    """Fig. 6-style grid: rows = the first `n` evaluation images; columns = input, truth, each method's output."""
+def write_method_grid(path: Path, truth: Dict[str, np.ndarray], predictions: Dict[str, np.ndarray], n: int = 8,
+                      labels: Optional[Mapping[str, str]] = None) -> Path:
+    """Fig. 6-style grid: rows = the first `n` evaluation images; columns = input, truth, each method's output.
+
+    `labels`: row name -> column heading short enough for a 96-px tile (the default bitmap font is ~6 px
+    per character; the registry's short labels); a row without one is headed by its name."""
     n = min(n, len(truth["hr"]))
-    columns = ["input 8x8", "ground truth", *[SHORT_LABELS.get(row, row) for row in predictions]]
+    columns = ["input 8x8", "ground truth", *[(labels or {}).get(row, row) for row in predictions]]
     cells = [[truth["lr"][i], truth["hr"][i], *[p[i] for p in predictions.values()]] for i in range(n)]
     path = Path(path)
     image_sheet(columns, cells).save(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,18 +19,8 @@ from .registry import METRICS, TABLE_METRICS
 METRIC_COLUMNS = list(TABLE_METRICS)
 TABLE_COLUMNS = ["method", *METRIC_COLUMNS, "fooled", "fooled_se", "fooled_source"]
 
-ROW_LABELS = {
-    "bicubic": "Bicubic",
-    "nearest": "Nearest N.",
-    "resnet_l2": "ResNet L2",
-    "gan": "GAN",
-    "pixel_ce_mean": "Per-pixel CE (mean)",
-    "pixel_ce_argmax": "Per-pixel CE (argmax)",
-    "pixel_recursive_greedy": "Pixel-recursive, greedy",
-    "pixel_recursive_t1.0": "Pixel-recursive, τ = 1.0",
-    "pixel_recursive_t0.9": "Pixel-recursive, τ = 0.9",
-    "pixel_recursive_t0.8": "Pixel-recursive, τ = 0.8",
-}
+# Row labels come from the caller (the method registry sits above this layer): `labels` maps a
+# Table-1 row name to its label; a row without one is shown by its name.
 
 
 def table1_from_metrics(per_image: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame:
@@ -77,12 +67,12 @@ def _fmt(metric: str, value: float) -> str:
     return text or "–"
 
 
-def _formatted_cells(table: pd.DataFrame, bold) -> List[List[str]]:
+def _formatted_cells(table: pd.DataFrame, bold, labels: Optional[Mapping[str, str]]) -> List[List[str]]:
     best = {m: _best_rows(table, m) for m in METRIC_COLUMNS}
     simulated = (table["fooled_source"] == "simulated").any()
     out = []
     for i, row in table.iterrows():
-        cells = [ROW_LABELS.get(row["method"], row["method"])]
+        cells = [(labels or {}).get(row["method"], row["method"])]
         for m in METRIC_COLUMNS:
             text = _fmt(m, float(row[m]))
             cells.append(bold(text) if i in best[m] else text)
@@ -95,12 +85,12 @@ def _formatted_cells(table: pd.DataFrame, bold) -> List[List[str]]:
     return out
 
 
-def to_markdown(table: pd.DataFrame, title: str = "") -> str:
+def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str, str]] = None) -> str:
     header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "% fooled"]
     lines = [f"**{title}**", ""] if title else []
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
-    for cells in _formatted_cells(table, lambda s: f"**{s}**"):
+    for cells in _formatted_cells(table, lambda s: f"**{s}**", labels):
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Means over the evaluation images; best value per column in bold. % fooled: rate ± bootstrap SE over raters.")
@@ -114,10 +104,10 @@ def _latex_escape(text: str) -> str:
     return text.replace("_", "\\_").replace("%", "\\%")
 
 
-def to_latex(table: pd.DataFrame, title: str = "") -> str:
+def to_latex(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str, str]] = None) -> str:
     header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "\\% fooled"]
     lines = ["\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\hline", " & ".join(header) + " \\\\", "\\hline"]
-    for cells in _formatted_cells(table, lambda s: f"\\textbf{{{s}}}"):
+    for cells in _formatted_cells(table, lambda s: f"\\textbf{{{s}}}", labels):
         lines.append(" & ".join(_latex_escape(c) if not c.startswith("\\textbf") else "\\textbf{" + _latex_escape(c[8:-1]) + "}" for c in cells) + " \\\\")
     lines += ["\\hline", "\\end{tabular}"]
     if title:
@@ -127,12 +117,12 @@ def to_latex(table: pd.DataFrame, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table1(table: pd.DataFrame, stem: Path, title: str = "") -> List[Path]:
+def write_table1(table: pd.DataFrame, stem: Path, title: str = "", labels: Optional[Mapping[str, str]] = None) -> List[Path]:
     """Write `<stem>.csv`, `<stem>.md`, `<stem>.tex`; returns the paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     table.to_csv(paths[0], index=False)
-    paths[1].write_text(to_markdown(table, title))
-    paths[2].write_text(to_latex(table, title))
+    paths[1].write_text(to_markdown(table, title, labels))
+    paths[2].write_text(to_latex(table, title, labels))
     return paths

@@ -24,6 +24,8 @@ class SuperResolver(ABC):
     name: str = "unnamed"
     #: True for models with an exact likelihood (then `log_prob` is implemented).
     has_likelihood: bool = False
+    #: True for non-learned methods built from the training pairs: `cls(train_pairs)` (else `cls()`).
+    needs_train_pairs: bool = False
 
     @abstractmethod
     def predict(self, lr: torch.Tensor) -> torch.Tensor:

@@ -27,11 +27,12 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import insert, inspect
 
+from baselines.registry import study_rows
+
 from .db import get_engine, normalise_url
 from .schema import images, metadata, plan_items, slots, study
 from .store import utcnow
 
-STUDY_ROWS = ("resnet_l2", "gan", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8")
 GOLDEN_NOISE_SD = 48.0  # grey levels (of 255)
 DISPLAY_PX = 192  # CSS pixels per 32x32 image (6x, nearest-neighbour)
 EXPOSURE_MS = 1000
@@ -162,9 +163,9 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
         raise ValueError(f"n_golden ({n_golden}) cannot exceed n_test ({n_test})")
     present = available_methods(predictions)
     if methods is None:
-        methods = [m for m in STUDY_ROWS if m in present]
+        methods = [m for m in study_rows() if m in present]
         if not methods:
-            raise ValueError(f"{predictions} holds none of the paper's study rows {list(STUDY_ROWS)} "
+            raise ValueError(f"{predictions} holds none of the paper's study rows {list(study_rows())} "
                              f"(found {present}); choose with --methods")
     missing = [m for m in methods if m not in present]
     if missing or not methods or len(set(methods)) != len(methods):

@@ -11,6 +11,7 @@ from PIL import Image
 import metrics
 import sr_data
 from prsr.pipelines.evaluate import EvalLayout, evaluate, evaluation_indices
+from baselines.registry import row_labels
 from metrics.table import TABLE_COLUMNS, fill_fooled, table1_from_metrics, to_latex, to_markdown
 from prsr.cli import main as prsr_main
 
@@ -92,7 +93,7 @@ def test_table_formats_and_fool_rates():
     rates.attrs["simulated"] = True
     table = fill_fooled(table, rates)
     assert table.loc[1, "fooled"] == pytest.approx(8.5) and table.loc[1, "fooled_source"] == "simulated"
-    md = to_markdown(table)
+    md = to_markdown(table, labels=row_labels())
     assert "| Bicubic | **21.00** |" in md  # higher pSNR is better
     assert "**0.00200**" in md               # lower consistency is better
     assert "8.5 ± 1.2*" in md and "SIMULATED" in md

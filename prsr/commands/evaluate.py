@@ -42,6 +42,7 @@ def run(args) -> int:
     import torch
 
     from prsr.pipelines.evaluate import evaluate
+    from baselines.registry import row_labels
     from metrics.table import to_markdown
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
@@ -49,5 +50,5 @@ def run(args) -> int:
     table = evaluate(args.dataset, args.profile, args.runs_dir, methods=methods, data_root=args.data_root,
                      study_db=args.study_db, device=device, seed=args.seed)
     print()
-    print(to_markdown(table, title=f"Table 1 - {args.dataset}"))
+    print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=row_labels()))
     return 0

@@ -15,15 +15,17 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from baselines.registry import train_order
+
 HELP = "train a learned method (or --method all) with the shared Trainer; writes runs/<dataset>/<method>/"
 
-# `--method all`: the pixel-recursive model first (the paper's subject), then the learned baselines.
-TRAIN_ALL_ORDER = ("pixel_recursive", "resnet_l2", "gan", "pixel_ce")
+# `--method all`: the registry's training order (the pixel-recursive model first, then the learned baselines).
+TRAIN_ALL_ORDER = train_order()
 
 
 def add_arguments(parser):
     parser.add_argument("--method", required=True, metavar="NAME",
-                        help="learned method to train (pixel_recursive, resnet_l2, gan, pixel_ce) or 'all'")
+                        help=f"learned method to train ({', '.join(TRAIN_ALL_ORDER)}) or 'all'")
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help="dataset (default: the profile's data.dataset)")
     parser.add_argument("--profile", default="quick", metavar="NAME_OR_YAML",

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 import sr_data
-from baselines.registry import METHODS, TABLE_ROWS, MethodSpec, get_method
+from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
 
 from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
 
@@ -140,11 +140,10 @@ def available_methods(layout: EvalLayout, requested: Optional[Sequence[str]] = N
 def build_method(spec: MethodSpec, layout: EvalLayout, dataset: str, data_root, device: torch.device, train_limit=None):
     """Instantiate a method for evaluation (learned ones from their checkpoint, in eval mode)."""
     cls = spec.load_class()
-    if spec.name == "bicubic":
+    if not spec.learned:  # built from nothing, or from the training pairs (nearest neighbour)
+        if getattr(cls, "needs_train_pairs", False):
+            return cls(sr_data.load_pairs(dataset, "train", root=data_root))
         return cls()
-    if spec.name == "nearest":
-        train = sr_data.load_pairs(dataset, "train", root=data_root)
-        return cls(train)
     from baselines.registry import load_method
 
     return load_method(layout.run_dir(spec.name), device=device)
@@ -305,13 +304,14 @@ def evaluate(
 
     per_image = score_rows(truth, predictions, nll)
     per_image.to_csv(layout.metrics_csv, index=False)
-    table = table1_from_metrics(per_image, order=TABLE_ROWS)
+    table = table1_from_metrics(per_image, order=table_rows())
     if study_db:
         from analysis import fool_rates
 
         # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
         table = fill_fooled(table, fool_rates(study_db, glmm=False))
-    written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)")
+    written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)",
+                           labels=row_labels())
     outputs_lik = []
     if models:
         rows = [{"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
@@ -321,7 +321,7 @@ def evaluate(
         for row in rows:
             extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
             log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
-    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8))
+    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=short_labels())
     outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
     if "pixel_recursive" in models:
         outputs.append(
