@@ -1,6 +1,5 @@
 """Baselines of Table 1 (bicubic, nearest neighbour, ResNet-L2, GAN, per-pixel CE), each a `SuperResolver`."""
 
-from .base import SuperResolver
 from .registry import METHODS, TABLE_ROWS, get_method
 
 __all__ = ["SuperResolver", "METHODS", "TABLE_ROWS", "get_method", "Bicubic", "NearestNeighbour", "ResNetL2", "GAN", "PixelCE"]
@@ -10,6 +9,11 @@ _LAZY = {"Bicubic": "bicubic", "NearestNeighbour": "nearest", "ResNetL2": "resne
 
 def __getattr__(name):
     # Imported on first use so `import baselines` stays light (no model code loaded for the metrics).
+    # (also SuperResolver: the registry, which the study and the analysis read, must not pull in torch)
     if name in _LAZY:
         return METHODS[_LAZY[name]].load_class()
+    if name == "SuperResolver":
+        from sr_models.interface import SuperResolver
+
+        return SuperResolver
     raise AttributeError(f"module 'baselines' has no attribute {name!r}")

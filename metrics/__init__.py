@@ -7,7 +7,7 @@ Public names (DESIGN.md): `psnr`, `ssim`, `ms_ssim`, `consistency`, `bits_per_di
 from .consistency import consistency
 from .likelihood import bits_per_dim
 from .quality import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, psnr, ssim, to_levels
-from .registry import METRICS, PSNR_CAP_DB, TABLE_METRICS, MetricSpec, get_metric
+from .registry import IMAGE_METRICS, METRICS, PSNR_CAP_DB, TABLE_METRICS, MetricSpec, get_metric, score_images
 
 __all__ = [
     "psnr",
@@ -20,6 +20,8 @@ __all__ = [
     "MS_SSIM_WEIGHTS",
     "METRICS",
     "TABLE_METRICS",
+    "IMAGE_METRICS",
+    "score_images",
     "PSNR_CAP_DB",
     "MetricSpec",
     "get_metric",

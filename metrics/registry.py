@@ -91,6 +91,22 @@ METRICS = {
 #: Column order of metrics.csv and Table 1 (DESIGN.md "Files the stages write").
 TABLE_METRICS = tuple(METRICS)
 
+#: The per-image metrics computed from images alone (output, ground truth, LR input), in table order.
+IMAGE_METRICS = tuple(n for n, s in METRICS.items() if set(s.inputs) <= {"sr", "hr", "lr"})
+
+
+def score_images(sr, hr, lr=None, names: Sequence[str] = IMAGE_METRICS) -> dict:
+    """Every metric of `names` on one batch -> {name: Tensor[B]}; sr, hr [B, C, H, W], lr [B, C, H/4, W/4],
+    float in [0, 1]. A metric that needs `lr` is left out when `lr` is None."""
+    given = {"sr": sr, "hr": hr, "lr": lr}
+    out = {}
+    for name in names:
+        spec = METRICS[name]
+        if any(given[k] is None for k in spec.inputs):
+            continue
+        out[name] = spec.function(*(given[k] for k in spec.inputs))
+    return out
+
 
 def get_metric(name: str) -> MetricSpec:
     try:

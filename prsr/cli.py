@@ -1,10 +1,17 @@
 """`prsr`: the toolkit's command line. Each sub-command lives in `prsr/commands/<name>.py` and defines
-`HELP` (one line), `add_arguments(parser)` and `run(args) -> int`."""
+`HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+
+Exit codes: 0 done; 2 usage error (a bad command line, option value, profile key or `--set`, a method
+that does not exist, an output that would overwrite something); 1 bad data (missing or unreadable
+files: `FileNotFoundError`, `sr_data.errors.DataError`) or failed work (e.g. a non-finite training loss).
+What the libraries say goes through `logging` (INFO by default to stderr; `-q` warnings only, `-v` debug).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # sub-command -> module under prsr.commands; listed in the order `prsr --help` shows them
@@ -21,6 +28,9 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prsr", description="Pixel Recursive Super Resolution toolkit")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"prsr.commands.{module_name}")
@@ -30,18 +40,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record (tests and notebooks swap it)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """The libraries' `logging` output: one line per record on stderr."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_prsr", False)]:
+        root.removeHandler(old)
+    handler._prsr = True
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad command line (2)
+        return int(exc.code or 0)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    configure_logging(args.quiet, args.verbose)
+    from sr_data.errors import DataError
+
     try:
         return int(args._run(args) or 0)
-    except (FileNotFoundError, ValueError) as exc:
-        # user errors (missing data, bad values): one clear line, not a traceback
+    except (FileNotFoundError, DataError) as exc:
+        # bad data: missing or unreadable inputs -- one clear line, not a traceback
         print(f"prsr {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
+    except ValueError as exc:
+        # usage errors (bad values, unknown keys or methods, refusing to overwrite)
+        print(f"prsr {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

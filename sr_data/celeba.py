@@ -19,6 +19,7 @@ import numpy as np
 
 from . import cache
 from .datasets import build_cached, fill_from_images, open_cached
+from .errors import DataError
 from .folder import decode_image
 from .splits import read_celeba_partition
 
@@ -33,7 +34,7 @@ def crop_face(image: np.ndarray) -> np.ndarray:
     """uint8 [218, 178, C] -> uint8 [138, 138, C]: rows 40..177, columns 20..157."""
     h, w = image.shape[:2]
     if h < CROP_TOP + CROP_SIZE or w < CROP_LEFT + CROP_SIZE:
-        raise ValueError(f"image is {w}x{h}, smaller than the {CROP_SIZE}x{CROP_SIZE} crop at "
+        raise DataError(f"image is {w}x{h}, smaller than the {CROP_SIZE}x{CROP_SIZE} crop at "
                          f"top {CROP_TOP}, left {CROP_LEFT} (expected 178x218 aligned CelebA images)")
     return image[CROP_TOP:CROP_TOP + CROP_SIZE, CROP_LEFT:CROP_LEFT + CROP_SIZE]
 
@@ -60,7 +61,7 @@ def load(split: str, root: Path):
         raise FileNotFoundError(f"CelebA image folder {images} not found: {LAYOUT}")
     names = read_celeba_partition(partition)[split]
     if not names:
-        raise ValueError(f"{partition} puts no image in the {split} split (label "
+        raise DataError(f"{partition} puts no image in the {split} split (label "
                          f"{ {'train': 0, 'valid': 1, 'test': 2}[split] })")
     fp = cache.fingerprint([NAME, split, *cache.file_stat_parts(root, [partition.name]),
                             *cache.file_stat_parts(images, names)])

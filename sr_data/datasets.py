@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from . import cache
+from .errors import DataError
 from .resize import downsample, resize, to_float, to_uint8
 
 DATASETS = ("fashion-mnist", "celeba", "lsun-bedroom", "folder")
@@ -185,7 +186,7 @@ def fill_from_images(writer: cache.PairWriter, items: Iterable[tuple[str, object
             flush()
     flush()
     if writer.count == 0:
-        raise ValueError(f"none of the {total} image(s) for {desc} under {where} could be decoded; "
+        raise DataError(f"none of the {total} image(s) for {desc} under {where} could be decoded; "
                          f"first failures: {'; '.join(skipped[:5])}")
     if skipped:
         warnings.warn(f"{desc}: skipped {len(skipped)} of {total} image(s) under {where} that could not be "

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import cache
 from .datasets import build_cached, lr_from_hr, open_cached
+from .errors import DataError
 from .splits import fashion_mnist_range
 
 NAME = "fashion-mnist"
@@ -47,20 +48,20 @@ def read_idx_images(path: Path) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
             raw = gzip.decompress(raw)
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        raise ValueError(f"{path}: not a readable (gzipped) IDX file ({exc}); re-download it. {HOW_TO_FIX}") from exc
+        raise DataError(f"{path}: not a readable (gzipped) IDX file ({exc}); re-download it. {HOW_TO_FIX}") from exc
     if len(raw) < 16:
-        raise ValueError(f"{path}: {len(raw)} bytes, too short for an IDX3 header (16 bytes)")
+        raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX3 header (16 bytes)")
     zeros, dtype_code, ndim = raw[:2], raw[2], raw[3]
     if zeros != b"\x00\x00" or dtype_code != _IDX_UBYTE or ndim != 3:
-        raise ValueError(f"{path}: header bytes 0-3 are {raw[:4].hex()}, expected 00000803 "
+        raise DataError(f"{path}: header bytes 0-3 are {raw[:4].hex()}, expected 00000803 "
                          f"(IDX magic number of a 3-d unsigned-byte image file)")
     dims = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(3))
     expected = 16 + dims[0] * dims[1] * dims[2]
     if len(raw) != expected:
-        raise ValueError(f"{path}: header says {dims[0]} images of {dims[1]}x{dims[2]} ({expected} bytes) "
+        raise DataError(f"{path}: header says {dims[0]} images of {dims[1]}x{dims[2]} ({expected} bytes) "
                          f"but the file holds {len(raw)} bytes (truncated or garbled)")
     if dims[1:] != (28, 28):
-        raise ValueError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28 (Fashion-MNIST)")
+        raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28 (Fashion-MNIST)")
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(dims)
 
 
@@ -72,9 +73,9 @@ def _idx_count(path: Path) -> int:
         with opener(path, "rb") as f:
             head = f.read(8)
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        raise ValueError(f"{path}: not a readable (gzipped) IDX file ({exc}). {HOW_TO_FIX}") from exc
+        raise DataError(f"{path}: not a readable (gzipped) IDX file ({exc}). {HOW_TO_FIX}") from exc
     if len(head) < 8 or head[:4] != b"\x00\x00\x08\x03":
-        raise ValueError(f"{path}: header bytes 0-3 are {head[:4].hex()}, expected 00000803 "
+        raise DataError(f"{path}: header bytes 0-3 are {head[:4].hex()}, expected 00000803 "
                          f"(IDX magic number of a 3-d unsigned-byte image file)")
     return int.from_bytes(head[4:8], "big")
 
@@ -102,7 +103,7 @@ def load(split: str, root: Path):
     def fill(writer):
         items = read_idx_images(path)
         if len(items) != n_file:
-            raise ValueError(f"{path}: header count changed while reading")
+            raise DataError(f"{path}: header count changed while reading")
         for s in range(start, end, 8192):
             e = min(end, s + 8192)
             hr = pad_to_hr(items[s:e])

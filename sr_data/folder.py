@@ -9,32 +9,28 @@ with a warning that counts them and names a few.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from . import cache
 from .datasets import build_cached, fill_from_images, open_cached
+from .errors import DataError
+from .images import IMAGE_SUFFIXES, is_image_file, read_image
 from .splits import FOLDER_BUCKETS, folder_split
 
 NAME = "folder"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the one list (sr_data.images)
 
 
 def decode_image(source) -> np.ndarray:
     """Decode an image file (path) or encoded bytes -> uint8 [H, W, 3] RGB.
 
-    Raises (OSError, ValueError, ...) on a corrupt or truncated image: `load()` forces a full decode
-    (Pillow refuses truncated files unless told otherwise, which we never do).
+    Raises `sr_data.images.ImageReadError` (a ValueError) on a corrupt or truncated image: the one
+    reader forces a full decode (Pillow refuses truncated files unless told otherwise, which we never do).
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
-    with Image.open(source) as im:
-        im.load()
-        return np.asarray(im.convert("RGB"))
+    return read_image(source, channels="rgb")
 
 
 def centre_square(image: np.ndarray) -> np.ndarray:
@@ -53,7 +49,7 @@ def list_images(root: Path) -> list[str]:
         dirnames.sort()
         rel_dir = Path(dirpath).relative_to(root)
         for f in filenames:
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."):
+            if is_image_file(f):
                 found.append((rel_dir / f).as_posix())
     return sorted(found)
 
@@ -69,7 +65,7 @@ def load_image_folder(name: str, split: str, root: Path):
     chosen = [f for f in files if folder_split(f) == split]
     if not chosen:
         pct = len(FOLDER_BUCKETS[split])
-        raise ValueError(f"the {split} split of {root} is empty: {len(files)} images, of which a file-name hash "
+        raise DataError(f"the {split} split of {root} is empty: {len(files)} images, of which a file-name hash "
                          f"puts about {pct} % in {split}; add images")
     fp = cache.fingerprint([name, split, *cache.file_stat_parts(root, chosen)])
     ds = open_cached(name, split, root, fp)

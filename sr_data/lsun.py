@@ -20,6 +20,7 @@ import lmdb
 
 from . import cache
 from .datasets import build_cached, fill_from_images, open_cached
+from .errors import DataError
 from .folder import centre_square, decode_image, load_image_folder
 from .splits import lsun_train_key_split
 
@@ -34,7 +35,7 @@ def _open(path: Path) -> lmdb.Environment:
     try:
         return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
     except lmdb.Error as exc:
-        raise ValueError(f"{path}: not a readable lmdb environment ({exc})") from exc
+        raise DataError(f"{path}: not a readable lmdb environment ({exc})") from exc
 
 
 def _stat_parts(path: Path) -> list[str]:
@@ -73,7 +74,7 @@ def load(split: str, root: Path):
             keys = [k for k in txn.cursor().iternext(keys=True, values=False)
                     if split == "test" or lsun_train_key_split(k) == split]
             if not keys:
-                raise ValueError(f"{db} holds no images for the {split} split")
+                raise DataError(f"{db} holds no images for the {split} split")
 
             def decode(key):
                 value = txn.get(key)

@@ -30,6 +30,8 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import torch
 
+from sr_data.errors import DataError
+
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "state.pt"
@@ -173,9 +175,9 @@ def load_weights(module: torch.nn.Module, path: str | os.PathLike, device: torch
             metadata = f.metadata() or {}
         missing, unexpected = load_model(module, str(path), strict=False, device=str(device))
     except Exception as exc:  # safetensors raises its own error types for a truncated or garbled file
-        raise ValueError(f"checkpoint weights {path} are unreadable (corrupt or not a safetensors file): {exc}") from exc
+        raise DataError(f"checkpoint weights {path} are unreadable (corrupt or not a safetensors file): {exc}") from exc
     if missing or unexpected:
-        raise ValueError(f"checkpoint weights {path} do not fit the model {type(module).__name__}: "
+        raise DataError(f"checkpoint weights {path} do not fit the model {type(module).__name__}: "
                          f"missing keys {sorted(missing)[:8]}, unexpected keys {sorted(unexpected)[:8]}")
     return metadata
 
@@ -191,9 +193,9 @@ def load_state(run_dir: str | os.PathLike, map_location: torch.device | str = "c
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise ValueError(f"training state {path} is unreadable (corrupt or truncated): {exc}") from exc
+        raise DataError(f"training state {path} is unreadable (corrupt or truncated): {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ValueError(f"training state {path} is not a format-{STATE_FORMAT} state file of this toolkit")
+        raise DataError(f"training state {path} is not a format-{STATE_FORMAT} state file of this toolkit")
     return state
 
 
@@ -205,10 +207,10 @@ def read_config(run_dir: str | os.PathLike) -> Dict[str, Any]:
         with open(path) as f:
             config = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"run config {path} is not valid JSON: {exc}") from exc
+        raise DataError(f"run config {path} is not valid JSON: {exc}") from exc
     for key in ("method", "model_config"):
         if key not in config:
-            raise ValueError(f"run config {path} lacks the key {key!r}")
+            raise DataError(f"run config {path} lacks the key {key!r}")
     return config
 
 

@@ -46,10 +46,13 @@ class TrainableMethod(nn.Module, SuperResolver):
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: str | Dict[str, Any], channels: int) -> "TrainableMethod":
+        from .profile_schema import check_model_keys
         from .profiles import load_profile, method_config
 
         cfg = method_config(load_profile(profile), cls.name)
-        return cls(channels=channels, **cfg.get("model", {}))
+        model = cfg.get("model") or {}
+        check_model_keys(cls, model, f"methods.{cls.name}.model.")
+        return cls(channels=channels, **model)
 
     @abstractmethod
     def model_config(self) -> Dict[str, Any]:

@@ -65,3 +65,15 @@ def db_url(request, tmp_path):
         dispose_engine(url)
     else:
         yield request.getfixturevalue("postgres_db_url")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (2 shared cores: OpenMP spin-waits make millisecond steps far slower
+    with 2 threads); restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

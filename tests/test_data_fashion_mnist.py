@@ -186,5 +186,5 @@ def test_prsr_data_command(tmp_path, own_cache, capsys):
     assert str(own_cache) in out
     assert "train          4 pairs" in out and "test           6 pairs" in out and "valid" not in out
     assert len(list(own_cache.rglob("meta.json"))) == 2
-    assert main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "nowhere")]) == 1  # bad data (was 2 before usage and data errors got their own codes)
     assert "make data" in capsys.readouterr().err

@@ -75,9 +75,10 @@ def test_upscale_errors(tmp_path, capsys):
     run = _run(tmp_path, 1)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    assert main(["upscale", "--run", str(run), "--input", str(bad), "--out", str(tmp_path / "o")]) == 2
+    # bad data exits 1 (these were 2 before usage errors and data errors got their own exit codes)
+    assert main(["upscale", "--run", str(run), "--input", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "cannot read image" in capsys.readouterr().err
-    assert main(["upscale", "--run", str(tmp_path / "nope"), "--input", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert main(["upscale", "--run", str(tmp_path / "nope"), "--input", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "config.json" in capsys.readouterr().err
-    assert main(["upscale", "--run", str(run), "--input", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["upscale", "--run", str(run), "--input", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1
     assert "not found" in capsys.readouterr().err

@@ -9,11 +9,15 @@ def add_arguments(p):
     p.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: $PRSR_DATA or Debian's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the profile's)")
     p.add_argument("--fresh", action="store_true", help="retrain from scratch (old runs are moved aside, never deleted)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
+                        "(repeatable; VALUE parsed as YAML; unknown keys are refused)")
 
 
 def run(args) -> int:
     from prsr.pipelines.corners import run_corners
+    from sr_models.profiles import load_profile
 
-    table = run_corners(args.profile, args.runs_dir, data_root=args.data_root, seed=args.seed, fresh=args.fresh)
+    table = run_corners(load_profile(args.profile, overrides=args.set), args.runs_dir, data_root=args.data_root, seed=args.seed, fresh=args.fresh)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

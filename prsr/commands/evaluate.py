@@ -19,6 +19,9 @@ def add_arguments(p):
     p.add_argument("--pred", default=None, help="folder of output images to score (with --gt)")
     p.add_argument("--gt", default=None, help="folder of ground-truth images, matched by file name (with --pred)")
     p.add_argument("--out", default=None, help="with --pred/--gt: output folder (default: <pred>_scores)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
+                        "(repeatable; VALUE parsed as YAML; unknown keys are refused)")
 
 
 def _score_folders(args) -> int:
@@ -42,12 +45,14 @@ def run(args) -> int:
     import torch
 
     from prsr.pipelines.evaluate import evaluate
+    from sr_models.profiles import load_profile
     from baselines.registry import row_labels
     from metrics.table import to_markdown
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     device = torch.device(args.device) if args.device else None
-    table = evaluate(args.dataset, args.profile, args.runs_dir, methods=methods, data_root=args.data_root,
+    profile = load_profile(args.profile, overrides=args.set)
+    table = evaluate(args.dataset, profile, args.runs_dir, methods=methods, data_root=args.data_root,
                      study_db=args.study_db, device=device, seed=args.seed)
     print()
     print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=row_labels()))

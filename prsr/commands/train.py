@@ -41,6 +41,9 @@ def add_arguments(parser):
                         help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)")
     parser.add_argument("--steps", type=int, default=None, metavar="N",
                         help="override the profile's train.steps (recorded in config.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
+                             "(repeatable; VALUE parsed as YAML; unknown keys are refused)")
 
 
 def _limited(data, limit):
@@ -120,7 +123,8 @@ def train_one(name: str, args, profile: dict, info) -> dict:
         "train_pairs": int(len(train.lr)),
         "train_pairs_available": int(full_n),
         "valid_pairs": int(len(valid.lr)),
-        "overrides": {"steps": args.steps} if args.steps is not None else {},
+        "overrides": {**({"steps": args.steps} if args.steps is not None else {}),
+                      **({"set": list(args.set)} if getattr(args, "set", None) else {})},
     }
     if info.is_main:
         print(f"prsr train: {name} on {dataset} ({len(train.lr):,d} training pairs, C={train.channels}), "
@@ -139,7 +143,7 @@ def run(args) -> int:
     from sr_models.profiles import load_profile
     from sr_models.trainer import NonFiniteLossError
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, overrides=args.set)
     names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
     if args.method == "all":
         for name in names:  # fail before hours of training if a method's module is missing

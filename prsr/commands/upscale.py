@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "super-resolve your own images (8x8, or larger: centre-cropped and shrunk to 8x8) with a trained pixel_recursive run"
+from sr_data.errors import DataError
+from sr_data.images import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+HELP = "super-resolve your own images (8x8, or larger: centre-cropped and shrunk to 8x8) with a trained pixel_recursive run"
 SHEET_ZOOM = 4
 SHEET_GAP = 2
 
@@ -40,7 +41,7 @@ def list_images(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
+            raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
         return files
     raise FileNotFoundError(f"input {path} not found")
 
@@ -49,21 +50,12 @@ def load_lr(path: Path, channels: int):
     """Image file -> the model's input, float [1, channels, 8, 8] in [0, 1] (see the module docstring)."""
     import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
-
     from metrics.quality import GRAY_WEIGHTS
     from sr_data import downsample, resize
+    from sr_data.images import read_image
 
-    try:
-        with Image.open(path) as img:
-            img.load()
-            grey_source = img.mode in ("1", "L", "I", "I;16", "F", "LA")
-            img = img.convert("L" if grey_source else "RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from None
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    x = torch.from_numpy(arr)
-    x = x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None]  # [1, c, H, W]
+    arr = read_image(path).astype(np.float32) / 255.0  # [H, W, 1 or 3]; errors name the file
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None]  # [1, c, H, W]
     if channels == 1 and x.shape[1] == 3:
         w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype).view(1, 3, 1, 1)
         x = (x * w).sum(1, keepdim=True)

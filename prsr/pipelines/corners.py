@@ -11,6 +11,7 @@ results to `runs/corners/results.csv` (`model, purity, balance, n_samples`) and 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Dict, Optional
@@ -23,9 +24,12 @@ import sr_data
 from baselines.registry import get_method
 from metrics.corners import mode_purity
 
+from sr_models.profile_schema import check_model_keys
 from sr_models.profiles import load_profile
 
 CORNER_MODELS = ("resnet_l2", "pixel_ce", "pixel_recursive")
+
+_log = logging.getLogger(__name__)
 
 
 def draw_outputs(name: str, method, lr: torch.Tensor, generator: torch.Generator, batch_size: int = 200) -> torch.Tensor:
@@ -43,14 +47,16 @@ def draw_outputs(name: str, method, lr: torch.Tensor, generator: torch.Generator
 
 
 def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root=None, seed: Optional[int] = None,
-                fresh: bool = False, device=None, log=print) -> pd.DataFrame:
+                fresh: bool = False, device=None, log=None) -> pd.DataFrame:
     """Train the three models on the corners data (resuming or reusing finished runs; `fresh` moves old
-    runs aside first), sample, score; returns the results table."""
+    runs aside first), sample, score; returns the results table. Progress lines go to `log(text)`
+    (default: this module's logger at INFO)."""
     from sr_models import checkpoint as ckpt
     from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
 
     from sr_models.trainer import Trainer
 
+    log = log or _log.info
     profile = load_profile(profile)
     cfg = profile["corners"]
     seed = profile["seed"] if seed is None else seed
@@ -65,7 +71,9 @@ def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root
     results, outputs = [], {}
     for name in CORNER_MODELS:
         section = cfg["models"][name]
-        method = get_method(name).load_class()(channels=train.channels, **section.get("model", {}))
+        cls = get_method(name).load_class()
+        check_model_keys(cls, section.get("model") or {}, f"corners.models.{name}.model.")
+        method = cls(channels=train.channels, **section.get("model", {}))
         run_dir = root / name
         if fresh:
             ckpt.prepare_run_dir(run_dir, resume=False, fresh=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 import warnings
@@ -30,6 +31,8 @@ import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
 
 from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -227,20 +230,18 @@ def _load_prediction(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
 
 def score_rows(truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optional[np.ndarray]], batch_size: int = 500) -> pd.DataFrame:
     """Per-image metrics for every row -> DataFrame with DESIGN.md's metrics.csv columns."""
-    import metrics
+    from metrics.registry import IMAGE_METRICS, score_images
 
     frames = []
     hr_all = torch.from_numpy(truth["hr"])
     lr_all = torch.from_numpy(truth["lr"])
     for row, sr_u8 in predictions.items():
-        cols = {k: [] for k in ("psnr", "ssim", "ms_ssim", "consistency")}
+        cols = {k: [] for k in IMAGE_METRICS}
         sr_all = torch.from_numpy(sr_u8)
         for sl in _batches(len(sr_u8), batch_size):
             sr, hr, lr = sr_data.to_float(sr_all[sl]), sr_data.to_float(hr_all[sl]), sr_data.to_float(lr_all[sl])
-            cols["psnr"].append(metrics.psnr(sr, hr).double().numpy())
-            cols["ssim"].append(metrics.ssim(sr, hr).double().numpy())
-            cols["ms_ssim"].append(metrics.ms_ssim(sr, hr).double().numpy())
-            cols["consistency"].append(metrics.consistency(lr, sr).double().numpy())
+            for k, v in score_images(sr, hr, lr).items():
+                cols[k].append(v.double().numpy())
         frame = pd.DataFrame({"method": row, "image_id": truth["ids"], **{k: np.concatenate(v) for k, v in cols.items()}})
         frame["nll_bpd"] = nll.get(row) if nll.get(row) is not None else np.nan
         frames.append(frame)
@@ -256,13 +257,15 @@ def evaluate(
     study_db: Optional[str] = None,
     device: Optional[torch.device] = None,
     seed: Optional[int] = None,
-    log=print,
+    log=None,
 ) -> pd.DataFrame:
-    """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame."""
+    """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame. Progress lines go to
+    `log(text)` (default: this module's logger at INFO)."""
     from sr_models.profiles import load_profile
 
     from metrics.figures import write_diversity_grid, write_method_grid
 
+    log = log or _log.info
     profile = load_profile(profile)
     seed = profile["seed"] if seed is None else seed
     device = device or default_device()
