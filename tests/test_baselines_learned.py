@@ -313,7 +313,7 @@ def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
         train = dict(train, steps=6, log_every=2)  # the profile's other keys; fewer steps keep the test short
         run = tmp_path / name
         final = Trainer(method, data, data, run, train, seed=0, meta={"profile": "smoke", "test": True}).fit()
-        expected_val = {"resnet_l2": {"mse", "psnr"}, "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake"},
+        expected_val = {"resnet_l2": {"mse", "psnr"}, "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"},
                         "pixel_ce": {"nll_bpd", "mse", "psnr"}}[name]
         assert set(final) == expected_val and all(math.isfinite(v) for v in final.values())
         for f in ("model.safetensors", "config.json", "state.pt", "log.csv"):

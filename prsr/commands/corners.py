@@ -9,11 +9,15 @@ def add_arguments(p):
     p.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: $PRSR_DATA or Debian's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the profile's)")
     p.add_argument("--fresh", action="store_true", help="retrain from scratch (old runs are moved aside, never deleted)")
+    p.add_argument("--canvas", type=int, choices=(16, 32), default=None,
+                   help="target side: 16 (4x4 inputs) or 32 (8x8, the paper's task) (default: the profile's "
+                        "corners.canvas); another canvas than the profile's writes to <runs>/corners_<S>x<S>/")
 
 
 def run(args) -> int:
     from sr_models.corners_experiment import run_corners
 
-    table = run_corners(args.profile, args.runs_dir, data_root=args.data_root, seed=args.seed, fresh=args.fresh)
+    table = run_corners(args.profile, args.runs_dir, data_root=args.data_root, seed=args.seed, fresh=args.fresh,
+                        canvas=args.canvas)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
