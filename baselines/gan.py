@@ -6,21 +6,29 @@ neighbour 2x, then 3x3 conv + ReLU, which avoids the checkerboard of strided tra
 srez also up-samples by nearest neighbour followed by a stride-1 transposed convolution) -> 3x3 conv to
 C channels -> sigmoid, so outputs are in [0, 1].
 
-Discriminator (`SrezDiscriminator`): `len(d_widths)` stride-2 3x3 convs with leaky ReLU (32 -> 16 -> 8 ->
-4 for three), then a linear layer on the flattened features to one logit per image. No batch norm: the
-real and fake images go through it in one concatenated batch, and batch statistics would let each half
-see the other.
+Discriminator (`SrezDiscriminator`), srez's `_discriminator_model` scaled to 32x32 inputs: `len(d_widths)`
+stride-2 3x3 convs (srez: 64, 128, 256, 512; 32 -> 16 -> 8 -> 4 -> 2), each followed by batch norm and ReLU,
+then srez's "all convolutional" finish at the last width (3x3 conv, BN, ReLU; 1x1 conv, BN, ReLU) and a
+linear layer on the flattened features to one logit per image. Real and fake images go through it in
+SEPARATE forward passes (as srez's two graph instances do), so each batch is normalised with its own
+statistics and neither half sees the other. Batch statistics are also what D judges with when G is
+trained and in the logged validation `d_real`/`d_fake`; the running statistics (updated only in D's own
+step, once by the real and once by the fake batch) are used by `d_real_eval`/`d_fake_eval`.
+
+Why: without batch norm and with one concatenated batch, G won every step (D(real) = D(fake) = 0.50
+for a whole `quick` run); with srez's design D learns (see README, "GAN").
 
 Losses (srez's weighting):
     generator     = 0.9 * mean|downsample(G(x), 4) - x|  +  0.1 * mean softplus(-D(G(x)))   (non-saturating)
     discriminator = mean softplus(-D(y)) + mean softplus(D(G(x)))                            (BCE real/fake)
-Each iteration takes one discriminator step, then one generator step against the updated D. Adam with
-lr 2e-4, beta1 0.5 for both (profiles; the discriminator reads `d_`-prefixed keys first).
+Each iteration takes one discriminator step, then one generator step against the updated D. Adam with lr 2e-4, beta1 0.5 for both (profiles; the
+discriminator reads `d_`-prefixed keys first).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -67,22 +75,48 @@ class SrezGenerator(nn.Module):
 
 
 class SrezDiscriminator(nn.Module):
-    """D: images [B, C, 32, 32] float in [0, 1] -> logits [B] (high = judged real)."""
+    """D: images [B, C, 32, 32] float in [0, 1] -> logits [B] (high = judged real).
 
-    def __init__(self, channels: int, widths: Sequence[int] = (32, 64, 128)):
+    `widths`: the stride-2 conv widths (srez: 64, 128, 256, 512); the two finishing convs keep the last.
+    Batch norm after every conv (srez's `add_batch_norm`), ReLU activations, linear output.
+    """
+
+    def __init__(self, channels: int, widths: Sequence[int] = (64, 128, 256, 512)):
         super().__init__()
         if not 1 <= len(widths) <= 5:
             raise ValueError(f"SrezDiscriminator: widths must list 1 to 5 stride-2 conv widths, got {list(widths)}")
         layers, c_in = [], channels
         for w in widths:
-            layers += [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            layers += self._conv_bn_relu(c_in, w, 3, 2)
             c_in = w
+        layers += self._conv_bn_relu(c_in, c_in, 3, 1) + self._conv_bn_relu(c_in, c_in, 1, 1)
         self.features = nn.Sequential(*layers)
         side = 32 >> len(widths)
         self.logit = nn.Linear(c_in * side * side, 1)
 
+    @staticmethod
+    def _conv_bn_relu(c_in: int, c_out: int, k: int, stride: int) -> list:
+        # no conv bias: batch norm's shift replaces it
+        return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(images * 2.0 - 1.0).flatten(1)).squeeze(1)
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Every batch norm in `module` normalises with the current batch's statistics and leaves its running
+    statistics (and counters) untouched; modes and flags are restored afterwards."""
+    saved = []
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            saved.append((m, m.training, m.track_running_stats))
+            m.training, m.track_running_stats = True, False
+    try:
+        yield module
+    finally:
+        for m, training, track in saved:
+            m.training, m.track_running_stats = training, track
 
 
 def consistency_l1(sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
@@ -115,7 +149,7 @@ class GAN(TrainableMethod):
         channels: int,
         g_widths: Sequence[int] = (64, 48, 32),
         g_blocks: int = 2,
-        d_widths: Sequence[int] = (32, 64, 128),
+        d_widths: Sequence[int] = (64, 128, 256, 512),
         l1_weight: float = DEFAULT_L1_WEIGHT,
     ):
         super().__init__()
@@ -154,31 +188,37 @@ class GAN(TrainableMethod):
         }
 
     def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
-        """One D step on real+fake, then one G step. Logs `loss` (G total), `loss_consistency`,
-        `loss_adversarial`, `loss_d`, `d_real`, `d_fake` (mean D probabilities before the D update)."""
+        """One D step (real and fake batches in separate passes), then one G step. Logs `loss` (G total),
+        `loss_consistency`, `loss_adversarial`, `loss_d`, `d_real`, `d_fake` (mean D probabilities before the D update)."""
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         lr, real = batch["lr"], batch["hr_float"]
-        b = lr.shape[0]
         g, d = ctx.ddp(self.generator), ctx.ddp(self.discriminator)
 
         with ctx.autocast():
             fake = g(lr)
 
-        # Discriminator: ONE forward through the DDP wrapper on the concatenated batch.
+        # Discriminator: real and fake in separate forward/backward passes through the DDP wrapper (each batch
+        # normalised with its own statistics, as srez's two graph instances); the gradients add up to those of
+        # the summed loss.
         opt_d.zero_grad(set_to_none=True)
         with ctx.autocast():
-            logits = d(torch.cat([real.to(fake.dtype), fake.detach()]))
-        real_logits, fake_logits_d = logits[:b].float(), logits[b:].float()
-        loss_d = discriminator_loss(real_logits, fake_logits_d)
-        loss_d.backward()
+            real_logits = d(real.to(fake.dtype)).float()
+        loss_real = F.softplus(-real_logits).mean()
+        loss_real.backward()
+        with ctx.autocast():
+            fake_logits_d = d(fake.detach()).float()
+        loss_fake = F.softplus(fake_logits_d).mean()
+        loss_fake.backward()
+        loss_d = loss_real.detach() + loss_fake.detach()
         opt_d.step()
 
         # Generator against the updated D. D's own gradients are not wanted here, so D runs as the plain
-        # module with frozen parameters (its DDP wrapper would wait for gradients that never come).
+        # module with frozen parameters (its DDP wrapper would wait for gradients that never come), judging
+        # with batch statistics as in its own step but without moving its running statistics.
         opt_g.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)
         try:
-            with ctx.autocast():
+            with ctx.autocast(), batch_statistics(self.discriminator):
                 fake_logits_g = self.discriminator(fake)
             loss_g, consistency, adversarial = generator_losses(fake, lr, fake_logits_g, self.l1_weight)
             loss_g.backward()
@@ -196,15 +236,18 @@ class GAN(TrainableMethod):
 
     @torch.no_grad()
     def validation_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
-        """`consistency_l1` (the G loss's L1 term), `mse` and `psnr` (dB, per-image mean) against `hr_float`, and
-        `d_real`/`d_fake` (mean D probabilities on real images and on G's outputs)."""
+        """`consistency_l1` (the G loss's L1 term), `mse` and `psnr` (dB, per-image mean) against `hr_float`;
+        `d_real`/`d_fake`: mean D probabilities on the real images and on G's outputs, each batch through D
+        separately with its own batch statistics (how D judges in training); `d_real_eval`/`d_fake_eval`:
+        the same with D in eval mode (its running statistics, a per-image judgement)."""
         lr, hr = batch["lr"], batch["hr_float"].float()
         sr = self.predict(lr)
+        with batch_statistics(self.discriminator):
+            p_real, p_fake = torch.sigmoid(self.discriminator(hr)), torch.sigmoid(self.discriminator(sr))
         with eval_mode(self):
-            logits = self.discriminator(torch.cat([hr, sr]))
-        b = lr.shape[0]
-        probs = torch.sigmoid(logits)
+            e_real, e_fake = torch.sigmoid(self.discriminator(hr)), torch.sigmoid(self.discriminator(sr))
         vals = torch.stack([
-            consistency_l1(sr, lr), (sr - hr).pow(2).mean(), psnr_per_image(sr, hr).mean(), probs[:b].mean(), probs[b:].mean(),
+            consistency_l1(sr, lr), (sr - hr).pow(2).mean(), psnr_per_image(sr, hr).mean(), p_real.mean(), p_fake.mean(),
+            e_real.mean(), e_fake.mean(),
         ]).tolist()
-        return dict(zip(("consistency_l1", "mse", "psnr", "d_real", "d_fake"), vals))
+        return dict(zip(("consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"), vals))

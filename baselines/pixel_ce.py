@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
 
-from .learned_common import check_hr_uint8, check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_hr_uint8, check_lr, eval_mode, psnr_per_image
 
 LEVELS = 256
 #: Images per chunk at inference: bounds the [chunk, C, 32, 32, 256] float logits to ~100 MB for RGB.
@@ -35,15 +35,18 @@ class PixelCE(TrainableMethod):
     name = "pixel_ce"
     has_likelihood = True
 
-    def __init__(self, channels: int, widths: Sequence[int] = (32, 32, 32), blocks: int = 6):
+    def __init__(self, channels: int, widths: Sequence[int] = (32, 32, 32), blocks: int = 6, hr_size: int = 32):
+        """`hr_size`: output side (32; the fully convolutional net also maps 4x4 -> 16x16, for the corners task)."""
         super().__init__()
+        self.hr_size = check_hr_size(hr_size, "PixelCE")
         if channels not in (1, 3):
             raise ValueError(f"PixelCE: channels must be 1 or 3, got {channels}")
         self.channels = channels
         self.net = ConditioningNetwork(channels, channels * LEVELS, widths=widths, blocks=blocks)
 
     def model_config(self) -> Dict[str, Any]:
-        return {"channels": self.channels, "widths": list(self.net.config["widths"]), "blocks": self.net.config["blocks"]}
+        return {"channels": self.channels, "widths": list(self.net.config["widths"]), "blocks": self.net.config["blocks"],
+                **({"hr_size": self.hr_size} if self.hr_size != 32 else {})}  # absent at 32: older runs' configs match
 
     # -- the model -------------------------------------------------------------------------------
     @staticmethod
@@ -54,12 +57,12 @@ class PixelCE(TrainableMethod):
 
     def logits(self, lr: torch.Tensor) -> torch.Tensor:
         """lr float [B, C, 8, 8] in [0, 1] -> logits float32 [B, C, 32, 32, 256] (module's current mode)."""
-        check_lr(lr, self.channels, "PixelCE")
+        check_lr(lr, self.channels, "PixelCE", self.hr_size // 4)
         return self.arrange_logits(self.net(lr.float()).float())
 
     def _chunked(self, lr: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """fn(logits [b, C, 32, 32, 256]) for chunks of the batch, in eval mode without gradients, concatenated."""
-        check_lr(lr, self.channels, "PixelCE")
+        check_lr(lr, self.channels, "PixelCE", self.hr_size // 4)
         outs = []
         with torch.no_grad(), eval_mode(self):
             for start in range(0, lr.shape[0], INFERENCE_CHUNK):
@@ -118,7 +121,7 @@ class PixelCE(TrainableMethod):
 
         lr float [B, C, 8, 8] in [0, 1]; hr uint8 [B, C, 32, 32]. Eval mode, no gradients.
         """
-        check_hr_uint8(hr, self.channels, "PixelCE.log_prob")
+        check_hr_uint8(hr, self.channels, "PixelCE.log_prob", self.hr_size)
         if hr.shape[0] != lr.shape[0]:
             raise ValueError(f"PixelCE.log_prob: lr has {lr.shape[0]} images but hr has {hr.shape[0]}")
         out = []

@@ -24,7 +24,7 @@ from sr_data import upsample
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
 
-from .learned_common import check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_lr, eval_mode, psnr_per_image
 
 
 class ResNetL2(TrainableMethod):
@@ -32,8 +32,11 @@ class ResNetL2(TrainableMethod):
 
     name = "resnet_l2"
 
-    def __init__(self, channels: int, widths: Sequence[int] = (32, 32, 32), blocks: int = 6, residual_scale: float = 1.0):
+    def __init__(self, channels: int, widths: Sequence[int] = (32, 32, 32), blocks: int = 6, residual_scale: float = 1.0,
+                 hr_size: int = 32):
+        """`hr_size`: output side (32; the fully convolutional net also maps 4x4 -> 16x16, for the corners task)."""
         super().__init__()
+        self.hr_size = check_hr_size(hr_size, "ResNetL2")
         if channels not in (1, 3):
             raise ValueError(f"ResNetL2: channels must be 1 or 3, got {channels}")
         if residual_scale <= 0:
@@ -51,6 +54,7 @@ class ResNetL2(TrainableMethod):
             "widths": list(self.net.config["widths"]),
             "blocks": self.net.config["blocks"],
             "residual_scale": self.residual_scale,
+            **({"hr_size": self.hr_size} if self.hr_size != 32 else {}),  # absent at 32: older runs' configs match
         }
 
     # -- the model -------------------------------------------------------------------------------
@@ -61,7 +65,7 @@ class ResNetL2(TrainableMethod):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """lr float [B, C, 8, 8] in [0, 1] -> sr float [B, C, 32, 32] in [0, 1] (in the module's current mode)."""
-        check_lr(lr, self.channels, "ResNetL2")
+        check_lr(lr, self.channels, "ResNetL2", self.hr_size // 4)
         return self._unclamped(lr, self.net).clamp(0.0, 1.0)
 
     @torch.no_grad()

@@ -50,9 +50,11 @@ class PairDataset(Dataset):
     """
 
     def __init__(self, lr: np.ndarray, hr: np.ndarray, ids: np.ndarray, name: str, split: str,
-                 cache_dir: Path | None = None):
-        if lr.ndim != 4 or hr.ndim != 4 or lr.shape[2:] != (8, 8) or hr.shape[2:] != (32, 32):
-            raise ValueError(f"expected lr [N,C,8,8] and hr [N,C,32,32], got {lr.shape} and {hr.shape}")
+                 cache_dir: Path | None = None, hr_size: int = 32):
+        # hr_size: 32 for every real dataset; the small two-corners variant uses 16 (lr 4x4)
+        s = hr_size // 4
+        if lr.ndim != 4 or hr.ndim != 4 or lr.shape[2:] != (s, s) or hr.shape[2:] != (hr_size, hr_size):
+            raise ValueError(f"expected lr [N,C,{s},{s}] and hr [N,C,{hr_size},{hr_size}], got {lr.shape} and {hr.shape}")
         if not (len(lr) == len(hr) == len(ids)) or lr.shape[1] != hr.shape[1]:
             raise ValueError(f"lr {lr.shape}, hr {hr.shape} and ids ({len(ids)}) do not match")
         if lr.dtype != np.uint8 or hr.dtype != np.uint8:

@@ -49,6 +49,7 @@ class PixelRecursiveSR(TrainableMethod):
         prior_width: channels of both stacks.            prior_layers: gated blocks.
         prior_kernel: odd filter size of the gated blocks. input_kernel: odd size of the mask-A input conv.
         head_channels: width of the prior's 1x1 head.
+        hr_size: output side (32; both networks are fully convolutional, so 16 gives the 4x4 -> 16x16 corners task).
     """
 
     name = "pixel_recursive"
@@ -64,8 +65,12 @@ class PixelRecursiveSR(TrainableMethod):
         prior_kernel: int = 5,
         input_kernel: int = 7,
         head_channels: int = 1024,
+        hr_size: int = HR_SIZE,
     ):
         super().__init__()
+        if isinstance(hr_size, bool) or int(hr_size) != hr_size or hr_size < 8 or hr_size % SCALE:
+            raise ValueError(f"hr_size must be a multiple of {SCALE} and >= 8 ({HR_SIZE} for 8x8 -> 32x32), got {hr_size!r}")
+        self.hr_size = int(hr_size)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
         self.channels = channels
@@ -79,6 +84,8 @@ class PixelRecursiveSR(TrainableMethod):
             input_kernel=int(input_kernel),
             head_channels=int(head_channels),
         )
+        if self.hr_size != HR_SIZE:  # absent at 32: older runs' configs match
+            self._config["hr_size"] = self.hr_size
         self.cond = ConditioningNetwork(channels, channels * LEVELS, cond_widths, cond_blocks)
         self.prior = GatedPixelCNN(channels, prior_width, prior_layers, prior_kernel, input_kernel, head_channels)
         self.cond.head.register_forward_pre_hook(_to_channels_last)
@@ -179,7 +186,7 @@ class PixelRecursiveSR(TrainableMethod):
         self._check_lr(lr)
         if not greedy and not temperature > 0:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), got {temperature}")
-        u = draw_uniforms(lr.shape[0], self.channels, HR_SIZE, generator, lr.device)
+        u = draw_uniforms(lr.shape[0], self.channels, self.hr_size, generator, lr.device)
         with self._eval_mode():
             sampler = sample_cached if cached else sample_naive
             a = self.cond_logits(lr)  # A once per batch
@@ -257,14 +264,14 @@ class PixelRecursiveSR(TrainableMethod):
     def _check_lr(self, lr: torch.Tensor) -> None:
         if not isinstance(lr, torch.Tensor) or lr.dim() != 4 or lr.shape[1] != self.channels or not lr.is_floating_point():
             raise ValueError(
-                f"lr must be a float tensor [B, {self.channels}, {HR_SIZE // SCALE}, {HR_SIZE // SCALE}] in [0, 1], "
+                f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] in [0, 1], "
                 f"got {getattr(lr, 'dtype', type(lr))} {tuple(getattr(lr, 'shape', ()))}"
             )
-        if tuple(lr.shape[-2:]) != (HR_SIZE // SCALE, HR_SIZE // SCALE):
-            raise ValueError(f"lr must be {HR_SIZE // SCALE}x{HR_SIZE // SCALE}, got {tuple(lr.shape[-2:])}")
+        if tuple(lr.shape[-2:]) != (self.hr_size // SCALE, self.hr_size // SCALE):
+            raise ValueError(f"lr must be {self.hr_size // SCALE}x{self.hr_size // SCALE}, got {tuple(lr.shape[-2:])}")
 
     def _check_hr(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
         if hr.dtype != torch.uint8:
-            raise TypeError(f"hr must be uint8 levels [B, C, {HR_SIZE}, {HR_SIZE}] (the 256-way targets), got dtype {hr.dtype}")
-        if tuple(hr.shape) != (lr.shape[0], self.channels, HR_SIZE, HR_SIZE):
-            raise ValueError(f"hr must have shape {(lr.shape[0], self.channels, HR_SIZE, HR_SIZE)}, got {tuple(hr.shape)}")
+            raise TypeError(f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), got dtype {hr.dtype}")
+        if tuple(hr.shape) != (lr.shape[0], self.channels, self.hr_size, self.hr_size):
+            raise ValueError(f"hr must have shape {(lr.shape[0], self.channels, self.hr_size, self.hr_size)}, got {tuple(hr.shape)}")

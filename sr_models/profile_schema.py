@@ -93,6 +93,8 @@ class CornersSection:
     train_size: int = REQUIRED
     valid_size: int = 500
     test_size: int = REQUIRED
+    canvas: int = 32               # target side: 16 (4x4 inputs) or 32 (8x8, the paper's task)
+    val_purity_images: int = 0     # valid inputs scored for purity at every validation (0: none)
     models: Dict[str, MethodSection] = REQUIRED
 
 

@@ -29,7 +29,7 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -93,12 +93,14 @@ def make_batch(lr: np.ndarray, hr: np.ndarray, device: torch.device) -> Dict[str
 
 
 def check_pairs(data: Any, what: str) -> int:
-    """Number of pairs in `data` (needs uint8 `.lr` [N,C,8,8] and `.hr` [N,C,32,32]); clear error otherwise."""
+    """Number of pairs in `data` (needs uint8 `.lr` [N,C,8,8] and `.hr` [N,C,32,32], or any square lr [N,C,s,s]
+    with hr [N,C,4s,4s], e.g. the 4x4 -> 16x16 corners task); clear error otherwise."""
     lr, hr = getattr(data, "lr", None), getattr(data, "hr", None)
     if lr is None or hr is None:
         raise TypeError(f"{what} must have .lr and .hr arrays (see sr_data.load_pairs), got {type(data).__name__}")
-    if lr.ndim != 4 or hr.ndim != 4 or tuple(lr.shape[2:]) != (8, 8) or tuple(hr.shape[2:]) != (32, 32):
-        raise ValueError(f"{what}: expected lr [N,C,8,8] and hr [N,C,32,32], got {tuple(lr.shape)} and {tuple(hr.shape)}")
+    if (lr.ndim != 4 or hr.ndim != 4 or lr.shape[2] != lr.shape[3] or tuple(hr.shape[2:]) != (4 * lr.shape[2],) * 2):
+        raise ValueError(f"{what}: expected lr [N,C,8,8] and hr [N,C,32,32] (or lr [N,C,s,s] and hr [N,C,4s,4s]), "
+                         f"got {tuple(lr.shape)} and {tuple(hr.shape)}")
     if len(lr) != len(hr) or lr.shape[1] != hr.shape[1]:
         raise ValueError(f"{what}: lr {tuple(lr.shape)} and hr {tuple(hr.shape)} do not match")
     if lr.dtype != np.uint8 or hr.dtype != np.uint8:
@@ -181,12 +183,13 @@ def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: P
     big_lr = lr.repeat_interleave(4, dim=-2).repeat_interleave(4, dim=-1)
     tiles = [u8(big_lr), u8(preview), u8(hr)]
     b, c = lr.shape[:2]
+    side = hr.shape[-1]  # 32 (16 for the small corners task)
     gap = 2
-    canvas = np.full((c, b * 32 + (b + 1) * gap, 3 * 32 + 4 * gap), 255, np.uint8)
+    canvas = np.full((c, b * side + (b + 1) * gap, 3 * side + 4 * gap), 255, np.uint8)
     for i in range(b):
         for j, t in enumerate(tiles):
-            y, x = gap + i * (32 + gap), gap + j * (32 + gap)
-            canvas[:, y:y + 32, x:x + 32] = t[i]
+            y, x = gap + i * (side + gap), gap + j * (side + gap)
+            canvas[:, y:y + side, x:x + side] = t[i]
     img = Image.fromarray(canvas[0]) if c == 1 else Image.fromarray(canvas.transpose(1, 2, 0))
     ckpt.atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
@@ -199,11 +202,15 @@ class Trainer:
     config.json (profile, dataset, ...). `resume=True` continues from the checkpoint in `run_dir` (or
     starts fresh if there is none); without it an existing checkpoint is an error (`RunExistsError`).
     `device`: None = CUDA (this process's LOCAL_RANK) when present, else CPU.
+    `extra_validation`: optional `fn(method) -> {name: float}` run at every validation after the method's own
+    scalars (eval mode, the training RNG untouched), its scalars logged in the same `valid` row (the corners
+    experiment scores mode purity there).
     """
 
     def __init__(self, method: TrainableMethod, train_data: Any, valid_data: Any, run_dir: str | Path,
                  train_cfg: Optional[Dict[str, Any]], *, seed: int, meta: Optional[Dict[str, Any]] = None,
-                 resume: bool = False, device: Optional[torch.device | str] = None):
+                 resume: bool = False, device: Optional[torch.device | str] = None,
+                 extra_validation: Optional[Callable[[TrainableMethod], Dict[str, float]]] = None):
         if not isinstance(method, TrainableMethod):
             raise TypeError(f"Trainer needs a TrainableMethod, got {type(method).__name__}")
         self.method = method
@@ -221,6 +228,7 @@ class Trainer:
             raise ValueError(f"train config batch_size={self.cfg['batch_size']} is not divisible by the "
                              f"{self.info.world_size} processes of this run")
         self.last_checkpoint_step: Optional[int] = None
+        self.extra_validation = extra_validation
 
     # -- pieces --------------------------------------------------------------------------------------
     def _config(self) -> Dict[str, Any]:
@@ -298,9 +306,12 @@ class Trainer:
                     batch = make_batch(self.valid_data.lr[start:stop], self.valid_data.hr[start:stop], self.device)
                     for k, v in self.method.validation_step(batch).items():
                         sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
+                out = {k: v / n for k, v in sums.items()}
+                if self.extra_validation is not None:
+                    out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
         finally:
             self.method.train(was_training)
-        return {k: v / n for k, v in sums.items()}
+        return out
 
     @torch.no_grad()
     def sample_grid(self, step: int) -> Optional[Path]:

@@ -313,7 +313,7 @@ def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
         train = dict(train, steps=6, log_every=2)  # the profile's other keys; fewer steps keep the test short
         run = tmp_path / name
         final = Trainer(method, data, data, run, train, seed=0, meta={"profile": "smoke", "test": True}).fit()
-        expected_val = {"resnet_l2": {"mse", "psnr"}, "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake"},
+        expected_val = {"resnet_l2": {"mse", "psnr"}, "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"},
                         "pixel_ce": {"nll_bpd", "mse", "psnr"}}[name]
         assert set(final) == expected_val and all(math.isfinite(v) for v in final.values())
         for f in ("model.safetensors", "config.json", "state.pt", "log.csv"):
@@ -370,3 +370,35 @@ def test_gan_under_two_process_ddp_keeps_ranks_identical(tmp_path):
         assert torch.equal(p0[k], p1[k]), k
     assert not torch.equal(p0["generator.head.weight"], init["generator.head.weight"])
     assert not torch.equal(p0["discriminator.logit.weight"], init["discriminator.logit.weight"])
+
+
+def test_gan_resume_is_exact_including_discriminator_batch_norm(tmp_path, batch):
+    """srez's D has batch norm: its running statistics are part of the checkpoint, so 3 + 3 resumed steps
+    equal 6 uninterrupted ones bit for bit; validation and G's step leave D's running statistics alone."""
+    from sr_models.trainer import Trainer
+
+    data = SimpleNamespace(lr=to_uint8(batch["lr"]).numpy(), hr=batch["hr"].numpy())
+    train = dict(smoke("gan")[1], steps=6, log_every=1, val_every=3, ckpt_every=3, grid_images=0)
+
+    def fresh():
+        torch.manual_seed(0)
+        return smoke("gan")[0]
+
+    whole = fresh()
+    Trainer(whole, data, data, tmp_path / "whole", train, seed=0).fit()
+    part = fresh()
+    Trainer(part, data, data, tmp_path / "part", dict(train, steps=3), seed=0).fit()
+    resumed = fresh()
+    Trainer(resumed, data, data, tmp_path / "part", train, seed=0, resume=True).fit()
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert any("running_mean" in k for k in a if k.startswith("discriminator."))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+    # 6 training steps x 2 D passes (real, fake) moved the counters; validation and G's passes did not
+    counts = {int(v) for k, v in a.items() if k.startswith("discriminator.") and k.endswith("num_batches_tracked")}
+    assert counts == {12}
+    before = {k: v.clone() for k, v in whole.discriminator.state_dict().items()}
+    out = whole.validation_step(make_batch(batch["hr"][:8]))
+    assert {"d_real", "d_fake", "d_real_eval", "d_fake_eval"} <= set(out)
+    assert all(torch.equal(before[k], v) for k, v in whole.discriminator.state_dict().items())

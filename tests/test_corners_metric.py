@@ -38,6 +38,17 @@ def test_threshold_is_inclusive_at_90_percent():
     assert mode_purity(x, x)["purity"] == 0.0
 
 
+def test_small_canvas_quadrants_are_8x8():
+    x = torch.zeros(3, 1, 16, 16)
+    x[0, 0, 1:7, 1:7] = 1.0      # top-left 8x8 quadrant
+    x[1, 0, 9:15, 9:15] = 1.0    # bottom-right
+    x[2, 0, 1:7, 9:15] = 1.0     # top-right: a quadrant no target uses -> impure
+    s = mode_purity(x, x[:2])
+    assert s["n_pure"] == 2 and s["balance"] == pytest.approx(0.5) and s["n_blank"] == 0
+
+
 def test_bad_shape_is_rejected():
-    with pytest.raises(ValueError, match="32, 32"):
-        mode_purity(torch.zeros(2, 1, 16, 16), torch.zeros(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="square"):
+        mode_purity(torch.zeros(2, 1, 16, 15), torch.zeros(2, 1, 16, 15))
+    with pytest.raises(ValueError, match="same"):
+        mode_purity(torch.zeros(2, 1, 16, 16), torch.zeros(2, 1, 32, 32))

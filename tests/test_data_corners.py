@@ -94,3 +94,23 @@ def test_bad_arguments(fmnist_root):
         make_corners("test", n=2001, root=root)
     with pytest.raises(ValueError, match="unknown split"):
         make_corners("testing", root=root)
+    with pytest.raises(ValueError, match="canvas must be one of"):
+        make_corners("test", n=10, root=root, canvas=24)
+
+
+def test_small_canvas_places_8x8_items_and_4x4_blind_inputs(fmnist_root):
+    root, items = fmnist_root
+    a = make_corners("test", n=200, seed=0, root=root, canvas=16)
+    b = make_corners("test", n=200, seed=5, root=root, canvas=16)
+    assert a.hr.shape == (200, 1, 16, 16) and a.lr.shape == (200, 1, 4, 4) and a.canvas == 16
+    item8 = sr_data.to_uint8(sr_data.resize(sr_data.to_float(torch.from_numpy(items[:200, None].copy())), 8)).numpy()
+    for i in range(200):
+        q = int(a.quadrant[i])
+        block = a.hr[i, 0, :8, :8] if q == 0 else a.hr[i, 0, 8:, 8:]
+        assert np.array_equal(block, item8[i, 0])
+        assert int(a.hr[i].astype(np.int64).sum()) == int(block.astype(np.int64).sum())
+    assert np.array_equal(a.quadrant, make_corners("test", n=200, seed=0, root=root).quadrant)  # same draws as 32x32
+    assert np.array_equal(a.lr, b.lr) and (a.quadrant != b.quadrant).sum() > 50  # input blind to the corner
+    canvas = np.zeros((200, 1, 16, 16), np.uint8)
+    canvas[:, :, 4:12, 4:12] = item8
+    assert np.array_equal(a.lr, sr_data.to_uint8(sr_data.downsample(sr_data.to_float(torch.from_numpy(canvas)), 4)).numpy())
