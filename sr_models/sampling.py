@@ -103,7 +103,7 @@ class Canonical:
     """The one shared decision of fragile draws: float64 logits of one image from its own inputs alone.
 
     logits(i, hr, r, c, g) -> float64 [256]: A + B at sub-pixel (r, c, g) of image i, B by a full float64
-    pass of the prior over hr[i] (uint8 [C, H, W]; only sub-pixels before (r, c, g) matter), A from
+    pass of the prior over rows 0..r of hr[i] (uint8 [C, H, W]; only sub-pixels before (r, c, g) matter), A from
     float64 `lr[i]` through the conditioning network when `lr` is given (then independent of how
     images are batched), else `a[i]` upcast. Both samplers get the same object, so equal inputs give
     bit-equal logits. Models are copied to float64 on first use (most calls never need them).
@@ -130,7 +130,8 @@ class Canonical:
         if self._prior is None:
             self._prior = copy.deepcopy(self.model.prior).double().eval()
         self.calls += 1
-        b = self._prior(hr[i : i + 1].double() / 127.5 - 1.0)[0, g * LEVELS : (g + 1) * LEVELS, r, c]
+        # rows 0..r only: the prior is causal, and the crop is as deterministic a function of the prefix
+        b = self._prior(hr[i : i + 1, :, : r + 1].double() / 127.5 - 1.0)[0, g * LEVELS : (g + 1) * LEVELS, r, c]
         return self._a(i)[r, c, g] + b
 
     def resolve(self, levels, fragile, hr, r, c, g, u, temperature, greedy) -> torch.Tensor:
