@@ -177,11 +177,12 @@ class PixelRecursiveSR(TrainableMethod):
 
         lr [B, C, 8, 8] float in [0, 1] -> float [B, C, 32, 32], uint8 levels / 255. A is computed once.
         `cached` selects the incremental sampler (default) or the naive one (a full prior pass per
-        sub-pixel); both draw one uniform per sub-pixel from `generator` up front, so they return the same
-        samples for the same generator state. Runs in eval mode (batch norm's running statistics) and
-        restores the module's mode afterwards.
+        sub-pixel); both draw one uniform per sub-pixel from `generator` up front and resolve draws within
+        float rounding of a CDF boundary by one shared float64 computation from lr (`sampling.Canonical`),
+        so they return the same samples for the same generator state. Runs in eval mode (batch norm's
+        running statistics) and restores the module's mode afterwards.
         """
-        from .sampling import draw_uniforms, sample_cached, sample_naive
+        from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
 
         self._check_lr(lr)
         if not greedy and not temperature > 0:
@@ -190,7 +191,8 @@ class PixelRecursiveSR(TrainableMethod):
         with self._eval_mode():
             sampler = sample_cached if cached else sample_naive
             a = self.cond_logits(lr)  # A once per batch
-            levels = sampler(self, a, u, temperature=temperature, greedy=greedy, progress=progress)
+            canonical = Canonical(self, a, lr=lr)  # fragile draws: A and B in float64, image by image
+            levels = sampler(self, a, u, temperature=temperature, greedy=greedy, progress=progress, canonical=canonical)
         return levels.float() / 255.0
 
     def predict(self, lr: torch.Tensor) -> torch.Tensor:

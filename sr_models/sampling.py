@@ -3,7 +3,18 @@
 Both draw sub-pixel i from softmax((A_i + B_i) / tau) (greedy: argmax), in the sub-pixel order (raster
 over pixels, then channel 0, 1, 2), with A computed once per batch. All randomness is drawn up front
 (`draw_uniforms`: one uniform per sub-pixel, consumed by inverse-CDF sampling), so the two samplers
-consume a `torch.Generator` identically and return identical samples.
+consume a `torch.Generator` identically.
+
+Exact decisions. The two samplers compute the same logits in different float32 orders (they differ by
+up to ~1e-6), so a uniform lying that close to a CDF boundary (or a greedy near-tie) could pick
+neighbouring levels. Each sampler therefore checks every draw against an error margin (`fragile`): a draw
+whose uniform lies within the margin of a boundary of its CDF (greedy: top-two gap within 2 *
+LOGIT_TOL) is decided instead by `Canonical`, one float64 computation from that image's inputs alone
+(its sub-pixels drawn so far, A) shared by both samplers. A draw outside the margin agrees with the
+canonical decision (the margin bounds |path CDF - canonical CDF|), so every sub-pixel equals the
+canonical decision whichever path computes it; by induction over the sub-pixel order both paths see the
+same earlier sub-pixels, so the canonical inputs are the same. See `LOGIT_TOL` for how the margin was
+derived.
 
 - `sample_naive`: one full pass of the prior over the whole 32x32 image per sub-pixel (3,072 passes for
   RGB). Slow; the reference.
@@ -22,13 +33,29 @@ consume a `torch.Generator` identically and return identical samples.
 
 from __future__ import annotations
 
-from typing import List, Optional
+import copy
+import math
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 LEVELS = 256
+
+# Error margin of a draw (module doc, "Exact decisions"). LOGIT_TOL bounds |logit of a sampler - canonical
+# float64 logit| per sub-pixel: 4x MEASURED_LOGIT_ERR, the largest difference seen, 8e-7 (issue 15,
+# cached vs naive); the cached sampler vs the float64 canonical logits measured at most 1.3e-7 (smoke RGB,
+# batch 64, tau 1.0/0.9/0.8/greedy, logits up to 0.8). With logits off by at most d = LOGIT_TOL / tau,
+# each probability is off by a factor in [e^-2d, e^2d], so a CDF value c by at most c (1 - c) expm1(2 d).
+# CDF_ROUND adds float32's rounding of softmax + cumsum + the threshold u * total: measured max |float32
+# CDF - float64 CDF| 1.1e-7 on the same runs (logit error included), taken ~9x. Both are measured bounds
+# with a safety factor, not proofs (a proof for 256-term float32 sums gives ~1.6e-5, i.e. ~8x more
+# canonical recomputations). Larger trained logits scale the error: re-measure with
+# tests/test_sampling.py::test_measured_error_within_margins when the model changes.
+MEASURED_LOGIT_ERR = 8.0e-7
+LOGIT_TOL = 4 * MEASURED_LOGIT_ERR
+CDF_ROUND = 1.0e-6
 
 
 def draw_uniforms(batch: int, channels: int, size: int, generator: Optional[torch.Generator], device) -> torch.Tensor:
@@ -50,6 +77,71 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, greedy: bool
     return (cdf <= u.unsqueeze(-1) * cdf[:, -1:]).sum(-1).clamp_(max=LEVELS - 1)
 
 
+def draw_checked(logits: torch.Tensor, u: torch.Tensor, temperature: float, greedy: bool):
+    """`draw` plus which draws are fragile: (levels long [B], fragile bool [B]).
+
+    Fragile: the uniform lies within the error margin of a boundary of the level it picked (lower or
+    upper CDF value, relative to the total; margin CDF_ROUND + c (1 - c) expm1(2 LOGIT_TOL / tau)), or,
+    greedy, the top two logits are within 2 * LOGIT_TOL (ties included). Any logits within LOGIT_TOL of
+    these pick the same level when the draw is not fragile.
+    """
+    if greedy:
+        top = logits.topk(2, -1).values
+        return logits.argmax(-1), (top[:, 0] - top[:, 1]) <= 2 * LOGIT_TOL
+    cdf = torch.softmax(logits / temperature, -1).cumsum_(-1)
+    total = cdf[:, -1:]
+    levels = (cdf <= u.unsqueeze(-1) * total).sum(-1).clamp_(max=LEVELS - 1)
+    idx = levels.unsqueeze(-1)
+    hi = (cdf.gather(1, idx) / total).squeeze(1)
+    lo = torch.where(levels > 0, (cdf.gather(1, (idx - 1).clamp_(min=0)) / total).squeeze(1), torch.zeros_like(hi))
+    spread = min(math.expm1(min(2 * LOGIT_TOL / temperature, 60.0)), 1e26)  # bounded: no inf * 0
+    fragile = (u - lo <= CDF_ROUND + lo * (1 - lo) * spread) | (hi - u <= CDF_ROUND + hi * (1 - hi) * spread)
+    return levels, fragile
+
+
+class Canonical:
+    """The one shared decision of fragile draws: float64 logits of one image from its own inputs alone.
+
+    logits(i, hr, r, c, g) -> float64 [256]: A + B at sub-pixel (r, c, g) of image i, B by a full float64
+    pass of the prior over rows 0..r of hr[i] (uint8 [C, H, W]; only sub-pixels before (r, c, g) matter), A from
+    float64 `lr[i]` through the conditioning network when `lr` is given (then independent of how
+    images are batched), else `a[i]` upcast. Both samplers get the same object, so equal inputs give
+    bit-equal logits. Models are copied to float64 on first use (most calls never need them).
+    """
+
+    def __init__(self, model, a: torch.Tensor, lr: Optional[torch.Tensor] = None):
+        self.model, self.a, self.lr = model, a, lr
+        self._prior = self._cond = None
+        self._a64: Dict[int, torch.Tensor] = {}
+        self.calls = 0
+
+    def _a(self, i: int) -> torch.Tensor:
+        if i not in self._a64:
+            if self.lr is None:
+                self._a64[i] = self.a[i].double()
+            else:
+                if self._cond is None:
+                    self._cond = copy.deepcopy(self.model.cond).double().eval()
+                out = self._cond(self.lr[i : i + 1].double())[0]  # [C*256, H, W]
+                self._a64[i] = out.permute(1, 2, 0).reshape(out.shape[1], out.shape[2], -1, LEVELS)
+        return self._a64[i]
+
+    def logits(self, i: int, hr: torch.Tensor, r: int, c: int, g: int) -> torch.Tensor:
+        if self._prior is None:
+            self._prior = copy.deepcopy(self.model.prior).double().eval()
+        self.calls += 1
+        # rows 0..r only: the prior is causal, and the crop is as deterministic a function of the prefix
+        b = self._prior(hr[i : i + 1, :, : r + 1].double() / 127.5 - 1.0)[0, g * LEVELS : (g + 1) * LEVELS, r, c]
+        return self._a(i)[r, c, g] + b
+
+    def resolve(self, levels, fragile, hr, r, c, g, u, temperature, greedy) -> torch.Tensor:
+        """Replace the fragile entries of `levels` [B] by the canonical decision (in place; returns it)."""
+        for i in fragile.nonzero().flatten().tolist():
+            z = self.logits(i, hr, r, c, g).unsqueeze(0)
+            levels[i] = draw(z, u[i : i + 1].double(), temperature, greedy)[0]
+        return levels
+
+
 def _level_table(device) -> torch.Tensor:
     # the prior's normalisation (x / 127.5 - 1), tabulated with the very same float32 operations
     return torch.arange(LEVELS, device=device).float() / 127.5 - 1.0
@@ -57,15 +149,18 @@ def _level_table(device) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_naive(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 1.0, greedy: bool = False,
-                 progress: bool = True, record: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 progress: bool = True, record: Optional[torch.Tensor] = None,
+                 canonical: Optional[Canonical] = None) -> torch.Tensor:
     """Reference sampler: the full prior over the whole image once per sub-pixel.
 
     model: a PixelRecursiveSR (in eval mode); a: its conditioning logits `model.cond_logits(lr)`,
     [B, H, W, C, 256] (computed once per batch by the caller; H = W = 32, or a crop of it in tests: the
     prior is fully convolutional); u [B, C, H, W] uniforms. record: optional float [B, H, W, C, 256]
-    receiving the logits each sub-pixel was drawn from. Returns uint8 levels [B, C, H, W].
+    receiving this sampler's float32 logits of each sub-pixel. canonical: decides the fragile draws
+    (default `Canonical(model, a)`). Returns uint8 levels [B, C, H, W].
     """
     b, h, w, c_n, _ = a.shape
+    canonical = canonical if canonical is not None else Canonical(model, a)
     hr = torch.zeros(b, c_n, h, w, dtype=torch.uint8, device=a.device)
     with tqdm(total=h * w * c_n, desc="sampling (naive)", unit="sub-px", disable=not progress, leave=False) as bar:
         for r in range(h):
@@ -74,7 +169,10 @@ def sample_naive(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 1
                     logits = a[:, r, c, g] + model.prior_logits(hr)[:, r, c, g]
                     if record is not None:
                         record[:, r, c, g] = logits
-                    hr[:, g, r, c] = draw(logits, u[:, g, r, c], temperature, greedy).to(torch.uint8)
+                    level, fragile = draw_checked(logits, u[:, g, r, c], temperature, greedy)
+                    if fragile.any():
+                        canonical.resolve(level, fragile, hr, r, c, g, u[:, g, r, c], temperature, greedy)
+                    hr[:, g, r, c] = level.to(torch.uint8)
                 bar.update(c_n)
     return hr
 
@@ -130,9 +228,11 @@ def _gate_rows(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_cached(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 1.0, greedy: bool = False,
-                  progress: bool = True, record: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  progress: bool = True, record: Optional[torch.Tensor] = None,
+                  canonical: Optional[Canonical] = None) -> torch.Tensor:
     """Incremental sampler, same arguments and result as `sample_naive` (identical samples for the same u)."""
     bsz, height, width, c_n, _ = a.shape
+    canonical = canonical if canonical is not None else Canonical(model, a)
     dev, dt = a.device, a.dtype
     P = _CachedPrior(model.prior)
     p, L, lh, l0, kh0 = P.p, P.L, P.lh, P.l0, P.kh0
@@ -168,7 +268,9 @@ def sample_cached(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 
                     logits = torch.addmm(P.b2[g], z, P.w2[g]) + a[:, r, c, g]
                     if record is not None:
                         record[:, r, c, g] = logits
-                    level = draw(logits, u[:, g, r, c], temperature, greedy)
+                    level, fragile = draw_checked(logits, u[:, g, r, c], temperature, greedy)
+                    if fragile.any():
+                        canonical.resolve(level, fragile, hr, r, c, g, u[:, g, r, c], temperature, greedy)
                     hr[:, g, r, c] = level
                     xc[:, g] = table[level]
                 hbuf[:, :, c + lh] = torch.stack(hs[:L])
