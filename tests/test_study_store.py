@@ -199,7 +199,7 @@ def test_export_columns_and_values(predictions, db_url, tmp_path):
     info = study_info(db_url)
     assert info["simulated"] is False and info["methods"] == ["gan", "resnet_l2"]
     assert (info["n_test_trials"], info["n_practice"], info["n_golden"], info["dataset"]) == (9, 2, 3, "toy")
-    rp, tp = write_csvs(db_url, tmp_path / "out")
+    rp, tp, vp = write_csvs(db_url, tmp_path / "out")
     assert rp.read_text().splitlines()[0] == ",".join(RATER_COLUMNS)
     assert len(tp.read_text().splitlines()) == 1 + 12
 
