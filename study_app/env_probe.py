@@ -13,7 +13,7 @@ fit the content column, and the trial (pair, question, buttons) the window's hei
 
 from __future__ import annotations
 
-HTML = '<div class="prsr-env" data-testid="device-check"></div>'
+HTML = '<div class="prsr-env" data-testid="device-check" style="width: 100%"></div>'
 
 JS = """
 export default function (component) {
@@ -31,7 +31,7 @@ export default function (component) {
     setTriggerValue("env", {
       viewport_w: window.innerWidth, viewport_h: window.innerHeight,
       device_pixel_ratio: window.devicePixelRatio || 1, user_agent: navigator.userAgent || "",
-      refresh_hz: hz, content_w: Math.floor(parentElement.getBoundingClientRect().width || el.getBoundingClientRect().width),
+      refresh_hz: hz, content_w: Math.floor(el.getBoundingClientRect().width),  // a block: the column's width
       stored_token: stored,
     });
   };

@@ -11,11 +11,13 @@ The run also takes the README's screenshots: into a temporary folder, or into $P
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -36,37 +38,59 @@ APP = Path(__file__).resolve().parents[1] / "study_app" / "app.py"
 FRAME_MS = 1000 / 60 + 0.5
 
 # Runs in every document before the page's scripts. The trial lives in an open shadow root (the
-# component's style isolation); the probe finds it there and samples it once per animation frame.
+# component's style isolation); the probe finds it there by its test hook and samples it once per
+# animation frame: whether both canvases hold pixels, whether an answer is clickable, the canvases'
+# attributes during the exposure, and a snapshot of the whole page (shadow roots included) in the
+# first frame of the response phase.
 PROBE = """
 (() => {
   const state = {};
   let trial = null, scanAt = 0;
-  const find = () => {
-    const stack = [document];
+  const roots = () => {
+    const out = [], stack = [document];
     while (stack.length) {
       const root = stack.pop();
-      const hit = root.querySelector('.prsr-trial');
-      if (hit) return hit;
+      out.push(root);
       root.querySelectorAll('*').forEach((el) => { if (el.shadowRoot) stack.push(el.shadowRoot); });
+    }
+    return out;
+  };
+  const find = () => {
+    for (const root of roots()) {
+      const hit = root.querySelector('[data-testid=trial][data-token]');
+      if (hit) return hit;
     }
     return null;
   };
+  const drawn = (c) => {
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+    return false;
+  };
   const visible = (el) => getComputedStyle(el).visibility === 'visible' && el.offsetWidth > 0;
+  const attrs = (el) => Array.from(el.attributes).filter((a) => a.name !== 'data-side')
+    .map((a) => a.name + '=' + a.value).sort().join(' ') + ' ' + el.width + 'x' + el.height;
   const tick = (ts) => {
     if ((!trial || !trial.isConnected) && ts - scanAt > 30) { trial = find(); scanAt = ts; }
     if (trial && trial.isConnected && trial.dataset.token) {
       const token = trial.dataset.token;
       const s = state[token] || (state[token] = {token, shownAt: null, hiddenAt: null, shownFrames: 0,
-                                                 clickableWhileShown: false});
-      const imgs = Array.from(trial.querySelectorAll('img.prsr-stim'));
-      const shown = imgs.length === 2 && imgs.every((im) => visible(im) && im.complete && im.naturalWidth > 0);
-      const clickable = Array.from(trial.querySelectorAll('button.prsr-answer')).some((b) => !b.disabled && visible(b));
+        clickableWhileShown: false, attrs: null, blankAfter: null, snapshot: null, phases: []});
+      const phase = trial.dataset.phase;
+      if (s.phases[s.phases.length - 1] !== phase) s.phases.push(phase);
+      const cs = Array.from(trial.querySelectorAll('canvas'));
+      const shown = cs.length === 2 && cs.every((c) => visible(c) && drawn(c));
+      const clickable = Array.from(trial.querySelectorAll('[data-testid^=answer-]')).some((b) => !b.disabled && visible(b));
       if (shown && s.hiddenAt === null) {
-        if (s.shownAt === null) s.shownAt = ts;
+        if (s.shownAt === null) { s.shownAt = ts; s.attrs = cs.map(attrs); }
         s.shownFrames += 1;
         if (clickable) s.clickableWhileShown = true;
       } else if (!shown && s.shownAt !== null && s.hiddenAt === null) {
         s.hiddenAt = ts;
+      }
+      if (phase === 'response' && s.snapshot === null) {
+        s.blankAfter = cs.length === 2 && cs.every((c) => !drawn(c));
+        s.snapshot = roots().map((r) => (r === document ? document.documentElement.outerHTML : r.innerHTML)).join('\\n');
       }
     }
     window.__prsrProbe = Object.values(state);
@@ -83,8 +107,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served_study(tmp_path):
+def _require_browser() -> None:
     if not (os.path.exists(CHROMIUM) and shutil.which("chromium")):
         require_or_skip("Debian's chromium is not installed; install: sudo apt-get install chromium "
                         "(or sudo scripts/install-test-deps.sh)")
@@ -92,18 +115,27 @@ def served_study(tmp_path):
         import playwright.sync_api  # noqa: F401
     except ImportError:
         require_or_skip("the playwright Python package is missing; install: pip install -e '.[dev]'")
-    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    init_study(folder, url, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=2)
-    port = _free_port()
-    env = dict(os.environ, PRSR_STUDY_DB=url)
-    env.pop("PRSR_STUDY_TEST_HOOK", None)
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+
+
+@pytest.fixture
+def serve_study(tmp_path):
+    """serve_study(folder, **init_study kwargs) -> (base URL, db URL): a study served by `streamlit run`."""
+    _require_browser()
+    started = []
+
+    def serve(folder, **kwargs):
+        url = f"sqlite:///{tmp_path / f'study{len(started)}.db'}"
+        init_study(folder, url, **kwargs)
+        port = _free_port()
+        env = dict(os.environ, PRSR_STUDY_DB=url)
+        env.pop("PRSR_STUDY_TEST_HOOK", None)
+        log_path = tmp_path / f"streamlit{len(started)}.log"
+        log = open(log_path, "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((proc, log, url))
         deadline = time.time() + 60
         while True:
             try:
@@ -113,50 +145,107 @@ def served_study(tmp_path):
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}", url
+        return f"http://127.0.0.1:{port}", url
+
+    try:
+        yield serve
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        dispose_engine(url)
+        for proc, log, url in started:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            dispose_engine(url)
+
+
+@pytest.fixture
+def completion_server():
+    """A tiny HTTP server on 127.0.0.1 standing in for the platform's completion URL; yields
+    (base URL, list of request paths it received)."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            body = b"<html><body data-testid='platform'>completed</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _launch(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def _consent_and_start(page) -> None:
+    """Consent and instructions, by the app's hooks only."""
+    page.locator(".st-key-consent-checkbox").wait_for(timeout=30000)
+    page.locator(".st-key-consent-checkbox label").click()
+    page.locator(".st-key-continue button").click()
+    page.locator(".st-key-start button").click()
+
+
+def _answer_all(page, n_practice: int, n_test: int, side: str = "left", on_exposure=None) -> None:
+    """Answer every pair on `side` once its answer buttons appear; leave each practice feedback."""
+    for k in range(n_practice + n_test):
+        page.wait_for_function(
+            "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1, timeout=30000)
+        if on_exposure is not None:
+            on_exposure(k)
+        button = page.locator(f"[data-testid=trial][data-phase=response] [data-testid=answer-{side}]")
+        button.wait_for(state="visible", timeout=5000)
+        button.click()
+        if k < n_practice:
+            page.locator("[data-testid=trial][data-phase=feedback]").wait_for(state="attached", timeout=30000)
+            page.locator(".st-key-next button").click()
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
+def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    base, url = served_study
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
+    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=2)
     images = Path(os.environ.get("PRSR_SCREENSHOTS") or tmp_path)  # never rewrite tracked files by default
     images.mkdir(parents=True, exist_ok=True)
+    early_clicks_blocked = 0
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = _launch(pw)
         try:
             page = browser.new_page(viewport={"width": 960, "height": 640})
             page.add_init_script(PROBE)
             page.goto(f"{base}/?pid=browser-1")
-            page.get_by_text("I have read the above").wait_for(timeout=30000)
+            page.locator(".st-key-consent-checkbox").wait_for(timeout=30000)
             page.screenshot(path=str(images / "study_consent.png"))
-            page.get_by_text("I have read the above").click()
-            page.get_by_role("button", name="Continue").click()
-            page.get_by_role("button", name="Start the practice").click()
+            _consent_and_start(page)
 
-            early_clicks_blocked = 0
-            for k in range(5):
-                page.wait_for_function(
-                    "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1,
-                    timeout=30000)
-                left = page.locator("button.prsr-answer[data-side=left]")
-                right = page.locator("button.prsr-answer[data-side=right]")
+            def during_exposure(k):
+                nonlocal early_clicks_blocked
+                right = page.locator("[data-testid=answer-right]")
                 # during the exposure: a real mouse click where the Right button will appear ...
                 box = right.evaluate("b => { const r = b.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
                 page.mouse.click(box[0] + box[2] / 2, box[1] + box[3] / 2)
+                page.keyboard.press("ArrowRight")  # ... the answer key ...
                 # ... and Playwright's own click, which must find nothing clickable
                 try:
                     right.click(timeout=150)
@@ -165,16 +254,14 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
                 if k == 0:
                     page.wait_for_timeout(150)
                     page.screenshot(path=str(images / "study_trial.png"))
-                left.wait_for(state="visible", timeout=5000)
-                left.click()
-                if k < 2:  # practice: feedback, then the next pair
-                    page.get_by_role("button", name="Next pair").click()
-            page.get_by_text("Your completion code is").wait_for(timeout=30000)
-            page.locator('[data-testid="stCode"] code').wait_for(timeout=30000)
+
+            _answer_all(page, 2, 3, on_exposure=during_exposure)
+            code_box = page.locator(".st-key-completion-code code")
+            code_box.wait_for(timeout=30000)
             page.wait_for_timeout(300)  # let the code block finish painting for the screenshot
             page.screenshot(path=str(images / "study_complete.png"))
-            probe = page.evaluate("window.__prsrProbe")
-            shown_code = page.locator('[data-testid="stCode"] code').inner_text().strip()
+            probe = page.evaluate("window.__prsrProbe.map(s => ({...s, snapshot: null}))")
+            shown_code = code_box.inner_text().strip()
         finally:
             browser.close()
 
@@ -182,6 +269,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
     measured = [s for s in probe if s["shownAt"] is not None]
     assert len(measured) == 5 and all(s["hiddenAt"] is not None for s in measured)
     assert not any(s["clickableWhileShown"] for s in measured)
+    assert all(s["phases"][:3] == ["fixation", "exposure", "response"] for s in measured), [s["phases"] for s in measured]
     # the first trial was screenshotted during its exposure (which can stall a frame): timing from the rest
     durations = [s["hiddenAt"] - s["shownAt"] for s in measured[1:]]
     print("probe: pair on screen (ms)", [round(d, 1) for d in durations])
@@ -190,7 +278,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
     assert raters.status.tolist() == ["complete"]
     assert shown_code == store.rater_status(get_engine(url), "browser-1")["completion_code"]
     assert trials.trial_index.tolist() == [0, 1, 2, 3, 4]
-    assert trials.choice.tolist() == ["left"] * 5  # the clicks on Right during exposures never counted
+    assert trials.choice.tolist() == ["left"] * 5  # clicks and keys on Right during exposures never counted
     assert ((trials.exposure_ms - 1000.0).abs() <= FRAME_MS).all(), trials.exposure_ms.tolist()
     assert (trials.reaction_ms > 0).all() and not trials.tab_hidden.any()
     for name in ("study_consent.png", "study_trial.png", "study_complete.png"):
