@@ -11,8 +11,10 @@ The run also takes the README's screenshots: into a temporary folder, or into $P
 
 from __future__ import annotations
 
+import base64
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,7 +24,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from conftest import require_or_skip
 from study_app import store
@@ -283,3 +288,184 @@ def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
     assert (trials.reaction_ms > 0).all() and not trials.tab_hidden.any()
     for name in ("study_consent.png", "study_trial.png", "study_complete.png"):
         assert (images / name).stat().st_size > 5000
+
+
+def _leaky_predictions(folder: Path, n: int = 24, seed: int = 7) -> Path:
+    """Predictions that reproduce the PNG-size leak: a sharp, grainy ground truth and smooth outputs
+    (box blurs of it, as ResNet-L2's and the GAN's outputs are on the quick profile)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    hr = np.empty((n, 3, 32, 32), np.uint8)
+    for k in range(n):
+        a, b = rng.uniform(-1, 1, 2)
+        img = 128 + 60 * (a * xx + b * yy) + rng.normal(0, 30, (3, 32, 32))
+        hr[k] = np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+    def blur(x: np.ndarray, r: int) -> np.ndarray:
+        pad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (r, r), (r, r)), mode="edge")
+        out = sum(pad[:, :, i:i + 32, j:j + 32] for i in range(2 * r + 1) for j in range(2 * r + 1))
+        return np.clip(np.round(out / (2 * r + 1) ** 2), 0, 255).astype(np.uint8)
+
+    lr = np.round(hr.reshape(n, 3, 8, 4, 8, 4).mean(axis=(3, 5))).astype(np.uint8)
+    ids = np.array([f"img{k:04d}" for k in range(n)])
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "truth.npz", lr=lr, hr=hr, ids=ids)
+    np.savez(folder / "resnet_l2.npz", sr=blur(hr, 2), ids=ids)
+    np.savez(folder / "gan.npz", sr=blur(hr, 1), ids=ids)
+    return folder
+
+
+_DATA_RE = {k: re.compile(rb'"' + k.encode() + rb'":\s*"([^"]*)"') for k in ("left", "right", "token")}
+
+
+def _component_payloads(frames: list[bytes]) -> dict[str, list[tuple[str, str]]]:
+    """{trial token: [(left, right), ...]} of every trial-component data the server sent, in order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for frame in frames:
+        found = {k: rx.findall(frame) for k, rx in _DATA_RE.items()}
+        if not found["left"] or not (len(found["left"]) == len(found["right"]) == len(found["token"])):
+            continue
+        for left, right, token in zip(found["left"], found["right"], found["token"]):
+            out.setdefault(token.decode(), []).append((left.decode(), right.decode()))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
+    """Two whole sessions (ResNet-L2, then the GAN; 2 practice + 6 pairs each) against predictions that
+    leak through PNG size. The old scheme (two PNG data URLs) would give the real side away; the
+    pixels the browser now receives have the same length and attributes on both sides, are the
+    right pixels, and are gone from the page, the canvases and the component data once the exposure
+    ends."""
+    from playwright.sync_api import sync_playwright
+
+    from study_app.builder import decode_png
+    from study_app.schema import images
+
+    folder = _leaky_predictions(tmp_path / "runs" / "leaky" / "predictions")
+    base, url = serve_study(folder, methods=["resnet_l2", "gan"], raters_per_method=1, n_test=6, n_practice=2,
+                            n_golden=1, seed=3)
+    frames: list[bytes] = []
+    probes = []
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            for pid in ("integrity-1", "integrity-2"):
+                context = browser.new_context(viewport={"width": 960, "height": 700})
+                page = context.new_page()
+                page.add_init_script(PROBE)
+                page.on("websocket", lambda ws: ws.on(
+                    "framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())))
+                page.goto(f"{base}/?pid={pid}")
+                _consent_and_start(page)
+                _answer_all(page, 2, 6)
+                page.locator(".st-key-completion-code code").wait_for(timeout=30000)
+                probes += page.evaluate("window.__prsrProbe")
+                context.close()
+        finally:
+            browser.close()
+
+    raters, trials = read_tables(url)
+    assert sorted(raters.method) == ["gan", "resnet_l2"] and (raters.status == "complete").all()
+    assert len(trials) == 16
+    with get_engine(url).connect() as conn:
+        pngs = {(k, i): png for k, i, png in conn.execute(select(images.c.kind, images.c.image_id, images.c.png))}
+    payloads = _component_payloads(frames)
+    by_token = {s["token"]: s for s in probes}
+    old_right = new_right = 0
+    old_method = []  # the old rule on pairs against the method (golden pairs are grainy, not smooth)
+    for t in trials.itertuples():
+        token = f"{t.rater_id}|{t.trial_index}|{t.attempt}"
+        other = "golden" if t.is_golden else t.method
+        real_png, fake_png = pngs[("truth", t.image_id)], pngs[(other, t.image_id)]
+        # the old scheme: "the larger PNG data URL is the real photograph"
+        old_guess = t.real_side if len(real_png) > len(fake_png) else ("left" if t.real_side == "right" else "right")
+        old_right += old_guess == t.real_side
+        if not t.is_golden:
+            old_method.append(old_guess == t.real_side)
+        sent = payloads[token]
+        left, right = sent[0]
+        assert len(left) == len(right) == 5464  # 32x32 RGBA, base64
+        # the same rule on the new payloads can only see a tie (ties guess left)
+        new_guess = "left" if len(left) >= len(right) else "right"
+        new_right += new_guess == t.real_side
+        real = decode_png(real_png)
+        shown = {"left": left, "right": right}[t.real_side]
+        pixels = np.frombuffer(base64.b64decode(shown), np.uint8).reshape(32, 32, 4)
+        assert np.array_equal(pixels[:, :, :3], real) and (pixels[:, :, 3] == 255).all()
+        assert sent[-1] == ("", ""), f"{token}: the pixels stayed in the component data after the exposure"
+        s = by_token[token]
+        assert s["attrs"][0] == s["attrs"][1], s["attrs"]
+        assert s["blankAfter"] is True
+        for payload in (left, right):
+            assert payload[2000:2100] not in s["snapshot"] and payload not in s["snapshot"]
+    old_acc, new_acc = old_right / len(trials), new_right / len(trials)
+    share_left = float((trials.real_side == "left").mean())
+    print(f"integrity: old PNG-length rule right {old_acc:.3f} of all pairs, {np.mean(old_method):.3f} of the "
+          f"{len(old_method)} method pairs; new payload-length rule right {new_acc:.3f} "
+          f"(= share of real-on-left {share_left:.3f}); {len(trials)} trials")
+    assert np.mean(old_method) >= 0.9  # the leak is reproduced ...
+    assert new_acc == share_left and abs(new_acc - 0.5) <= 0.125  # ... and the new payload says nothing
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_prolific_handoff_return_and_small_screen(serve_study, completion_server, tmp_path):
+    """A Prolific link runs to completion and lands on the completion URL with the rater's code; the
+    export has the ids, times, environment and code; the same PID (other case) later gets the same
+    code and no slot; a 390x844 phone is refused before consent and takes no slot."""
+    from playwright.sync_api import sync_playwright
+
+    done_base, seen = completion_server
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
+    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=4,
+                            crowd=dict(platform="prolific", completion_url=done_base + "/done?cc={code}",
+                                       require_pid=True))
+    link = f"{base}/?PROLIFIC_PID=5f0c0ffeeABC&STUDY_ID=study-77&SESSION_ID=sess-1"
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            page = context.new_page()
+            page.add_init_script(PROBE)
+            page.goto(link)
+            _consent_and_start(page)
+            _answer_all(page, 2, 3)
+            page.wait_for_url(done_base + "/done?cc=*", timeout=30000)
+            first_landing = page.url
+            context.close()
+
+            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            page = context.new_page()
+            page.goto(link.replace("5f0c0ffeeABC", "5F0C0FFEEabc").replace("sess-1", "sess-2"))
+            # the completion page shows the code, then (1.5 s later) hands off to the platform again
+            page.wait_for_url(done_base + "/done?cc=*", timeout=30000)
+            second_landing = page.url
+            context.close()
+
+            context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                          is_mobile=True, has_touch=True)
+            page = context.new_page()
+            page.goto(f"{base}/?PROLIFIC_PID=phone-user&STUDY_ID=study-77&SESSION_ID=sess-3")
+            page.locator(".st-key-device-refused").wait_for(timeout=30000)
+            consent_on_phone = page.locator(".st-key-consent-checkbox").count()
+            context.close()
+        finally:
+            browser.close()
+
+    raters, trials = read_tables(url)
+    assert len(raters) == 1  # neither the return visit nor the phone took a slot
+    r = raters.iloc[0]
+    assert (r.rater_id, r.participant_id, r.study_id, r.session_id) == ("5f0c0ffeeabc", "5f0c0ffeeABC", "study-77", "sess-1")
+    assert r.status == "complete" and len(r.completion_code) == 8
+    assert first_landing == second_landing == f"{done_base}/done?cc={r.completion_code}"
+    assert seen.count(f"/done?cc={r.completion_code}") == 2
+    assert (r.viewport_w, r.viewport_h, r.device_pixel_ratio) == (1024, 768, 1.0)
+    assert "Chrome" in r.user_agent and 20 <= r.refresh_hz <= 300
+    enrolled, completed = pd.Timestamp(r.enrolled_at), pd.Timestamp(r.completed_at)
+    assert str(enrolled.tz) == "UTC" and enrolled < completed
+    shown, answered = pd.to_datetime(trials.shown_at), pd.to_datetime(trials.answered_at)
+    assert (trials.attempt == 0).all() and (shown < answered).all() and (shown >= enrolled).all()
+    assert answered.max() <= completed
+    assert consent_on_phone == 0
