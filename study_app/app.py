@@ -86,6 +86,8 @@ def _client(settings: dict) -> str | None:
             address = forwarded[-hops]
     if address is None:
         address = st.context.ip_address
+    if not isinstance(address, str):  # no client context (AppTest): unknown
+        address = None
     salt = settings.get("client_salt") or f"{settings['created_at']}|{settings['seed']}"
     return store.client_key(address, salt)
 
