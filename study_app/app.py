@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 
 import streamlit as st
@@ -80,6 +81,10 @@ def _client(settings: dict) -> str | None:
     """The salted key of this browser's address (see the module docstring for the proxy rule)."""
     address = None
     hops = int(os.environ.get("PRSR_STUDY_TRUSTED_PROXIES", "0") or 0)
+    if hops == 0 and st.context.headers.get("X-Forwarded-For") and not st.session_state.get("xff_warned"):
+        st.session_state.xff_warned = True
+        logging.getLogger("study_app").warning(
+            "X-Forwarded-For present but not trusted: start `prsr study serve --trusted-proxies 1` behind a proxy")
     if hops > 0:
         forwarded = [p.strip() for p in (st.context.headers.get("X-Forwarded-For") or "").split(",") if p.strip()]
         if len(forwarded) >= hops:
