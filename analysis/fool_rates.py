@@ -19,11 +19,16 @@ what each one removed that the earlier ones had not:
                        pair drops the rater; an integer N drops raters with more than N misses;
                        `"none"` switches it off). Misses are counted from the answered golden trials,
                        whatever their exposure;
-5. `hidden_tab`        trials during which the browser tab was hidden (`drop_hidden_tab=True`);
-6. `exposure`          trials whose measured exposure is off the nominal exposure by more than
+5. `too_many_voids`    raters with more than `max_voids` voided attempts (default 2: a pair shown but
+                       not answered because the page was reloaded, practice included; reloading to
+                       skip hard pairs is thereby capped; `None` switches it off). Voids come from the
+                       study's `voided_trials` (`voided.csv` in an export folder); without them the
+                       rule removes nothing;
+6. `hidden_tab`        trials during which the browser tab was hidden (`drop_hidden_tab=True`);
+7. `exposure`          trials whose measured exposure is off the nominal exposure by more than
                        `exposure_tolerance_ms` (default 20 ms; a missing measurement cannot be checked
                        and is removed; `None` switches the rule off);
-7. `no_counted_trials` raters left without a counted trial.
+8. `no_counted_trials` raters left without a counted trial.
 
 Uncertainty: the reported `se`, `ci_low`, `ci_high` come from a bootstrap over raters
 (`analysis.bootstrap`); `glmm_*` from the crossed random-effects check (`analysis.glmm`);
@@ -53,8 +58,10 @@ FOOL_RATE_COLUMNS = ["method", "raters_kept", "raters_dropped", "trials", "fool_
                      "ci_high", "glmm_rate", "glmm_ci_low", "glmm_ci_high", "binomial_se"]
 EXCLUSION_COLUMNS = ["rule", "raters_removed", "trials_removed"]
 PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value"]
-RULES = ["practice", "golden_trials", "incomplete", "golden_failed", "hidden_tab", "exposure", "no_counted_trials"]
-STATUSES = {"complete", "in_progress", "abandoned"}
+RULES = ["practice", "golden_trials", "incomplete", "golden_failed", "too_many_voids", "hidden_tab", "exposure",
+         "no_counted_trials"]
+STATUSES = {"complete", "in_progress", "abandoned", "screened_out"}
+DEFAULT_MAX_VOIDS = 2
 # Table-1 order; methods not listed follow in alphabetical order
 DEFAULT_EXPOSURE_MS = 1000.0  # the protocol's 1 s exposure, used when the study does not record its own
 
@@ -67,6 +74,7 @@ class StudyData:
     trials: pd.DataFrame
     info: dict = field(default_factory=dict)
     db_url: str | None = None
+    voided: pd.DataFrame | None = None  # voided attempts (at least `rater_id`), None when unknown
 
     @property
     def simulated(self) -> bool:
@@ -122,16 +130,19 @@ def load_study(source) -> StudyData:
         for name in ("raters.csv", "trials.csv"):
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder} has no {name} (expected the output of `prsr study export`)")
-        study = StudyData(pd.read_csv(folder / "raters.csv"), pd.read_csv(folder / "trials.csv"))
+        voided = pd.read_csv(folder / "voided.csv") if (folder / "voided.csv").is_file() else None
+        study = StudyData(pd.read_csv(folder / "raters.csv"), pd.read_csv(folder / "trials.csv"), voided=voided)
     elif isinstance(source, (str, Path)):
         from study_app import export
 
         url = as_db_url(source)
         raters, trials = export.read_tables(url)
-        study = StudyData(raters, trials, dict(export.study_info(url)), db_url=url)
+        study = StudyData(raters, trials, dict(export.study_info(url)), db_url=url, voided=export.read_voided(url))
     else:
         raise ValueError(f"cannot read a study from {type(source).__name__}: give a URL, a folder or (raters, trials)")
-    return StudyData(_check_raters(study.raters), _check_trials(study.trials), study.info, study.db_url)
+    if study.voided is not None and "rater_id" not in study.voided.columns:
+        raise ValueError("the voided table lacks the column 'rater_id'")
+    return StudyData(_check_raters(study.raters), _check_trials(study.trials), study.info, study.db_url, study.voided)
 
 
 def _as_bool(series: pd.Series, name: str) -> pd.Series:
@@ -214,6 +225,7 @@ def apply_exclusions(
     exposure_tolerance_ms: float | None = 20.0,
     nominal_exposure_ms: float | None = None,
     drop_hidden_tab: bool = True,
+    max_voids: int | None = DEFAULT_MAX_VOIDS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Apply the rules in the module docstring's order.
 
@@ -257,6 +269,12 @@ def apply_exclusions(
         golden = trials[trials["is_golden"] & ~trials["is_practice"]]
         misses = golden.groupby("rater_id")["chose_model"].sum()
         drop_raters("golden_failed", set(misses.index[misses > max_misses]))
+    if max_voids is not None:
+        if isinstance(max_voids, bool) or int(max_voids) != max_voids or max_voids < 0:
+            raise ValueError(f"max_voids must be an integer >= 0 or None, got {max_voids!r}")
+        if study.voided is not None and len(study.voided):
+            voids = study.voided.groupby("rater_id").size()
+            drop_raters("too_many_voids", set(voids.index[voids > max_voids]))
 
     def drop_trials(rule: str, mask: pd.Series) -> None:
         nonlocal live
@@ -286,6 +304,7 @@ def analyze(
     exposure_tolerance_ms: float | None = 20.0,
     nominal_exposure_ms: float | None = None,
     drop_hidden_tab: bool = True,
+    max_voids: int | None = DEFAULT_MAX_VOIDS,
     n_boot: int = 10_000,
     seed: int = 0,
     glmm: bool = True,
@@ -301,11 +320,11 @@ def analyze(
         raise ValueError(f"n_boot must be >= 2, got {n_boot}")
     study = load_study(source)
     params = dict(golden_rule=golden_rule, incomplete=incomplete, exposure_tolerance_ms=exposure_tolerance_ms,
-                  nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab,
+                  nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab, max_voids=max_voids,
                   n_boot=int(n_boot), seed=int(seed), glmm=bool(glmm))
     counted, kept, exclusions = apply_exclusions(
         study, golden_rule=golden_rule, incomplete=incomplete, exposure_tolerance_ms=exposure_tolerance_ms,
-        nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab)
+        nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab, max_voids=max_voids)
     params["nominal_exposure_ms"] = exclusions.attrs["nominal_exposure_ms"]
     per_rater = (counted.groupby(["method", "rater_id"], sort=False)["chose_model"]
                  .agg(trials="size", fooled="sum").reset_index())
@@ -376,6 +395,7 @@ def fool_rates(
     exposure_tolerance_ms: float | None = 20.0,
     nominal_exposure_ms: float | None = None,
     drop_hidden_tab: bool = True,
+    max_voids: int | None = DEFAULT_MAX_VOIDS,
     n_boot: int = 10_000,
     seed: int = 0,
     glmm: bool = True,
@@ -386,14 +406,15 @@ def fool_rates(
     """
     return analyze(db_url_or_tables, golden_rule=golden_rule, incomplete=incomplete,
                    exposure_tolerance_ms=exposure_tolerance_ms, nominal_exposure_ms=nominal_exposure_ms,
-                   drop_hidden_tab=drop_hidden_tab, n_boot=n_boot, seed=seed, glmm=glmm).fool_rates
+                   drop_hidden_tab=drop_hidden_tab, max_voids=max_voids, n_boot=n_boot, seed=seed,
+                   glmm=glmm).fool_rates
 
 
 def exclusions(db_url_or_tables, **rules) -> pd.DataFrame:
     """The `exclusions.csv` table: rule, raters_removed, trials_removed, in the fixed rule order.
 
     rules: the rule arguments of `apply_exclusions` (golden_rule, incomplete, exposure_tolerance_ms,
-    nominal_exposure_ms, drop_hidden_tab)."""
+    nominal_exposure_ms, drop_hidden_tab, max_voids)."""
     return apply_exclusions(load_study(db_url_or_tables), **rules)[2]
 
 

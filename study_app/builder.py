@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -145,11 +146,33 @@ def build_plan(methods: list[str], pool: list[str], raters_per_method: int, n_pr
 def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | None = None,
                raters_per_method: int = 40, n_test: int = 45, n_practice: int = 10, n_golden: int = 5,
                seed: int = 0, dataset: str | None = None, display_px: int = DISPLAY_PX,
-               exposure_ms: int = EXPOSURE_MS, abandon_after_s: int = ABANDON_AFTER_S) -> dict:
+               exposure_ms: int = EXPOSURE_MS, abandon_after_s: int = ABANDON_AFTER_S,
+               crowd: dict | None = None) -> dict:
     """Create the study database `db` from the predictions folder. Refuses an existing study.
 
+    `crowd`: texts and platform settings as returned by `study_app.config.load_config` (keys texts,
+    platform, completion_url, completion_code, require_pid, screenout, attention_max_misses,
+    max_claims_per_client, claim_window_min); defaults: today's texts, platform "none", one random
+    code per rater, `store.DEFAULT_MAX_CLAIMS` claims per client per hour.
     Returns a summary dict (url, methods, images, slots).
     """
+    from .config import PLATFORMS, check_code, check_completion_url, load_config
+    from .store import DEFAULT_CLAIM_WINDOW_S, DEFAULT_MAX_CLAIMS
+
+    crowd = dict(crowd) if crowd is not None else load_config(None)
+    crowd.setdefault("texts", load_config(None)["texts"])
+    platform = crowd.get("platform") or "none"
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
+    completion_url = check_completion_url(crowd.get("completion_url"))
+    code = crowd.get("completion_code")
+    code = None if code in (None, "per-rater") else check_code(str(code), "--completion-code")
+    max_claims = crowd.get("max_claims_per_client")
+    max_claims = DEFAULT_MAX_CLAIMS if max_claims is None else int(max_claims)
+    window_s = int(round(60 * float(crowd["claim_window_min"]))) if crowd.get("claim_window_min") else DEFAULT_CLAIM_WINDOW_S
+    attention = crowd.get("attention_max_misses")
+    if max_claims < 0 or window_s < 1 or (attention is not None and int(attention) < 0):
+        raise ValueError("max_claims_per_client and attention_max_misses must be >= 0, claim_window_min > 0")
     predictions = Path(predictions)
     if not predictions.is_dir():
         raise FileNotFoundError(f"predictions folder {predictions} does not exist (run `prsr eval` first)")
@@ -226,6 +249,10 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
             fixation_ms=FIXATION_MS, abandon_after_s=abandon_after_s,
             golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
             seed=seed, created_at=utcnow(), simulated=False, sim_params=None,
+            platform=platform, completion_url=completion_url, completion_code=code,
+            require_pid=bool(crowd.get("require_pid", False)), screenout=json.dumps(crowd.get("screenout") or {}),
+            texts=json.dumps(crowd["texts"]), max_claims_per_client=max_claims, claim_window_s=window_s,
+            attention_max_misses=None if attention is None else int(attention), client_salt=secrets.token_hex(16),
         ))
         conn.execute(insert(images), image_rows)
         conn.execute(insert(slots), slot_rows)

@@ -85,7 +85,8 @@ _CHECKED: set[str] = set()
 
 
 def open_study(db: str | Path) -> Engine:
-    """The engine of an EXISTING study database; a clear error (and no new empty file) otherwise."""
+    """The engine of an EXISTING study database (upgraded additively to the current schema, see
+    `schema.upgrade`); a clear error (and no new empty file) otherwise."""
     from sqlalchemy import inspect
 
     url = normalise_url(db)
@@ -96,5 +97,12 @@ def open_study(db: str | Path) -> Engine:
                 raise FileNotFoundError(f"study database {path} does not exist (create it with `prsr study init`)")
         if "study" not in inspect(get_engine(url)).get_table_names():
             raise ValueError(f"{url} holds no study (create one with `prsr study init`)")
+        from .schema import upgrade
+
+        added = upgrade(get_engine(url))  # older databases gain the new nullable columns, nothing else changes
+        if added:
+            import logging
+
+            logging.getLogger(__name__).warning("upgraded study database %s: added %s", url, ", ".join(added))
         _CHECKED.add(url)
     return get_engine(url)

@@ -4,6 +4,11 @@
   trials are the ANSWERED, non-voided ones (practice and golden included, flagged). `trial_index`
   is the 0-based position in the rater's session (practice first). `chose_model` is True when the
   non-real image was chosen (for golden trials: the degraded image, i.e. the golden question failed).
+  `attempt` is 0 unless earlier attempts at that position were voided; `shown_at` / `answered_at`
+  are UTC ISO 8601 (`shown_at` = server time of the answer minus the browser-measured exposure and
+  reaction time). Raters carry their platform ids, enrolment/completion times, completion code and
+  the environment measured in their browser (empty where not recorded, e.g. older databases).
+- `read_voided(db_url)`: every voided attempt (`VOIDED_COLUMNS`), so that skipped pairs are visible.
 - `study_info(db_url) -> dict`: protocol, methods, whether simulated (and the simulation parameters).
 - `read_images(db_url, method, image_ids) -> {image_id: (truth, model)}` uint8 [H, W, C].
 """
@@ -19,12 +24,30 @@ from sqlalchemy import select
 
 from .builder import decode_png
 from .db import open_study
-from .schema import images, raters, study, trials
+from .schema import images, raters, study, trials, voided_trials
 from .store import _aware
 
-RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total"]
-TRIAL_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "is_practice", "is_golden", "real_side",
-                 "choice", "chose_model", "exposure_ms", "reaction_ms", "tab_hidden"]
+RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total", "participant_id", "study_id",
+                 "session_id", "completion_code", "enrolled_at", "completed_at", "viewport_w", "viewport_h",
+                 "device_pixel_ratio", "user_agent", "refresh_hz"]
+TRIAL_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "attempt", "is_practice", "is_golden", "real_side",
+                 "choice", "chose_model", "exposure_ms", "reaction_ms", "tab_hidden", "shown_at", "answered_at"]
+VOIDED_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "attempt", "is_practice", "is_golden",
+                  "real_side", "issued_at", "voided_at"]
+_RATER_DB = ["participant_id", "study_id", "session_id", "completion_code", "enrolled_at", "completed_at",
+             "viewport_w", "viewport_h", "device_pixel_ratio", "user_agent", "refresh_hz"]
+
+
+def _iso(values) -> list:
+    """UTC ISO 8601 text (None stays None) of datetimes read from SQLite (naive, UTC) or PostgreSQL."""
+    out = []
+    for v in values:
+        if v is None or pd.isna(v):  # pandas turns a missing time into NaT
+            out.append(None)
+            continue
+        ts = pd.Timestamp(v)
+        out.append((ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat())
+    return out
 
 
 def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -32,16 +55,22 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     engine = open_study(db_url)
     with engine.connect() as conn:
         r = pd.DataFrame(conn.execute(
-            select(raters.c.rater_id, raters.c.method, raters.c.status).order_by(raters.c.enrolled_at, raters.c.rater_id)
-        ).all(), columns=["rater_id", "method", "status"])
+            select(raters.c.rater_id, raters.c.method, raters.c.status, *(raters.c[c] for c in _RATER_DB))
+            .order_by(raters.c.enrolled_at, raters.c.rater_id)
+        ).all(), columns=["rater_id", "method", "status", *_RATER_DB])
         t = pd.DataFrame(conn.execute(
-            select(trials.c.rater_id, raters.c.method, trials.c.image_id, trials.c.trial_index,
+            select(trials.c.rater_id, raters.c.method, trials.c.image_id, trials.c.trial_index, trials.c.attempt,
                    trials.c.is_practice, trials.c.is_golden, trials.c.real_side, trials.c.choice,
-                   trials.c.exposure_ms, trials.c.reaction_ms, trials.c.tab_hidden)
+                   trials.c.exposure_ms, trials.c.reaction_ms, trials.c.tab_hidden, trials.c.shown_at,
+                   trials.c.answered_at)
             .join(raters, raters.c.rater_id == trials.c.rater_id)
             .where(trials.c.answered_at.is_not(None))
             .order_by(trials.c.rater_id, trials.c.trial_index)
         ).all(), columns=[c for c in TRIAL_COLUMNS if c != "chose_model"])
+    for frame, cols in ((r, ("enrolled_at", "completed_at")), (t, ("shown_at", "answered_at"))):
+        for col in cols:
+            frame[col] = pd.Series(_iso(frame[col].tolist()), index=frame.index, dtype=object)
+    t["attempt"] = t["attempt"].astype(int)
     for col in ("is_practice", "is_golden", "tab_hidden"):
         t[col] = t[col].astype(bool)
     t["trial_index"] = t["trial_index"].astype(int)
@@ -55,6 +84,24 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     r["golden_total"] = r["golden_total"].fillna(0).astype(int)
     r["golden_correct"] = (r["golden_total"] - r["golden_failed"].fillna(0)).astype(int)
     return r[RATER_COLUMNS].reset_index(drop=True), t
+
+
+def read_voided(db_url: str) -> pd.DataFrame:
+    """Every voided attempt (`VOIDED_COLUMNS`; times UTC ISO 8601), by rater and time."""
+    engine = open_study(db_url)
+    v = voided_trials
+    with engine.connect() as conn:
+        out = pd.DataFrame(conn.execute(
+            select(v.c.rater_id, raters.c.method, v.c.image_id, v.c.trial_index, v.c.attempt, v.c.is_practice,
+                   v.c.is_golden, v.c.real_side, v.c.issued_at, v.c.voided_at)
+            .join(raters, raters.c.rater_id == v.c.rater_id)
+            .order_by(v.c.rater_id, v.c.voided_at, v.c.id)
+        ).all(), columns=VOIDED_COLUMNS)
+    for col in ("issued_at", "voided_at"):
+        out[col] = pd.Series(_iso(out[col].tolist()), index=out.index, dtype=object)
+    for col in ("is_practice", "is_golden"):
+        out[col] = out[col].astype(bool)
+    return out
 
 
 def study_info(db_url: str) -> dict:
@@ -93,15 +140,16 @@ def read_images(db_url: str, method: str, image_ids) -> dict[str, tuple[np.ndarr
     return {i: (decode_png(found[("truth", i)]), decode_png(found[(method, i)])) for i in ids}
 
 
-def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path]:
-    """Write `raters.csv` and `trials.csv` into `out` (created); returns their paths."""
+def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path, Path]:
+    """Write `raters.csv`, `trials.csv` and `voided.csv` into `out` (created); returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     r, t = read_tables(db_url)
-    rp, tp = out / "raters.csv", out / "trials.csv"
+    rp, tp, vp = out / "raters.csv", out / "trials.csv", out / "voided.csv"
     r.to_csv(rp, index=False)
     t.to_csv(tp, index=False)
-    return rp, tp
+    read_voided(db_url).to_csv(vp, index=False)
+    return rp, tp, vp
 
 
 def progress_table(db_url: str) -> pd.DataFrame:

@@ -10,6 +10,12 @@
 - `trials`: the trials issued to a rater, unique per (rater_id, trial_index); `attempt` counts
   replacements after a void, and an answer is accepted only for the current attempt.
 - `voided_trials`: a copy of each trial that was shown but not answered before a refresh.
+- `rate_buckets` / `rate_events`: rate limiting that every app process sees (slot claims per client,
+  admin secret attempts). A bucket row per (kind, client) is locked to serialise one client's checks;
+  each event (with its outcome) is kept, so admin attempts are also a log.
+
+Columns added after the first release are nullable and `upgrade()` adds them to an older database
+(ALTER TABLE ... ADD COLUMN, tables created if missing): nothing stored is rewritten or dropped.
 """
 
 from __future__ import annotations
@@ -50,6 +56,17 @@ study = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("simulated", Boolean, nullable=False, default=False),
     Column("sim_params", Text, nullable=True),  # JSON, for simulated studies
+    # crowd hand-off (NULL in databases made before it: platform "none", per-rater codes)
+    Column("platform", String(16), nullable=True),  # none | prolific | mturk
+    Column("completion_url", Text, nullable=True),  # with a {code} placeholder
+    Column("completion_code", String(64), nullable=True),  # study-wide code; NULL: one code per rater
+    Column("require_pid", Boolean, nullable=True),
+    Column("screenout", Text, nullable=True),  # JSON {reason: code} for no_consent, failed_attention, ...
+    Column("texts", Text, nullable=True),  # JSON {consent, instructions, debrief, contact, comments}
+    Column("max_claims_per_client", Integer, nullable=True),  # 0: no limit
+    Column("claim_window_s", Integer, nullable=True),
+    Column("attention_max_misses", Integer, nullable=True),  # screen out after more golden misses; NULL: never
+    Column("client_salt", String(64), nullable=True),  # keys client addresses (stored only hashed)
 )
 
 images = Table(
@@ -93,6 +110,18 @@ raters = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=False, index=True),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("completion_code", String(32), nullable=True),
+    # platform ids as given (rater_id is their trimmed lower-case form) and the measured environment
+    Column("participant_id", String(64), nullable=True),
+    Column("study_id", String(64), nullable=True),
+    Column("session_id", String(64), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("client_key", String(32), nullable=True, index=True),  # salted hash of the client address
+    Column("viewport_w", Integer, nullable=True),  # CSS px
+    Column("viewport_h", Integer, nullable=True),
+    Column("device_pixel_ratio", Float, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("refresh_hz", Float, nullable=True),  # measured from requestAnimationFrame in the page
+    Column("comments", Text, nullable=True),
 )
 
 
@@ -105,6 +134,8 @@ def _trial_columns() -> list[Column]:
         Column("real_side", String(5), nullable=False),
         Column("attempt", Integer, nullable=False),
         Column("issued_at", DateTime(timezone=True), nullable=True),
+        # server time of the answer minus the browser-measured exposure + reaction time
+        Column("shown_at", DateTime(timezone=True), nullable=True),
         Column("answered_at", DateTime(timezone=True), nullable=True),
         Column("choice", String(5), nullable=True),
         Column("exposure_ms", Float, nullable=True),
@@ -132,3 +163,48 @@ voided_trials = Table(
     *_trial_columns(),
     Column("voided_at", DateTime(timezone=True), nullable=False),
 )
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # claim | admin
+    Column("client_key", String(32), primary_key=True),
+)
+
+rate_events = Table(
+    "rate_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("client_key", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),  # claim: claimed; admin: ok | wrong | limited
+)
+
+
+def upgrade(engine) -> list[str]:
+    """Bring an older study database up to this schema, additively: create missing tables and add
+    missing (nullable) columns. Returns the "table.column" names added. Nothing is rewritten."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:  # read the current columns first (and release the connection)
+        insp = inspect(conn)
+        have_by_table = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
+    added = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name not in have_by_table:
+                continue
+            have = have_by_table[table.name]
+            for col in table.columns:
+                if col.name in have:
+                    continue
+                if not col.nullable:
+                    raise ValueError(f"study database lacks the required column {table.name}.{col.name}; "
+                                     "it was made by an incompatible version (nothing was changed)")
+                kind = col.type.compile(dialect=engine.dialect)
+                prep = engine.dialect.identifier_preparer
+                conn.execute(text(f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} {kind}"))
+                added.append(f"{table.name}.{col.name}")
+    metadata.create_all(engine, checkfirst=True)
+    return added

@@ -13,11 +13,17 @@ A rater's whole trial list lives in the database, never in a browser session:
   of the same answer is reported as `duplicate` and changes nothing; an answer to a voided attempt
   is `stale` and ignored.
 
+- Participant ids are compared trimmed and case-insensitively: `rater_id` is the lower-case form,
+  `participant_id` keeps the id as the platform gave it.
+- Slot claims are rate-limited per client (`max_claims_per_client` per `claim_window_s`, counted in
+  the `rate_events` table, so every app process sees the same counts); admin attempts likewise.
+
 Nothing here builds SQL from text: values reach the database only as bound parameters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import re
@@ -28,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .schema import images, plan_items, raters, slots, study, trials, voided_trials
+from .schema import images, plan_items, rate_buckets, rate_events, raters, slots, study, trials, voided_trials
 
 SIDES = ("left", "right")
 _PID_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
@@ -42,11 +48,23 @@ class SessionExpired(RuntimeError):
     """The rater's slot was reclaimed after inactivity (or the id is unknown)."""
 
 
+class TooManyClaims(RuntimeError):
+    """This client claimed `max_claims_per_client` slots within `claim_window_s` already."""
+
+
+DEFAULT_MAX_CLAIMS = 5  # slot claims per client per window, for databases that do not set it
+DEFAULT_CLAIM_WINDOW_S = 3600
+ADMIN_MAX_FAILURES = 5  # wrong admin secrets per client per ADMIN_WINDOW_S before attempts are refused
+ADMIN_WINDOW_S = 600
+ENV_FIELDS = ("viewport_w", "viewport_h", "device_pixel_ratio", "user_agent", "refresh_hz")
+ID_FIELDS = ("participant_id", "study_id", "session_id", "platform")
+
+
 @dataclass(frozen=True)
 class Enrolment:
     rater_id: str
     method: str
-    status: str  # in_progress | complete | abandoned
+    status: str  # in_progress | complete | abandoned | screened_out
     resumed: bool
     completion_code: str | None
 
@@ -77,6 +95,7 @@ class AnswerResult:
     status: str  # recorded | duplicate | stale
     correct: bool | None  # the real image was chosen (None when stale)
     complete: bool  # the rater has answered every trial
+    screened_out: bool = False  # this answer failed the study's attention rule: the session ends
 
 
 def utcnow() -> datetime:
@@ -98,9 +117,56 @@ def validate_participant_id(pid: object) -> str:
     return pid
 
 
+def normalise_participant_id(pid: object) -> str:
+    """The rater id of a participant id: trimmed, validated, lower-case (so `CaseTest` is `casetest`)."""
+    return validate_participant_id(pid.strip() if isinstance(pid, str) else pid).lower()
+
+
 def new_resume_token() -> str:
-    """A random participant id for raters who arrive without `?pid=` (16 URL-safe characters)."""
-    return secrets.token_urlsafe(12)
+    """A random participant id for raters who arrive without `?pid=` (20 lower-case hex characters)."""
+    return secrets.token_hex(10)
+
+
+def client_key(address: str | None, salt: str) -> str | None:
+    """A salted hash (32 hex characters) of a client address: equal for equal addresses, not reversible
+    without the study's salt. None when the address is unknown."""
+    if not address:
+        return None
+    return hashlib.sha256(f"{salt}|{address.strip().lower()}".encode()).hexdigest()[:32]
+
+
+def _lock_bucket(conn, kind: str, key: str) -> None:
+    """Serialise this client's rate checks: insert its bucket row if missing, then lock it."""
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        dialect_insert = __import__(f"sqlalchemy.dialects.{name}", fromlist=["insert"]).insert
+        conn.execute(dialect_insert(rate_buckets).values(kind=kind, client_key=key).on_conflict_do_nothing())
+    elif conn.execute(select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key)).first() is None:
+        conn.execute(insert(rate_buckets).values(kind=kind, client_key=key))
+    conn.execute(select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key)
+                 .with_for_update()).first()
+
+
+def _events(conn, kind: str, key: str, since: datetime, outcomes: tuple[str, ...]) -> int:
+    return conn.execute(
+        select(func.count()).select_from(rate_events)
+        .where(rate_events.c.kind == kind, rate_events.c.client_key == key, rate_events.c.at >= since,
+               rate_events.c.outcome.in_(outcomes))
+    ).scalar_one()
+
+
+def admin_attempt(engine: Engine, key: str | None, correct: bool, *, now: datetime | None = None,
+                  max_failures: int = ADMIN_MAX_FAILURES, window_s: int = ADMIN_WINDOW_S) -> str:
+    """Log one admin login attempt; "ok", "wrong", or "limited" (more than `max_failures` wrong
+    attempts from this client in `window_s`: refused whatever was typed, and logged as such)."""
+    now = now or utcnow()
+    key = key or "unknown"
+    with engine.begin() as conn:
+        _lock_bucket(conn, "admin", key)
+        failures = _events(conn, "admin", key, now - timedelta(seconds=window_s), ("wrong", "limited"))
+        outcome = "limited" if failures >= max_failures else ("ok" if correct else "wrong")
+        conn.execute(insert(rate_events).values(kind="admin", client_key=key, at=now, outcome=outcome))
+    return outcome
 
 
 def _study_row(conn):
@@ -144,28 +210,68 @@ def _enrolment(row, resumed: bool) -> Enrolment:
     return Enrolment(row["rater_id"], row["method"], row["status"], resumed, row["completion_code"])
 
 
-def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: datetime | None = None) -> Enrolment:
-    """Enrol `participant_id` (validated) or resume it if it is already enrolled.
+def _find_rater(conn, rid: str, *, lock: bool = False):
+    """The rater row whose id equals `rid` case-insensitively (older databases kept ids as given)."""
+    q = select(raters).where(func.lower(raters.c.rater_id) == rid).order_by(raters.c.enrolled_at).limit(1)
+    return conn.execute(q.with_for_update() if lock else q).mappings().first()
 
+
+def _clean_env(env: dict | None) -> dict:
+    """The environment fields of `env` (numbers checked, the user agent cut to 512 characters)."""
+    out = {}
+    for k in ENV_FIELDS:
+        v = (env or {}).get(k)
+        if v is None:
+            continue
+        if k == "user_agent":
+            out[k] = str(v)[:512]
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(x) and 0 <= x < 1e5:
+            out[k] = int(round(x)) if k in ("viewport_w", "viewport_h") else x
+    return out
+
+
+def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: datetime | None = None,
+          client: str | None = None, ids: dict | None = None, env: dict | None = None) -> Enrolment:
+    """Enrol `participant_id` (trimmed, validated, compared case-insensitively) or resume it.
+
+    `client`: the client's key (`client_key`); a NEW claim from a client that made
+    `max_claims_per_client` claims in the last `claim_window_s` raises TooManyClaims (resuming is
+    never limited). `ids`: platform ids (participant_id, study_id, session_id, platform) and `env`:
+    the measured environment, stored with a new rater (and the environment refreshed on resume).
     Raises StudyFull when no slot is free. A returning rater whose slot was reclaimed gets an
     enrolment with status "abandoned" (never a second slot).
     """
-    pid = validate_participant_id(participant_id)
+    pid = normalise_participant_id(participant_id)
     if id_source not in ("pid", "token"):
         raise ValueError(f"id_source must be 'pid' or 'token', got {id_source!r}")
     now = now or utcnow()
+    env = _clean_env(env)
+    given = {k: (str(v)[:64] if v is not None else None) for k, v in (ids or {}).items() if k in ID_FIELDS}
+    given.setdefault("participant_id", participant_id.strip())
     for _ in range(3):  # an IntegrityError means the same id enrolled concurrently: resume it
         try:
             with engine.begin() as conn:
-                existing = conn.execute(
-                    select(raters).where(raters.c.rater_id == pid).with_for_update()
-                ).mappings().first()
+                existing = _find_rater(conn, pid, lock=True)
                 if existing is not None:
                     if existing["status"] == "in_progress":
-                        conn.execute(update(raters).where(raters.c.rater_id == pid).values(last_seen_at=now))
+                        conn.execute(update(raters).where(raters.c.rater_id == existing["rater_id"])
+                                     .values(last_seen_at=now, **env))
                     return _enrolment(existing, resumed=True)
                 settings = _study_row(conn)
                 _reclaim_abandoned(conn, now, settings["abandon_after_s"])
+                limit = settings.get("max_claims_per_client")
+                limit = DEFAULT_MAX_CLAIMS if limit is None else limit
+                if client and limit > 0:
+                    _lock_bucket(conn, "claim", client)
+                    window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
+                    if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
+                        raise TooManyClaims(f"this connection took {limit} places in the last "
+                                            f"{window // 60} minutes; no further place is given to it")
                 slot = conn.execute(
                     select(slots.c.slot_id, slots.c.method)
                     .where(slots.c.status == "free")
@@ -177,8 +283,10 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
                     raise StudyFull("every rater slot of this study is taken; thank you for your interest")
                 conn.execute(insert(raters).values(
                     rater_id=pid, id_source=id_source, slot_id=slot.slot_id, method=slot.method,
-                    status="in_progress", enrolled_at=now, last_seen_at=now,
+                    status="in_progress", enrolled_at=now, last_seen_at=now, client_key=client, **given, **env,
                 ))
+                if client:
+                    conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
                 conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id)
                              .values(status="taken", rater_id=pid))
                 plan = conn.execute(
@@ -207,7 +315,8 @@ def _replacement_image(conn, rater_id: str, trial_index: int, attempt: int, curr
 
 
 def _complete(conn, rater_id: str, slot_id: int | None, now: datetime) -> str:
-    code = secrets.token_hex(4).upper()
+    # a study-wide code (Prolific's usual set-up) or one random code per rater
+    code = _study_row(conn).get("completion_code") or secrets.token_hex(4).upper()
     conn.execute(update(raters).where(raters.c.rater_id == rater_id)
                  .values(status="complete", completed_at=now, completion_code=code, last_seen_at=now))
     if slot_id is not None:
@@ -250,8 +359,8 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
     now = now or utcnow()
     with engine.begin() as conn:
         rater = _lock_rater(conn, rater_id, now)
-        if rater["status"] == "abandoned":
-            raise SessionExpired(f"the session of {rater_id!r} expired after inactivity")
+        if rater["status"] in ("abandoned", "screened_out"):
+            raise SessionExpired(f"the session of {rater_id!r} ended ({rater['status']})")
         if rater["status"] == "complete":
             return None
         row = conn.execute(
@@ -325,9 +434,12 @@ def record_answer(
                 .where(trials.c.rater_id == rater_id, trials.c.trial_index == trial_index,
                        trials.c.attempt == attempt, trials.c.answered_at.is_(None), trials.c.issued_at.is_not(None))
                 .values(answered_at=now, choice=choice, exposure_ms=exposure_ms, reaction_ms=reaction_ms,
-                        tab_hidden=tab_hidden)
-                .returning(trials.c.real_side)
+                        tab_hidden=tab_hidden, shown_at=now - timedelta(milliseconds=exposure_ms + reaction_ms))
+                .returning(trials.c.real_side, trials.c.is_golden, trials.c.is_practice)
             ).first()
+            if row is not None and row.is_golden and not row.is_practice and choice != row.real_side \
+                    and _screen_out_for_attention(conn, rater, now):
+                return AnswerResult("recorded", False, False, screened_out=True)
             if row is not None:
                 # trials are issued in order, so answering the last index means every trial is answered
                 n_practice, n_test = _sizes(conn)
@@ -347,16 +459,52 @@ def record_answer(
         return AnswerResult("stale", None, rater["status"] == "complete")
 
 
+def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
+    """After a failed golden answer: end the session (status `screened_out`, slot freed for someone
+    else) if the rater now has more misses than the study's `attention_max_misses` (NULL: never)."""
+    limit = _study_row(conn).get("attention_max_misses")
+    if limit is None:
+        return False
+    misses = conn.execute(
+        select(func.count()).select_from(trials)
+        .where(trials.c.rater_id == rater["rater_id"], trials.c.is_golden.is_(True), trials.c.is_practice.is_(False),
+               trials.c.answered_at.is_not(None), trials.c.choice != trials.c.real_side)
+    ).scalar_one()
+    if misses <= limit:
+        return False
+    conn.execute(update(raters).where(raters.c.rater_id == rater["rater_id"])
+                 .values(status="screened_out", completed_at=now, slot_id=None))
+    if rater["slot_id"] is not None:
+        conn.execute(update(slots).where(slots.c.slot_id == rater["slot_id"], slots.c.rater_id == rater["rater_id"])
+                     .values(status="free", rater_id=None))
+    return True
+
+
+def record_environment(engine: Engine, rater_id: str, env: dict) -> None:
+    """Store the measured environment (`ENV_FIELDS`) of a rater (the latest measurement wins)."""
+    values = _clean_env(env)
+    if values:
+        with engine.begin() as conn:
+            conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(**values))
+
+
+def record_comments(engine: Engine, rater_id: str, text: str) -> None:
+    """Store the rater's optional end-of-study comments (at most 4,000 characters)."""
+    with engine.begin() as conn:
+        conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(comments=str(text)[:4000]))
+
+
 def rater_status(engine: Engine, rater_id: str) -> dict | None:
-    """The rater's row (status, method, completion_code, ...) and answer counts, or None if unknown."""
-    validate_participant_id(rater_id)
+    """The rater's row (status, method, completion_code, ...) and answer counts, or None if unknown.
+    `rater_id` is matched like a participant id (trimmed, case-insensitive); the row has the stored id."""
+    rid = normalise_participant_id(rater_id)
     with engine.connect() as conn:
-        row = conn.execute(select(raters).where(raters.c.rater_id == rater_id)).mappings().first()
+        row = _find_rater(conn, rid)
         if row is None:
             return None
         answered = conn.execute(
             select(func.count()).select_from(trials)
-            .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_not(None))
+            .where(trials.c.rater_id == row["rater_id"], trials.c.answered_at.is_not(None))
         ).scalar_one()
         return {**dict(row), "answered": int(answered)}
 
@@ -373,3 +521,18 @@ def trial_pngs(engine: Engine, trial: Trial) -> tuple[bytes, bytes]:
         raise ValueError(f"the study database lacks the images of {other_kind!r} / {trial.image_id!r}")
     real, fake = rows["truth"], rows[other_kind]
     return (real, fake) if trial.real_side == "left" else (fake, real)
+
+
+def trial_images(engine: Engine, trial: Trial):
+    """The images (left, right) of a trial as uint8 arrays [32, 32, C] (see `trial_pngs`)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def decode(png: bytes):
+        arr = np.asarray(Image.open(io.BytesIO(png)))
+        return arr[:, :, None] if arr.ndim == 2 else arr
+
+    left, right = trial_pngs(engine, trial)
+    return decode(left), decode(right)

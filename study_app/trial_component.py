@@ -1,31 +1,43 @@
 """The timed 2AFC trial as an `st.components.v2` component (inline HTML/CSS/JS, no build step).
 
-In the browser, per trial: both images are decoded (`img.decode()`) before anything is shown; a
-fixation cross is shown for `fixation_ms`; then the pair is made visible inside a
-`requestAnimationFrame` callback and hidden in the first later frame whose timestamp is within half a
-frame of `exposure_ms` (so a 1000 ms exposure at 60 Hz is 60 frames); only then do the two answer
-buttons become visible and enabled. The answer is sent once as the trigger value `answer`:
-`{token, choice: "left"|"right", exposure_ms (hide-frame minus show-frame rAF timestamps),
-reaction_ms (click time minus hide-frame time), tab_hidden (the page was hidden at any moment)}`.
-The images are drawn at `display_px` CSS pixels with `image-rendering: pixelated` (nearest neighbour).
-Nothing is timed on the server.
+Stimulus secrecy: each image reaches the browser as its raw pixels — 32x32 RGBA uint8 (grey images
+expanded to RGBA), base64 — so the two payloads of a pair have exactly the same length and form
+whatever the image content (a PNG's size gives away smooth, generated images). They are drawn with
+`putImageData` into two identical 32x32 canvases shown at `display_px` CSS pixels with
+`image-rendering: pixelated` (nearest neighbour). When the exposure ends the canvases are reset
+(cleared and re-sized, dropping their bitmaps), the component's copies of the pixels are dropped,
+and the state value `exposed` (the trial token) tells the app to re-render the component WITHOUT the
+pixels, so they leave the page's component data too.
+
+Timing, per trial: the pixels are decoded before anything is shown; a fixation cross is shown for
+`fixation_ms`; the pair is drawn inside a `requestAnimationFrame` callback and erased in the first
+later frame whose timestamp is within half a frame of `exposure_ms` (a 1000 ms exposure at 60 Hz is
+60 frames); only then do the two answer buttons become visible and enabled, and the keys ←/F and →/J
+answer too. The answer is sent once as the trigger value `answer`: `{token, choice: "left"|"right",
+exposure_ms (erase-frame minus draw-frame rAF timestamps), reaction_ms (answer time minus erase
+time), tab_hidden (the page was hidden at any moment)}`. Nothing is timed on the server.
+
+Test hooks: the root element `.prsr-trial` carries `data-testid="trial"` and `data-phase` =
+`fixation` | `exposure` | `response`; the buttons carry `data-testid="answer-left"` / `"answer-right"`.
 """
 
 from __future__ import annotations
 
 import base64
 
+import numpy as np
+
 HTML = """
-<div class="prsr-trial">
+<div class="prsr-trial" data-testid="trial" data-phase="fixation">
   <div class="prsr-question">Which image, would you guess, is from a camera?</div>
   <div class="prsr-stage">
-    <img class="prsr-stim" data-side="left" alt="left image">
+    <canvas class="prsr-stim" data-side="left" width="32" height="32"></canvas>
     <div class="prsr-cross" hidden>+</div>
-    <img class="prsr-stim" data-side="right" alt="right image">
+    <canvas class="prsr-stim" data-side="right" width="32" height="32"></canvas>
   </div>
   <div class="prsr-answers">
-    <button class="prsr-answer" data-side="left" disabled>Left</button>
-    <button class="prsr-answer" data-side="right" disabled>Right</button>
+    <button class="prsr-answer" data-side="left" data-testid="answer-left" disabled>Left</button>
+    <button class="prsr-answer" data-side="right" data-testid="answer-right" disabled>Right</button>
   </div>
   <div class="prsr-status">Loading images…</div>
 </div>
@@ -37,7 +49,7 @@ CSS = """
 .prsr-question { font-size: 1.1rem; }
 .prsr-stage { position: relative; display: flex; gap: 48px; justify-content: center; align-items: center;
   height: var(--prsr-px); }
-.prsr-stim { width: var(--prsr-px); height: var(--prsr-px); image-rendering: pixelated; visibility: hidden; }
+.prsr-stim { width: var(--prsr-px); height: var(--prsr-px); image-rendering: pixelated; }
 .prsr-cross { position: absolute; left: 50%; top: 50%; transform: translate(-50%, -50%);
   font-size: 48px; line-height: 1; user-select: none; }
 .prsr-answers { display: flex; gap: 48px; }
@@ -49,15 +61,17 @@ CSS = """
 
 JS = """
 export default function (component) {
-  const { data, setTriggerValue, parentElement } = component;
+  const { data, setTriggerValue, setStateValue, parentElement } = component;
   const root = parentElement.querySelector(".prsr-trial");
   if (!root || !data) return;
-  // a re-render of the same trial (any unrelated rerun) must not restart the timer
+  // a re-render of the same trial (any unrelated rerun, or the re-render without pixels after the
+  // exposure) must not restart the timer
   if (root.dataset.token === data.token) return root._prsrCleanup;
   root.dataset.token = data.token;
+  root.dataset.phase = "fixation";
   root.style.setProperty("--prsr-px", data.display_px + "px");
 
-  const stims = root.querySelectorAll("img.prsr-stim");
+  const canvases = root.querySelectorAll("canvas.prsr-stim");
   const cross = root.querySelector(".prsr-cross");
   const buttons = root.querySelectorAll("button.prsr-answer");
   const status = root.querySelector(".prsr-status");
@@ -66,78 +80,117 @@ export default function (component) {
   const onVisibility = () => { if (document.hidden) tabHidden = true; };
   document.addEventListener("visibilitychange", onVisibility);
 
-  const showPair = (on) => stims.forEach((im) => { im.style.visibility = on ? "visible" : "hidden"; });
+  // erase: reset each canvas (assigning its size drops the bitmap) and forget every copy of the pixels
+  const erase = () => canvases.forEach((c) => { c.width = 32; c.height = 32; });
   const enableButtons = (on) => buttons.forEach((b) => { b.disabled = !on; b.style.visibility = on ? "visible" : "hidden"; });
-  showPair(false);
+  erase();
   enableButtons(false);
-  stims[0].src = data.left;
-  stims[1].src = data.right;
+  const decode = (b64) => {
+    if (typeof b64 !== "string" || b64.length === 0) return null;
+    const bin = atob(b64);
+    if (bin.length !== 32 * 32 * 4) return null;
+    const px = new Uint8ClampedArray(bin.length);
+    for (let i = 0; i < bin.length; i++) px[i] = bin.charCodeAt(i);
+    return new ImageData(px, 32, 32);
+  };
+  let pixels = [decode(data.left), decode(data.right)];
+  // drop the component's own references to the payload (the app re-renders without it as well)
+  try { data.left = ""; data.right = ""; } catch (e) { /* frozen props: the re-render replaces them */ }
+  if (!pixels[0] || !pixels[1]) {
+    status.textContent = "This pair could not be shown; please reload the page.";
+    return;
+  }
 
   let tShow = null, tHide = null, answered = false;
-  buttons.forEach((b) => {
-    b.onclick = (ev) => {
-      if (answered || tHide === null || b.disabled) return;  // never an answer before the pair is hidden
-      answered = true;
-      buttons.forEach((x) => { x.disabled = true; });
-      status.textContent = "Saving…";
-      setTriggerValue("answer", {
-        token: data.token,
-        choice: b.dataset.side,
-        exposure_ms: tHide - tShow,
-        reaction_ms: Math.max(0, performance.now() - tHide),
-        tab_hidden: tabHidden,
-      });
-    };
-  });
+  const answer = (side) => {
+    if (answered || tHide === null) return;  // never an answer before the pair is erased
+    answered = true;
+    buttons.forEach((x) => { x.disabled = true; });
+    document.removeEventListener("keydown", onKey);
+    status.textContent = "Saving…";
+    setTriggerValue("answer", {
+      token: data.token,
+      choice: side,
+      exposure_ms: tHide - tShow,
+      reaction_ms: Math.max(0, performance.now() - tHide),
+      tab_hidden: tabHidden,
+    });
+  };
+  const KEYS = { ArrowLeft: "left", f: "left", F: "left", ArrowRight: "right", j: "right", J: "right" };
+  const onKey = (ev) => {
+    if (tHide === null || answered || !(ev.key in KEYS) || ev.repeat) return;
+    ev.preventDefault();
+    answer(KEYS[ev.key]);
+  };
+  document.addEventListener("keydown", onKey);
+  buttons.forEach((b) => { b.onclick = () => { if (!b.disabled) answer(b.dataset.side); }; });
 
-  Promise.all(Array.from(stims).map((im) => im.decode())).then(() => {
+  status.textContent = "";
+  cross.hidden = false;
+  let tCross = null, last = null, period = 1000 / 60;
+  const frame = (ts) => {
     if (cancelled) return;
-    status.textContent = "";
-    cross.hidden = false;
-    let tCross = null, last = null, period = 1000 / 60;
-    const frame = (ts) => {
-      if (cancelled) return;
-      if (last !== null && ts > last) period = Math.min(period, ts - last);  // the display's frame period
-      last = ts;
-      if (tCross === null) { tCross = ts; requestAnimationFrame(frame); return; }
-      if (tShow === null) {
-        if (ts - tCross >= data.fixation_ms - period / 2) {
-          cross.hidden = true;
-          showPair(true);   // painted in this frame
-          tShow = ts;
-        }
-        requestAnimationFrame(frame);
-        return;
-      }
-      if (ts - tShow >= data.exposure_ms - period / 2) {
-        showPair(false);
-        tHide = ts;
-        enableButtons(true);
-        status.textContent = data.practice ? "Practice: choose the real photo." : "";
-        return;
+    if (last !== null && ts > last) period = Math.min(period, ts - last);  // the display's frame period
+    last = ts;
+    if (tCross === null) { tCross = ts; requestAnimationFrame(frame); return; }
+    if (tShow === null) {
+      if (ts - tCross >= data.fixation_ms - period / 2) {
+        cross.hidden = true;
+        canvases[0].getContext("2d").putImageData(pixels[0], 0, 0);  // painted in this frame
+        canvases[1].getContext("2d").putImageData(pixels[1], 0, 0);
+        root.dataset.phase = "exposure";
+        tShow = ts;
       }
       requestAnimationFrame(frame);
-    };
+      return;
+    }
+    if (ts - tShow >= data.exposure_ms - period / 2) {
+      erase();
+      pixels = null;
+      tHide = ts;
+      root.dataset.phase = "response";
+      enableButtons(true);
+      status.textContent = data.practice ? "Practice: choose the real photo." : "";
+      if (setStateValue) setStateValue("exposed", data.token);  // the app drops the pixels from the page data
+      return;
+    }
     requestAnimationFrame(frame);
-  }).catch((err) => { status.textContent = "Could not load the images: " + err; });
+  };
+  requestAnimationFrame(frame);
 
   root._prsrCleanup = () => {
     cancelled = true;
+    erase();
+    pixels = null;
     document.removeEventListener("visibilitychange", onVisibility);
+    document.removeEventListener("keydown", onKey);
   };
   return root._prsrCleanup;
 }
 """
 
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+STIM_BYTES = 32 * 32 * 4  # RGBA
 
 
-def trial_data(token: str, left_png: bytes, right_png: bytes, *, display_px: int, exposure_ms: int,
-               fixation_ms: int, practice: bool) -> dict:
-    """The JSON-serialisable `data` the component receives for one trial."""
-    return dict(token=token, left=data_url(left_png), right=data_url(right_png), display_px=int(display_px),
+def rgba_payload(img: np.ndarray) -> str:
+    """base64 of the raw RGBA pixels of a uint8 image [32, 32, C] (C = 1 grey or 3 RGB; alpha 255).
+
+    The length is the same (5,464 characters) for every image, so it carries nothing about content."""
+    if img.dtype != np.uint8 or img.shape[:2] != (32, 32) or img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise ValueError(f"expected a uint8 image [32, 32, 1 or 3], got {img.dtype} {img.shape}")
+    rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+    rgba = np.concatenate([rgb, np.full((32, 32, 1), 255, np.uint8)], axis=2)
+    return base64.b64encode(np.ascontiguousarray(rgba).tobytes()).decode("ascii")
+
+
+def trial_data(token: str, left: np.ndarray | None, right: np.ndarray | None, *, display_px: int,
+               exposure_ms: int, fixation_ms: int, practice: bool) -> dict:
+    """The JSON-serialisable `data` the component receives for one trial. `left` / `right`: uint8
+    images [32, 32, C]; None for both once the exposure has ended (the re-render without pixels)."""
+    if (left is None) != (right is None):
+        raise ValueError("give both images of a pair or neither")
+    return dict(token=token, left="" if left is None else rgba_payload(left),
+                right="" if right is None else rgba_payload(right), display_px=int(display_px),
                 exposure_ms=int(exposure_ms), fixation_ms=int(fixation_ms), practice=bool(practice))
 
 

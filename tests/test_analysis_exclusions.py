@@ -63,6 +63,7 @@ def test_default_rules_remove_what_each_rule_should():
         "golden_trials": (0, 8),       # A 2, B 2, C..F 1 each
         "incomplete": (1, 2),          # C (abandoned) and its two test trials
         "golden_failed": (1, 4),       # B missed one golden pair; its four test trials go
+        "too_many_voids": (0, 0),      # no voided attempts in a hand-built study
         "hidden_tab": (0, 2),          # A's 4th, D's 2nd
         "exposure": (0, 5),            # A 1030 ms, D unmeasured, E's three at 1200 ms (1020 ms is kept)
         "no_counted_trials": (1, 0),   # E has nothing left
@@ -138,3 +139,17 @@ def test_pairwise_has_one_row_per_pair_with_consistent_numbers():
     expected_p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (d.size + 1))
     assert pw.p_value.iloc[0] == pytest.approx(expected_p)
     assert pw.ci_low.iloc[0] == pytest.approx(np.quantile(d, 0.025))
+
+
+def test_void_rule_drops_raters_who_reloaded_too_often():
+    from analysis.fool_rates import StudyData
+
+    raters, trials = _study()
+    voided = pd.DataFrame({"rater_id": ["A", "A", "A", "F", "F"]})  # A skipped 3 pairs, F 2 (the default limit)
+    study = StudyData(raters, trials, voided=voided)
+    ex = analysis.exclusions(study).set_index("rule")
+    # A is dropped before the trial rules: all 4 of its test trials go with it; F (2 voids) stays
+    assert tuple(ex.loc["too_many_voids"]) == (1, 4)
+    assert tuple(ex.loc["hidden_tab"]) == (0, 1) and tuple(ex.loc["exposure"]) == (0, 4)
+    assert tuple(analysis.exclusions(study, max_voids=None).set_index("rule").loc["too_many_voids"]) == (0, 0)
+    assert tuple(analysis.exclusions(study, max_voids=3).set_index("rule").loc["too_many_voids"]) == (0, 0)

@@ -39,7 +39,14 @@ def _session(pid: str) -> AppTest:
     return at.run()
 
 
+HOOKS = {"Continue": "continue", "Start the practice": "start", "Next pair": "next"}
+
+
 def _click(at: AppTest, label: str) -> AppTest:
+    """Click the button with the widget key of `label` (the app's test hooks), or the test-hook
+    answer button labelled `label` (Left / Right)."""
+    if label in HOOKS:
+        return at.button(key=HOOKS[label]).click().run()
     matches = [b for b in at.button if b.label == label]
     assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
     return matches[0].click().run()
@@ -57,8 +64,8 @@ def test_page_flow_consent_practice_trials_completion(study_url):
     at = _session("worker-17")
     assert not at.exception
     assert "camera" in at.title[0].value
-    assert [b for b in at.button if b.label == "Continue"][0].disabled  # no consent yet
-    at.checkbox[0].check().run()
+    assert at.button(key="continue").disabled  # no consent yet
+    at.checkbox(key="consent-checkbox").check().run()
     at = _click(at, "Continue")
     assert at.title[0].value == "Instructions"
     assert store.rater_status(get_engine(study_url), "worker-17")["method"] == "gan"
@@ -101,13 +108,13 @@ def test_page_flow_consent_practice_trials_completion(study_url):
 
 def test_resume_token_and_invalid_pid(study_url):
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.checkbox[0].check().run()
+    at.checkbox(key="consent-checkbox").check().run()
     at = _click(at, "Continue")
     token = at.query_params["pid"]
     token = token[0] if isinstance(token, list) else token
     assert store.rater_status(get_engine(study_url), token)["id_source"] == "token"
     bad = _session("../../etc/passwd")
-    assert "not valid" in bad.error[0].value
+    assert "not valid" in bad.warning[0].value
     assert len(read_tables(study_url)[0]) == 1
 
 
@@ -156,3 +163,95 @@ def test_cli_init_simulate_export(tmp_path, capsys):
     se = (0.4 * 0.6 / len(gan)) ** 0.5
     assert abs(gan.mean() - 0.4) < 5 * se
     dispose_engine(str(db))
+
+
+def _crowd_study(tmp_path, monkeypatch, crowd) -> str:
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, methods=("gan",))
+    url = f"sqlite:///{tmp_path / 'crowd.db'}"
+    init_study(folder, url, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=3, crowd=crowd)
+    monkeypatch.setenv("PRSR_STUDY_DB", url)
+    monkeypatch.setenv("PRSR_STUDY_TEST_HOOK", "1")
+    return url
+
+
+def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
+    from study_app.config import load_config
+
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text("texts:\n  title: Zebra study\n  consent: Consent text from the file.\n"
+                   "  contact: 'Ethics: board 42'\n"
+                   "platform: mturk\nrequire_pid: true\nscreenout:\n  no_consent: NOCONS1\n  bad_link: BADLINK1\n")
+    url = _crowd_study(tmp_path, monkeypatch, load_config(cfg))
+    preview = AppTest.from_file(APP, default_timeout=60)
+    for k, v in dict(assignmentId="ASSIGNMENT_ID_NOT_AVAILABLE", hitId="H1", workerId="",
+                     turkSubmitTo="https://workersandbox.mturk.com").items():
+        preview.query_params[k] = v
+    preview.run()
+    assert preview.title[0].value == "Zebra study" and "preview" in preview.info[0].value
+    assert not preview.checkbox  # no consent, no slot while previewing
+    bare = AppTest.from_file(APP, default_timeout=60).run()  # require_pid: a link without workerId is refused
+    assert "BADLINK1" in bare.markdown[0].value
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in dict(assignmentId="A1", hitId="H1", workerId="W1", turkSubmitTo="https://workersandbox.mturk.com").items():
+        at.query_params[k] = v
+    at.run()
+    assert "Consent text from the file." in at.markdown[0].value and "board 42" in at.caption[0].value
+    at = at.button(key="decline").click().run()
+    assert "NOCONS1" in at.markdown[0].value
+    assert len(read_tables(url)[0]) == 0  # neither took a slot
+    with pytest.raises(ValueError, match="unknown keys"):
+        cfg.write_text("platfrom: prolific\n")
+        load_config(cfg)
+
+
+def test_prolific_ids_are_recorded_and_a_returning_pid_gets_its_code(tmp_path, monkeypatch):
+    url = _crowd_study(tmp_path, monkeypatch, dict(platform="prolific", completion_code="C0MPLETE",
+                                                   completion_url="https://app.prolific.com/submissions/complete?cc={code}"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in dict(PROLIFIC_PID="AbC123", STUDY_ID="st1", SESSION_ID="se1").items():
+        at.query_params[k] = v
+    at.run()
+    at.checkbox(key="consent-checkbox").check().run()
+    at = _click(at, "Continue")
+    at = _click(at, "Start the practice")
+    for k in range(5):
+        at = _click(at, "Left")
+        if k < 2:
+            at = _click(at, "Next pair")
+    assert at.title[0].value == "Thank you!" and at.code[0].value == "C0MPLETE"
+    r, t = read_tables(url)
+    assert (r.rater_id[0], r.participant_id[0], r.study_id[0], r.session_id[0]) == ("abc123", "AbC123", "st1", "se1")
+    assert r.user_agent[0] == "AppTest" and r.viewport_w[0] == 1280 and t.answered_at.notna().all()
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["PROLIFIC_PID"] = " abc123 "
+    again.run()
+    assert again.code[0].value == "C0MPLETE" and len(read_tables(url)[0]) == 1
+
+
+def test_handoff_targets():
+    from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
+
+    assert completion_target("https://app.prolific.com/submissions/complete?cc={code}", "AB 1") == \
+        "https://app.prolific.com/submissions/complete?cc=AB%201"
+    assert mturk_submit_url("https://www.mturk.com") == "https://www.mturk.com/mturk/externalSubmit"
+    with pytest.raises(ValueError, match="not one of MTurk"):
+        mturk_submit_url("https://evil.example/")  # never an open redirect
+    link = read_link({"workerId": "W", "assignmentId": "A9", "hitId": "H", "turkSubmitTo": "https://www.mturk.com"}, "mturk")
+    assert (link["pid"], link["study_id"], link["session_id"], link["preview"]) == ("W", "H", "A9", False)
+    target = handoff({"platform": "mturk"}, link, "CODE", "complete")
+    assert target == dict(url="https://www.mturk.com/mturk/externalSubmit", method="post",
+                          fields=dict(assignmentId="A9", code="CODE", outcome="complete"))
+    assert handoff({"platform": "none"}, {}, "CODE", "complete") is None
+
+
+def test_admin_secret_attempts_are_rate_limited(study_url, monkeypatch):
+    monkeypatch.setenv("PRSR_STUDY_ADMIN_SECRET", "s3cret")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["admin"] = "1"
+    at.run()
+    for k in range(store.ADMIN_MAX_FAILURES):
+        at.text_input(key="admin-secret").input(f"guess{k}").run()
+        assert "Wrong secret" in at.error[0].value
+    at.text_input(key="admin-secret").input("s3cret").run()
+    assert not at.exception, at.exception
+    assert "Too many wrong attempts" in at.error[0].value and not at.dataframe

@@ -11,16 +11,23 @@ The run also takes the README's screenshots: into a temporary folder, or into $P
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from conftest import require_or_skip
 from study_app import store
@@ -36,37 +43,59 @@ APP = Path(__file__).resolve().parents[1] / "study_app" / "app.py"
 FRAME_MS = 1000 / 60 + 0.5
 
 # Runs in every document before the page's scripts. The trial lives in an open shadow root (the
-# component's style isolation); the probe finds it there and samples it once per animation frame.
+# component's style isolation); the probe finds it there by its test hook and samples it once per
+# animation frame: whether both canvases hold pixels, whether an answer is clickable, the canvases'
+# attributes during the exposure, and a snapshot of the whole page (shadow roots included) in the
+# first frame of the response phase.
 PROBE = """
 (() => {
   const state = {};
   let trial = null, scanAt = 0;
-  const find = () => {
-    const stack = [document];
+  const roots = () => {
+    const out = [], stack = [document];
     while (stack.length) {
       const root = stack.pop();
-      const hit = root.querySelector('.prsr-trial');
-      if (hit) return hit;
+      out.push(root);
       root.querySelectorAll('*').forEach((el) => { if (el.shadowRoot) stack.push(el.shadowRoot); });
+    }
+    return out;
+  };
+  const find = () => {
+    for (const root of roots()) {
+      const hit = root.querySelector('[data-testid=trial][data-token]');
+      if (hit) return hit;
     }
     return null;
   };
+  const drawn = (c) => {
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+    return false;
+  };
   const visible = (el) => getComputedStyle(el).visibility === 'visible' && el.offsetWidth > 0;
+  const attrs = (el) => Array.from(el.attributes).filter((a) => a.name !== 'data-side')
+    .map((a) => a.name + '=' + a.value).sort().join(' ') + ' ' + el.width + 'x' + el.height;
   const tick = (ts) => {
     if ((!trial || !trial.isConnected) && ts - scanAt > 30) { trial = find(); scanAt = ts; }
     if (trial && trial.isConnected && trial.dataset.token) {
       const token = trial.dataset.token;
       const s = state[token] || (state[token] = {token, shownAt: null, hiddenAt: null, shownFrames: 0,
-                                                 clickableWhileShown: false});
-      const imgs = Array.from(trial.querySelectorAll('img.prsr-stim'));
-      const shown = imgs.length === 2 && imgs.every((im) => visible(im) && im.complete && im.naturalWidth > 0);
-      const clickable = Array.from(trial.querySelectorAll('button.prsr-answer')).some((b) => !b.disabled && visible(b));
+        clickableWhileShown: false, attrs: null, blankAfter: null, snapshot: null, phases: []});
+      const phase = trial.dataset.phase;
+      if (s.phases[s.phases.length - 1] !== phase) s.phases.push(phase);
+      const cs = Array.from(trial.querySelectorAll('canvas'));
+      const shown = cs.length === 2 && cs.every((c) => visible(c) && drawn(c));
+      const clickable = Array.from(trial.querySelectorAll('[data-testid^=answer-]')).some((b) => !b.disabled && visible(b));
       if (shown && s.hiddenAt === null) {
-        if (s.shownAt === null) s.shownAt = ts;
+        if (s.shownAt === null) { s.shownAt = ts; s.attrs = cs.map(attrs); }
         s.shownFrames += 1;
         if (clickable) s.clickableWhileShown = true;
       } else if (!shown && s.shownAt !== null && s.hiddenAt === null) {
         s.hiddenAt = ts;
+      }
+      if (phase === 'response' && s.snapshot === null) {
+        s.blankAfter = cs.length === 2 && cs.every((c) => !drawn(c));
+        s.snapshot = roots().map((r) => (r === document ? document.documentElement.outerHTML : r.innerHTML)).join('\\n');
       }
     }
     window.__prsrProbe = Object.values(state);
@@ -83,8 +112,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served_study(tmp_path):
+def _require_browser() -> None:
     if not (os.path.exists(CHROMIUM) and shutil.which("chromium")):
         require_or_skip("Debian's chromium is not installed; install: sudo apt-get install chromium "
                         "(or sudo scripts/install-test-deps.sh)")
@@ -92,18 +120,27 @@ def served_study(tmp_path):
         import playwright.sync_api  # noqa: F401
     except ImportError:
         require_or_skip("the playwright Python package is missing; install: pip install -e '.[dev]'")
-    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    init_study(folder, url, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=2)
-    port = _free_port()
-    env = dict(os.environ, PRSR_STUDY_DB=url)
-    env.pop("PRSR_STUDY_TEST_HOOK", None)
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+
+
+@pytest.fixture
+def serve_study(tmp_path):
+    """serve_study(folder, **init_study kwargs) -> (base URL, db URL): a study served by `streamlit run`."""
+    _require_browser()
+    started = []
+
+    def serve(folder, **kwargs):
+        url = f"sqlite:///{tmp_path / f'study{len(started)}.db'}"
+        init_study(folder, url, **kwargs)
+        port = _free_port()
+        env = dict(os.environ, PRSR_STUDY_DB=url)
+        env.pop("PRSR_STUDY_TEST_HOOK", None)
+        log_path = tmp_path / f"streamlit{len(started)}.log"
+        log = open(log_path, "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((proc, log, url))
         deadline = time.time() + 60
         while True:
             try:
@@ -113,50 +150,107 @@ def served_study(tmp_path):
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}", url
+        return f"http://127.0.0.1:{port}", url
+
+    try:
+        yield serve
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        dispose_engine(url)
+        for proc, log, url in started:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            dispose_engine(url)
+
+
+@pytest.fixture
+def completion_server():
+    """A tiny HTTP server on 127.0.0.1 standing in for the platform's completion URL; yields
+    (base URL, list of request paths it received)."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            body = b"<html><body data-testid='platform'>completed</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _launch(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def _consent_and_start(page) -> None:
+    """Consent and instructions, by the app's hooks only."""
+    page.locator(".st-key-consent-checkbox").wait_for(timeout=30000)
+    page.locator(".st-key-consent-checkbox label").click()
+    page.locator(".st-key-continue button").click()
+    page.locator(".st-key-start button").click()
+
+
+def _answer_all(page, n_practice: int, n_test: int, side: str = "left", on_exposure=None) -> None:
+    """Answer every pair on `side` once its answer buttons appear; leave each practice feedback."""
+    for k in range(n_practice + n_test):
+        page.wait_for_function(
+            "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1, timeout=30000)
+        if on_exposure is not None:
+            on_exposure(k)
+        button = page.locator(f"[data-testid=trial][data-phase=response] [data-testid=answer-{side}]")
+        button.wait_for(state="visible", timeout=5000)
+        button.click()
+        if k < n_practice:
+            page.locator("[data-testid=trial][data-phase=feedback]").wait_for(state="attached", timeout=30000)
+            page.locator(".st-key-next button").click()
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
+def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    base, url = served_study
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
+    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=2)
     images = Path(os.environ.get("PRSR_SCREENSHOTS") or tmp_path)  # never rewrite tracked files by default
     images.mkdir(parents=True, exist_ok=True)
+    early_clicks_blocked = 0
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = _launch(pw)
         try:
             page = browser.new_page(viewport={"width": 960, "height": 640})
             page.add_init_script(PROBE)
             page.goto(f"{base}/?pid=browser-1")
-            page.get_by_text("I have read the above").wait_for(timeout=30000)
+            page.locator(".st-key-consent-checkbox").wait_for(timeout=30000)
             page.screenshot(path=str(images / "study_consent.png"))
-            page.get_by_text("I have read the above").click()
-            page.get_by_role("button", name="Continue").click()
-            page.get_by_role("button", name="Start the practice").click()
+            _consent_and_start(page)
 
-            early_clicks_blocked = 0
-            for k in range(5):
-                page.wait_for_function(
-                    "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1,
-                    timeout=30000)
-                left = page.locator("button.prsr-answer[data-side=left]")
-                right = page.locator("button.prsr-answer[data-side=right]")
+            def during_exposure(k):
+                nonlocal early_clicks_blocked
+                right = page.locator("[data-testid=answer-right]")
                 # during the exposure: a real mouse click where the Right button will appear ...
                 box = right.evaluate("b => { const r = b.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
                 page.mouse.click(box[0] + box[2] / 2, box[1] + box[3] / 2)
+                page.keyboard.press("ArrowRight")  # ... the answer key ...
                 # ... and Playwright's own click, which must find nothing clickable
                 try:
                     right.click(timeout=150)
@@ -165,16 +259,14 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
                 if k == 0:
                     page.wait_for_timeout(150)
                     page.screenshot(path=str(images / "study_trial.png"))
-                left.wait_for(state="visible", timeout=5000)
-                left.click()
-                if k < 2:  # practice: feedback, then the next pair
-                    page.get_by_role("button", name="Next pair").click()
-            page.get_by_text("Your completion code is").wait_for(timeout=30000)
-            page.locator('[data-testid="stCode"] code').wait_for(timeout=30000)
+
+            _answer_all(page, 2, 3, on_exposure=during_exposure)
+            code_box = page.locator(".st-key-completion-code code")
+            code_box.wait_for(timeout=30000)
             page.wait_for_timeout(300)  # let the code block finish painting for the screenshot
             page.screenshot(path=str(images / "study_complete.png"))
-            probe = page.evaluate("window.__prsrProbe")
-            shown_code = page.locator('[data-testid="stCode"] code').inner_text().strip()
+            probe = page.evaluate("window.__prsrProbe.map(s => ({...s, snapshot: null}))")
+            shown_code = code_box.inner_text().strip()
         finally:
             browser.close()
 
@@ -182,6 +274,7 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
     measured = [s for s in probe if s["shownAt"] is not None]
     assert len(measured) == 5 and all(s["hiddenAt"] is not None for s in measured)
     assert not any(s["clickableWhileShown"] for s in measured)
+    assert all(s["phases"][:3] == ["fixation", "exposure", "response"] for s in measured), [s["phases"] for s in measured]
     # the first trial was screenshotted during its exposure (which can stall a frame): timing from the rest
     durations = [s["hiddenAt"] - s["shownAt"] for s in measured[1:]]
     print("probe: pair on screen (ms)", [round(d, 1) for d in durations])
@@ -190,8 +283,189 @@ def test_browser_session_exposure_and_no_early_answers(served_study, tmp_path):
     assert raters.status.tolist() == ["complete"]
     assert shown_code == store.rater_status(get_engine(url), "browser-1")["completion_code"]
     assert trials.trial_index.tolist() == [0, 1, 2, 3, 4]
-    assert trials.choice.tolist() == ["left"] * 5  # the clicks on Right during exposures never counted
+    assert trials.choice.tolist() == ["left"] * 5  # clicks and keys on Right during exposures never counted
     assert ((trials.exposure_ms - 1000.0).abs() <= FRAME_MS).all(), trials.exposure_ms.tolist()
     assert (trials.reaction_ms > 0).all() and not trials.tab_hidden.any()
     for name in ("study_consent.png", "study_trial.png", "study_complete.png"):
         assert (images / name).stat().st_size > 5000
+
+
+def _leaky_predictions(folder: Path, n: int = 24, seed: int = 7) -> Path:
+    """Predictions that reproduce the PNG-size leak: a sharp, grainy ground truth and smooth outputs
+    (box blurs of it, as ResNet-L2's and the GAN's outputs are on the quick profile)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    hr = np.empty((n, 3, 32, 32), np.uint8)
+    for k in range(n):
+        a, b = rng.uniform(-1, 1, 2)
+        img = 128 + 60 * (a * xx + b * yy) + rng.normal(0, 30, (3, 32, 32))
+        hr[k] = np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+    def blur(x: np.ndarray, r: int) -> np.ndarray:
+        pad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (r, r), (r, r)), mode="edge")
+        out = sum(pad[:, :, i:i + 32, j:j + 32] for i in range(2 * r + 1) for j in range(2 * r + 1))
+        return np.clip(np.round(out / (2 * r + 1) ** 2), 0, 255).astype(np.uint8)
+
+    lr = np.round(hr.reshape(n, 3, 8, 4, 8, 4).mean(axis=(3, 5))).astype(np.uint8)
+    ids = np.array([f"img{k:04d}" for k in range(n)])
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "truth.npz", lr=lr, hr=hr, ids=ids)
+    np.savez(folder / "resnet_l2.npz", sr=blur(hr, 2), ids=ids)
+    np.savez(folder / "gan.npz", sr=blur(hr, 1), ids=ids)
+    return folder
+
+
+_DATA_RE = {k: re.compile(rb'"' + k.encode() + rb'":\s*"([^"]*)"') for k in ("left", "right", "token")}
+
+
+def _component_payloads(frames: list[bytes]) -> dict[str, list[tuple[str, str]]]:
+    """{trial token: [(left, right), ...]} of every trial-component data the server sent, in order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for frame in frames:
+        found = {k: rx.findall(frame) for k, rx in _DATA_RE.items()}
+        if not found["left"] or not (len(found["left"]) == len(found["right"]) == len(found["token"])):
+            continue
+        for left, right, token in zip(found["left"], found["right"], found["token"]):
+            out.setdefault(token.decode(), []).append((left.decode(), right.decode()))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
+    """Two whole sessions (ResNet-L2, then the GAN; 2 practice + 6 pairs each) against predictions that
+    leak through PNG size. The old scheme (two PNG data URLs) would give the real side away; the
+    pixels the browser now receives have the same length and attributes on both sides, are the
+    right pixels, and are gone from the page, the canvases and the component data once the exposure
+    ends."""
+    from playwright.sync_api import sync_playwright
+
+    from study_app.builder import decode_png
+    from study_app.schema import images
+
+    folder = _leaky_predictions(tmp_path / "runs" / "leaky" / "predictions")
+    base, url = serve_study(folder, methods=["resnet_l2", "gan"], raters_per_method=1, n_test=6, n_practice=2,
+                            n_golden=1, seed=3)
+    frames: list[bytes] = []
+    probes = []
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            for pid in ("integrity-1", "integrity-2"):
+                context = browser.new_context(viewport={"width": 960, "height": 700})
+                page = context.new_page()
+                page.add_init_script(PROBE)
+                page.on("websocket", lambda ws: ws.on(
+                    "framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())))
+                page.goto(f"{base}/?pid={pid}")
+                _consent_and_start(page)
+                _answer_all(page, 2, 6)
+                page.locator(".st-key-completion-code code").wait_for(timeout=30000)
+                probes += page.evaluate("window.__prsrProbe")
+                context.close()
+        finally:
+            browser.close()
+
+    raters, trials = read_tables(url)
+    assert sorted(raters.method) == ["gan", "resnet_l2"] and (raters.status == "complete").all()
+    assert len(trials) == 16
+    with get_engine(url).connect() as conn:
+        pngs = {(k, i): png for k, i, png in conn.execute(select(images.c.kind, images.c.image_id, images.c.png))}
+    payloads = _component_payloads(frames)
+    by_token = {s["token"]: s for s in probes}
+    old_right = new_right = 0
+    old_method = []  # the old rule on pairs against the method (golden pairs are grainy, not smooth)
+    for t in trials.itertuples():
+        token = f"{t.rater_id}|{t.trial_index}|{t.attempt}"
+        other = "golden" if t.is_golden else t.method
+        real_png, fake_png = pngs[("truth", t.image_id)], pngs[(other, t.image_id)]
+        # the old scheme: "the larger PNG data URL is the real photograph"
+        old_guess = t.real_side if len(real_png) > len(fake_png) else ("left" if t.real_side == "right" else "right")
+        old_right += old_guess == t.real_side
+        if not t.is_golden:
+            old_method.append(old_guess == t.real_side)
+        sent = payloads[token]
+        left, right = sent[0]
+        assert len(left) == len(right) == 5464  # 32x32 RGBA, base64
+        # the same rule on the new payloads can only see a tie (ties guess left)
+        new_guess = "left" if len(left) >= len(right) else "right"
+        new_right += new_guess == t.real_side
+        real = decode_png(real_png)
+        shown = {"left": left, "right": right}[t.real_side]
+        pixels = np.frombuffer(base64.b64decode(shown), np.uint8).reshape(32, 32, 4)
+        assert np.array_equal(pixels[:, :, :3], real) and (pixels[:, :, 3] == 255).all()
+        assert sent[-1] == ("", ""), f"{token}: the pixels stayed in the component data after the exposure"
+        s = by_token[token]
+        assert s["attrs"][0] == s["attrs"][1], s["attrs"]
+        assert s["blankAfter"] is True
+        for payload in (left, right):
+            assert payload[2000:2100] not in s["snapshot"] and payload not in s["snapshot"]
+    old_acc, new_acc = old_right / len(trials), new_right / len(trials)
+    share_left = float((trials.real_side == "left").mean())
+    print(f"integrity: old PNG-length rule right {old_acc:.3f} of all pairs, {np.mean(old_method):.3f} of the "
+          f"{len(old_method)} method pairs; new payload-length rule right {new_acc:.3f} "
+          f"(= share of real-on-left {share_left:.3f}); {len(trials)} trials")
+    assert np.mean(old_method) >= 0.9  # the leak is reproduced ...
+    assert new_acc == share_left and abs(new_acc - 0.5) <= 0.125  # ... and the new payload says nothing
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_prolific_handoff_return_and_small_screen(serve_study, completion_server, tmp_path):
+    """A Prolific link runs to completion and lands on the completion URL with the rater's code; the
+    export has the ids, times, environment and code; the same PID (other case) later gets the same
+    code and no slot; a 390x844 phone is refused before consent and takes no slot."""
+    from playwright.sync_api import sync_playwright
+
+    done_base, seen = completion_server
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
+    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=4,
+                            crowd=dict(platform="prolific", completion_url=done_base + "/done?cc={code}",
+                                       require_pid=True))
+    link = f"{base}/?PROLIFIC_PID=5f0c0ffeeABC&STUDY_ID=study-77&SESSION_ID=sess-1"
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            page = context.new_page()
+            page.add_init_script(PROBE)
+            page.goto(link)
+            _consent_and_start(page)
+            _answer_all(page, 2, 3)
+            page.wait_for_url(done_base + "/done?cc=*", timeout=30000)
+            first_landing = page.url
+            context.close()
+
+            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            page = context.new_page()
+            page.goto(link.replace("5f0c0ffeeABC", "5F0C0FFEEabc").replace("sess-1", "sess-2"))
+            # the completion page shows the code, then (1.5 s later) hands off to the platform again
+            page.wait_for_url(done_base + "/done?cc=*", timeout=30000)
+            second_landing = page.url
+            context.close()
+
+            context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                          is_mobile=True, has_touch=True)
+            page = context.new_page()
+            page.goto(f"{base}/?PROLIFIC_PID=phone-user&STUDY_ID=study-77&SESSION_ID=sess-3")
+            page.locator(".st-key-device-refused").wait_for(timeout=30000)
+            consent_on_phone = page.locator(".st-key-consent-checkbox").count()
+            context.close()
+        finally:
+            browser.close()
+
+    raters, trials = read_tables(url)
+    assert len(raters) == 1  # neither the return visit nor the phone took a slot
+    r = raters.iloc[0]
+    assert (r.rater_id, r.participant_id, r.study_id, r.session_id) == ("5f0c0ffeeabc", "5f0c0ffeeABC", "study-77", "sess-1")
+    assert r.status == "complete" and len(r.completion_code) == 8
+    assert first_landing == second_landing == f"{done_base}/done?cc={r.completion_code}"
+    assert seen.count(f"/done?cc={r.completion_code}") == 2
+    assert (r.viewport_w, r.viewport_h, r.device_pixel_ratio) == (1024, 768, 1.0)
+    assert "Chrome" in r.user_agent and 20 <= r.refresh_hz <= 300
+    enrolled, completed = pd.Timestamp(r.enrolled_at), pd.Timestamp(r.completed_at)
+    assert str(enrolled.tz) == "UTC" and enrolled < completed
+    shown, answered = pd.to_datetime(trials.shown_at), pd.to_datetime(trials.answered_at)
+    assert (trials.attempt == 0).all() and (shown < answered).all() and (shown >= enrolled).all()
+    assert answered.max() <= completed
+    assert consent_on_phone == 0

@@ -199,7 +199,7 @@ def test_export_columns_and_values(predictions, db_url, tmp_path):
     info = study_info(db_url)
     assert info["simulated"] is False and info["methods"] == ["gan", "resnet_l2"]
     assert (info["n_test_trials"], info["n_practice"], info["n_golden"], info["dataset"]) == (9, 2, 3, "toy")
-    rp, tp = write_csvs(db_url, tmp_path / "out")
+    rp, tp, vp = write_csvs(db_url, tmp_path / "out")
     assert rp.read_text().splitlines()[0] == ",".join(RATER_COLUMNS)
     assert len(tp.read_text().splitlines()) == 1 + 12
 
@@ -238,4 +238,110 @@ def test_default_methods_are_the_paper_study_rows_present(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     init_study(folder, url, raters_per_method=1, n_test=4, n_practice=1, n_golden=1)
     assert study_info(url)["methods"] == ["resnet_l2", "gan"]
+    dispose_engine(url)
+
+
+# ---- crowd readiness: one person one slot, rate limits, export, upgrade ------------------------------
+
+def test_ids_are_case_insensitive_and_claims_per_client_are_limited(predictions, db_url):
+    from datetime import datetime, timezone
+
+    engine = small_study(predictions, db_url, methods=["gan"], raters_per_method=6,
+                         crowd=dict(max_claims_per_client=2, claim_window_min=10))
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    first = store.enrol(engine, "CaseTest", client="c1", now=t0)
+    again = store.enrol(engine, "  casetest ", client="c1", now=t0)
+    assert (first.rater_id, again.rater_id, again.resumed) == ("casetest", "casetest", True)
+    assert store.rater_status(engine, "CASETEST")["participant_id"] == "CaseTest"
+    store.enrol(engine, "second", client="c1", now=t0)
+    with pytest.raises(store.TooManyClaims):
+        store.enrol(engine, "third", client="c1", now=t0 + timedelta(minutes=5))
+    assert store.rater_status(engine, "third") is None  # the refused claim took nothing
+    assert store.enrol(engine, "casetest", client="c1", now=t0 + timedelta(minutes=5)).resumed  # resuming is free
+    store.enrol(engine, "other-client", client="c2", now=t0 + timedelta(minutes=5))
+    store.enrol(engine, "third", client="c1", now=t0 + timedelta(minutes=11))  # the window has passed
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(slots).where(slots.c.status == "taken")).scalar_one() == 4
+
+
+def test_admin_attempts_are_limited_and_logged(predictions, db_url):
+    from study_app.schema import rate_events
+
+    engine = small_study(predictions, db_url, methods=["gan"])
+    outcomes = [store.admin_attempt(engine, "c9", correct=False) for _ in range(store.ADMIN_MAX_FAILURES)]
+    assert outcomes == ["wrong"] * store.ADMIN_MAX_FAILURES
+    assert store.admin_attempt(engine, "c9", correct=True) == "limited"  # even the right secret, for now
+    assert store.admin_attempt(engine, "c8", correct=True) == "ok"
+    later = store.utcnow() + timedelta(seconds=store.ADMIN_WINDOW_S + 1)
+    assert store.admin_attempt(engine, "c9", correct=True, now=later) == "ok"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(rate_events)
+                            .where(rate_events.c.kind == "admin")).scalar_one() == store.ADMIN_MAX_FAILURES + 3
+
+
+def test_export_has_attempts_times_voids_ids_environment_and_study_code(predictions, db_url, tmp_path):
+    import pandas as pd
+
+    from study_app.export import VOIDED_COLUMNS
+
+    engine = small_study(predictions, db_url, methods=["gan"], crowd=dict(completion_code="STUDYCODE1"))
+    env = dict(viewport_w=1280, viewport_h=720, device_pixel_ratio=2, user_agent="UA", refresh_hz=59.9)
+    store.enrol(engine, "P1", ids=dict(study_id="S", session_id="X", platform="prolific"), env=env)
+    store.next_trial(engine, "p1")  # shown, then the page is reloaded: answer_all's first call voids it
+    answer_all(engine, "p1")
+    rp, tp, vp = write_csvs(db_url, tmp_path / "out")
+    r, t, v = pd.read_csv(rp), pd.read_csv(tp), pd.read_csv(vp)
+    assert list(r.columns) == RATER_COLUMNS and list(t.columns) == TRIAL_COLUMNS and list(v.columns) == VOIDED_COLUMNS
+    row = r.iloc[0]
+    assert (row.participant_id, row.study_id, row.session_id, row.completion_code) == ("P1", "S", "X", "STUDYCODE1")
+    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.user_agent, row.refresh_hz) == (1280, 720, 2.0, "UA", 59.9)
+    assert t.attempt.tolist() == [1] + [0] * 10
+    assert len(v) == 1 and v.trial_index[0] == 0 and v.attempt[0] == 0
+    for col in ("shown_at", "answered_at"):
+        assert t[col].str.endswith("+00:00").all()
+    assert (pd.to_datetime(t.shown_at) <= pd.to_datetime(t.answered_at)).all()
+    assert pd.Timestamp(row.enrolled_at) <= pd.Timestamp(row.completed_at)
+
+
+def test_attention_screen_out_frees_the_slot(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=["gan"], crowd=dict(attention_max_misses=0))
+    store.enrol(engine, "inattentive")
+    while (t := store.next_trial(engine, "inattentive")) is not None:
+        wrong = "right" if t.real_side == "left" else "left"
+        res = store.record_answer(engine, "inattentive", t.trial_index, t.attempt,
+                                  wrong if t.is_golden else t.real_side, 1000.0, 300.0, False)
+        if res.screened_out:
+            break
+    assert res.screened_out and t.is_golden
+    assert store.rater_status(engine, "inattentive")["status"] == "screened_out"
+    with pytest.raises(store.SessionExpired):
+        store.next_trial(engine, "inattentive")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(slots).where(slots.c.status == "free")).scalar_one() == 3
+
+
+def test_an_older_database_is_upgraded_additively(predictions, tmp_path):
+    import sqlite3
+
+    from study_app import db as study_db
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = small_study(predictions, url, methods=["gan"])
+    store.enrol(engine, "kept")
+    answer_all(engine, "kept")
+    code = store.rater_status(engine, "kept")["completion_code"]
+    dispose_engine(url)
+    con = sqlite3.connect(tmp_path / "old.db")  # make it look like a database of the previous release
+    for table, col in (("raters", "viewport_w"), ("raters", "participant_id"), ("trials", "shown_at"),
+                       ("study", "platform"), ("study", "texts")):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    con.execute("DROP TABLE rate_events")
+    con.commit()
+    con.close()
+    study_db._CHECKED.discard(url)
+    r, t = read_tables(url)  # opening upgrades it
+    assert r.rater_id.tolist() == ["kept"] and r.status.tolist() == ["complete"] and len(t) == 11
+    assert r.participant_id.isna().all() and t.shown_at.isna().all()  # unknown for old rows, not invented
+    assert store.rater_status(get_engine(url), "kept")["completion_code"] == code
+    store.enrol(get_engine(url), "new-one", client="c")  # the new features work on the upgraded database
     dispose_engine(url)

@@ -17,6 +17,8 @@ def add_arguments(parser):
                         help="drop trials whose measured exposure is off the nominal by more than this (default 20)")
     parser.add_argument("--no-exposure-rule", action="store_true", help="switch the exposure rule off")
     parser.add_argument("--keep-hidden-tab", action="store_true", help="keep trials during which the tab was hidden")
+    parser.add_argument("--max-voids", type=int, default=2,
+                        help="drop raters with more voided attempts (pairs skipped by reloading; default 2; -1: no rule)")
     parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples per method (default 10000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
@@ -34,7 +36,8 @@ def run(args) -> int:
     url = as_db_url(args.db)
     params = dict(golden_rule=args.golden_rule, incomplete=args.incomplete,
                   exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
-                  drop_hidden_tab=not args.keep_hidden_tab, n_boot=args.n_boot, seed=args.seed,
+                  drop_hidden_tab=not args.keep_hidden_tab, max_voids=None if args.max_voids < 0 else args.max_voids,
+                  n_boot=args.n_boot, seed=args.seed,
                   glmm=not args.no_glmm)
     result = analysis.analyze(url, progress=True, **params)
     paths = write_outputs(result, args.out)

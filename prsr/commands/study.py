@@ -27,13 +27,30 @@ def add_arguments(parser):
                    help="minutes of inactivity after which a rater's slot is given to someone else")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default=None, help="dataset name (default: the folder above predictions/)")
+    p.add_argument("--config", default=None, help="study YAML: texts, platform, codes (see study_app/config.py)")
+    p.add_argument("--platform", choices=["prolific", "mturk", "none"], default=None,
+                   help="crowd platform whose link parameters and hand-off the app uses (default: none)")
+    p.add_argument("--completion-url", default=None,
+                   help="where a finished participant is sent, with a {code} placeholder "
+                        "(Prolific: https://app.prolific.com/submissions/complete?cc={code})")
+    p.add_argument("--completion-code", default=None,
+                   help="one study-wide completion code, or 'per-rater' (default) for a random code per rater")
+    p.add_argument("--require-pid", action="store_true", default=None,
+                   help="refuse links without a participant id (no anonymous resume tokens)")
+    p.add_argument("--max-claims-per-client", type=int, default=None,
+                   help="slot claims per client address per hour (default 5; 0: no limit)")
+    p.add_argument("--attention-max-misses", type=int, default=None,
+                   help="end a session after more failed golden questions (default: never)")
 
     p = sub.add_parser("serve", help="run the Streamlit study app")
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default="0.0.0.0")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1: put a TLS reverse proxy in front; 0.0.0.0 exposes it)")
+    p.add_argument("--trusted-proxies", type=int, default=0,
+                   help="reverse proxies in front of the app whose X-Forwarded-For entries are trusted (default 0)")
 
-    p = sub.add_parser("export", help="write raters.csv and trials.csv")
+    p = sub.add_parser("export", help="write raters.csv, trials.csv and voided.csv")
     p.add_argument("--db", required=True)
     p.add_argument("--out", required=True)
 
@@ -52,12 +69,19 @@ def add_arguments(parser):
 
 def _init(args) -> int:
     from study_app.builder import init_study
+    from study_app.config import load_config
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    crowd = load_config(args.config)
+    for key in ("platform", "completion_url", "completion_code", "require_pid", "max_claims_per_client",
+                "attention_max_misses"):
+        if getattr(args, key) is not None:  # the command line overrides the file
+            crowd[key] = getattr(args, key)
     summary = init_study(
         args.predictions, args.db, methods=methods, raters_per_method=args.raters_per_method,
         n_test=args.n_trials, n_practice=args.n_practice, n_golden=args.n_golden, seed=args.seed,
         dataset=args.dataset, display_px=args.display_px, abandon_after_s=int(round(args.abandon_after_min * 60)),
+        crowd=crowd,
     )
     print(f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
           f"{summary['images']} images; {summary['slots']} rater slots")
@@ -71,7 +95,10 @@ def _serve(args) -> int:
     url = normalise_url(args.db)
     info = study_info(url)  # fail early, with a clear message, if there is no study
     app = Path(__file__).resolve().parents[2] / "study_app" / "app.py"
-    env = dict(os.environ, PRSR_STUDY_DB=url)  # the URL travels in the environment, not on the command line
+    if args.trusted_proxies < 0:
+        raise ValueError(f"--trusted-proxies must be >= 0, got {args.trusted_proxies}")
+    # the URL travels in the environment, not on the command line
+    env = dict(os.environ, PRSR_STUDY_DB=url, PRSR_STUDY_TRUSTED_PROXIES=str(args.trusted_proxies))
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--server.address", args.address, "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
@@ -83,8 +110,8 @@ def _serve(args) -> int:
 def _export(args) -> int:
     from study_app.export import write_csvs
 
-    rp, tp = write_csvs(args.db, args.out)
-    print(f"wrote {rp} and {tp}")
+    rp, tp, vp = write_csvs(args.db, args.out)
+    print(f"wrote {rp}, {tp} and {vp}")
     return 0
 
 
