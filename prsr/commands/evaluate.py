@@ -55,5 +55,5 @@ def run(args) -> int:
     table = evaluate(args.dataset, profile, args.runs_dir, methods=methods, data_root=args.data_root,
                      study_db=args.study_db, device=device, seed=args.seed)
     print()
-    print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=row_labels()))
+    print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=table.attrs.get("labels") or row_labels()))
     return 0
