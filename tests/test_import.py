@@ -84,6 +84,8 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
     assert meta["kind"] == "imported" and meta["source"] == str(outputs.resolve()) and meta["source_kind"] == "folder"
     assert len(meta["sr_sha256"]) == 64 and meta["imported_at"].endswith("Z")
     bicubic_before = (pred / "bicubic.npz").read_bytes()
+    with Image.open(runs / DATASET / "fig6_grid.png") as im:
+        grid_width_before = im.width
 
     assert prsr_main(["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
                       "--methods", "bicubic,mynn"]) == 0
@@ -108,6 +110,12 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
         assert np.isfinite(row[metric]), metric
     assert np.isnan(row["nll_bpd"])
     assert "My nearest x4" in (runs / DATASET / "table1.md").read_text()
+    from metrics.figures import LABEL_H, PAD, TILE, _tile
+
+    with Image.open(runs / DATASET / "fig6_grid.png") as im:  # Fig. 6 gained one column: the imported row, last
+        assert im.width - grid_width_before == TILE + PAD
+        x, y = im.width - TILE - PAD, LABEL_H + PAD
+        assert np.array_equal(np.asarray(im.convert("RGB").crop((x, y, x + TILE, y + TILE))), np.asarray(_tile(sr[0])))
     per_image = pd.read_csv(runs / DATASET / "metrics.csv")
     assert (per_image["method"] == "mynn").sum() == 16
 
@@ -131,6 +139,31 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
         n = conn.execute(text("select count(*) from images where kind = 'mynn'")).scalar()
         assert n == 16  # every evaluation image common to truth and the methods is in the pool
         assert conn.execute(text("select count(*) from slots where method = 'mynn'")).scalar() == 2
+
+    # `prsr analyze` reports it (simulated raters; imported rows follow the built-in ones)
+    assert prsr_main(["-q", "study", "simulate", "--db", str(db), "--raters", "4", "--fool-rate", "mynn=0.3"]) == 0
+    assert prsr_main(["-q", "analyze", "--db", str(db), "--out", str(tmp_path / "analysis"), "--n-boot", "50",
+                      "--no-glmm"]) == 0
+    rates = pd.read_csv(tmp_path / "analysis/fool_rates.csv")
+    assert list(rates["method"]) == ["bicubic", "mynn"] and (rates["trials"] > 0).all()
+
+
+def test_folder_scorer_caps_identical_images_at_100_db(tmp_path):
+    from prsr.pipelines.score_folders import score_folders
+
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    b = a.copy()
+    b[0, 0] ^= 1  # one level off at one pixel: 10 log10(255^2 * 1024) dB
+    for d, img in (("pred", a), ("gt", a)):
+        Image.fromarray(img, mode="L").save(tmp_path / d / "same.png")
+    Image.fromarray(b, mode="L").save(tmp_path / "pred/near.png")
+    Image.fromarray(a, mode="L").save(tmp_path / "gt/near.png")
+    per_image, means = score_folders(tmp_path / "pred", tmp_path / "gt")
+    assert np.isinf(per_image.set_index("image_id").loc["same", "psnr"])
+    assert means["psnr"] == pytest.approx((100.0 + 10 * np.log10(255.0**2 * 1024)) / 2, abs=1e-9)
 
 
 def _import(runs, name, source, *extra):
