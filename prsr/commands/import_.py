@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from sr_data.paths import default_runs_dir
+
 HELP = "import an outside method's outputs as predictions/NAME.npz (validated; written atomically)"
 
 
@@ -14,7 +16,7 @@ def add_arguments(p):
     src.add_argument("--from-class", default=None, metavar="MODULE:CLASS",
                      help="a SuperResolver importable from the working directory, run on truth.npz's inputs")
     p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
-    p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")
+    p.add_argument("--runs-dir", default=default_runs_dir(), help="folder of runs (default: $PRSR_HOME/runs, else runs)")
     p.add_argument("--label", default=None, help="Table-1 label (default: NAME)")
     p.add_argument("--force", action="store_true", help="replace an existing NAME.npz (kept as NAME.npz.old-<time>)")
 
