@@ -147,6 +147,13 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
     rates = pd.read_csv(tmp_path / "analysis/fool_rates.csv")
     assert list(rates["method"]) == ["bicubic", "mynn"] and (rates["trials"] > 0).all()
 
+    # only imported rows asked for: no built-in method runs, the row is scored the same
+    from prsr.pipelines.evaluate import evaluate
+
+    only = evaluate(DATASET, "smoke", runs, methods=["mynn"], log=lambda *_: None)
+    assert list(only["method"]) == ["mynn"] and only["psnr"][0] == pytest.approx(row["psnr"], abs=1e-12)
+    (pred / "mynn.npz").unlink()
+
 
 def test_folder_scorer_caps_identical_images_at_100_db(tmp_path):
     from prsr.pipelines.score_folders import score_folders
@@ -271,3 +278,32 @@ def test_from_class_runs_a_user_superresolver(evaluated, tmp_path, monkeypatch):
         assert np.array_equal(z["sr"], expect)
         assert json.loads(str(z["meta"]))["source_kind"] == "class"
     (pred / "clsnn.npz").unlink()
+
+
+@pytest.mark.slow
+def test_python_api_load_run_and_reexports(tmp_path):
+    import torch
+
+    import metrics
+    import prsr
+    from baselines.registry import load_method
+
+    runs = tmp_path / "runs"
+    assert prsr_main(["-q", "train", "--method", "resnet_l2", "--profile", "smoke", "--runs-dir", str(runs),
+                      "--set", "methods.resnet_l2.train.steps=2"]) == 0
+    run = runs / DATASET / "resnet_l2"
+    m = prsr.load_run(run, device="cpu")
+    lr = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    sr = m.predict(lr)
+    assert sr.shape == (3, 1, 32, 32) and not m.training
+    assert torch.equal(sr, load_method(run, device="cpu").predict(lr))
+    assert prsr.psnr is metrics.psnr and prsr.score_images is metrics.score_images
+    assert prsr.load_profile("smoke")["eval"]["subset"] == 16
+    from prsr.cli import version
+
+    assert prsr.__version__ == version() != ""
+    if hasattr(metrics, "machine_fool_rate"):
+        assert prsr.machine_fool_rate is metrics.machine_fool_rate
+    else:
+        with pytest.raises(AttributeError, match="machine_fool_rate"):
+            prsr.machine_fool_rate
