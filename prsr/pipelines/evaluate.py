@@ -93,8 +93,9 @@ def _atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha1()
+def _file_digest(path: Path, algorithm: str = "sha1") -> str:
+    """Hex digest of a file's bytes (sha1 for the reuse fingerprints; provenance uses sha256)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

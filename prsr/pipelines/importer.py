@@ -39,7 +39,7 @@ import sr_data
 from sr_data.errors import DataError
 from sr_data.images import is_image_file, read_image
 
-from prsr.pipelines.evaluate import EvalLayout, load_truth
+from prsr.pipelines.evaluate import EvalLayout, _file_digest, load_truth
 from prsr.pipelines.imported import IMPORTED_KIND, NAME_PATTERN, RESERVED_NAMES
 from prsr.pipelines.inputs import id_path, ids_digest
 
@@ -72,11 +72,7 @@ def _sha256_bytes(data: bytes) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _file_digest(path, "sha256")
 
 
 def _expected(truth) -> Tuple[int, int, int]:

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from prsr.pipelines.evaluate import EvalLayout, ensure_truth, evaluation_subset, load_truth
+from prsr.pipelines.evaluate import EvalLayout, _file_digest, ensure_truth, evaluation_subset, load_truth
 
 _log = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ def id_path(image_id: str, suffix: str = ".png") -> Path:
     if rel.is_absolute() or ".." in rel.parts or not str(image_id):
         raise ValueError(f"image id {image_id!r} cannot be a file name")
     return rel
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def evaluation_truth(dataset: str, profile, runs_dir="runs", data_root=None, seed: Optional[int] = None):
@@ -97,7 +89,7 @@ def write_inputs(dataset: str, profile, out, runs_dir="runs", data_root=None, se
         "scale": int(truth["hr"].shape[2] // lr.shape[2]),
         "resize_kernel": RESIZE_KERNEL,
         "truth": str(layout.truth.resolve()),
-        "truth_sha256": _sha256(layout.truth),
+        "truth_sha256": _file_digest(layout.truth, "sha256"),
         "files": [str(id_path(i)) for i in ids],
         "outputs_expected": "the same relative paths, size hr_size, same mode (L or RGB); then `prsr import NAME --from DIR`",
     }
