@@ -306,3 +306,17 @@ def test_python_api_load_run_and_reexports(tmp_path):
     else:
         with pytest.raises(AttributeError, match="machine_fool_rate"):
             prsr.machine_fool_rate
+
+
+def test_eval_never_overwrites_an_imported_file(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert prsr_main(["-q", "inputs", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
+                      "--out", str(tmp_path / "in")]) == 0
+    pred = runs / DATASET / "predictions"
+    with np.load(pred / "truth.npz") as z:
+        np.savez(pred / "bicubic.npz", sr=z["hr"], ids=z["ids"], meta=np.array(json.dumps({"kind": "imported"})))
+    before = (pred / "bicubic.npz").read_bytes()  # a hand-made "imported" file under a built-in name
+    assert prsr_main(["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
+                      "--methods", "bicubic"]) == 1
+    assert "bicubic.npz" in capsys.readouterr().err
+    assert (pred / "bicubic.npz").read_bytes() == before

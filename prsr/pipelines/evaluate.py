@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
 
-from prsr.pipelines.imported import imported_rows, short_label
+from prsr.pipelines.imported import imported_rows, read_meta, short_label
+from sr_data.errors import DataError
 
 from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
 
@@ -289,7 +290,8 @@ def evaluate(
     truth = ensure_truth(layout, test, indices)
     log(f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})")
 
-    imported = imported_rows(layout.predictions, truth["ids"])
+    imported = {name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items()
+                if name not in table_rows()}  # a built-in name is the built-in row (and guarded below)
     builtin = None
     if methods is not None:  # names may be registry methods or imported rows
         unknown = [m for m in methods if m not in METHODS and m not in imported]
@@ -306,6 +308,10 @@ def evaluate(
         meta = _method_fingerprint(spec, layout, dataset, seed)
         cached = {row: _load_prediction(layout.prediction(row), truth["ids"], meta) for row in spec.rows}
         missing = [row for row, c in cached.items() if c is None]
+        for row in missing:  # an imported file is only ever read (import refuses built-in names; a hand-made one)
+            if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
+                raise DataError(f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
+                                "row; `prsr eval` does not overwrite it: move it away or rename it")
         method = None
         if missing:
             t0 = time.time()
