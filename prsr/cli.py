@@ -19,6 +19,8 @@ COMMANDS = {
     "data": "data",
     "train": "train",
     "eval": "evaluate",
+    "inputs": "inputs",
+    "import": "import_",
     "upscale": "upscale",
     "corners": "corners",
     "study": "study",
@@ -28,6 +30,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prsr", description="Pixel Recursive Super Resolution toolkit")
+    parser.add_argument("--version", action="version", version=f"prsr {version()}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
@@ -38,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (importlib.metadata), or a note when running from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("pixel-recursive-sr")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 EXIT_USAGE = 2

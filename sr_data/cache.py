@@ -38,11 +38,14 @@ _META = "meta.json"
 
 
 def cache_root() -> Path:
-    """The cache folder: `$PRSR_CACHE`, else `<repo>/data/cache` (`data/` is git-ignored)."""
+    """The cache folder: `$PRSR_CACHE`, else `data/cache` under `paths.home()` ($PRSR_HOME or the working
+    directory; `data/` is git-ignored), never inside the installed package."""
     env = os.environ.get("PRSR_CACHE")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "data" / "cache"
+    from .paths import home
+
+    return home() / "data" / "cache"
 
 
 def _sha1(text: str) -> str:

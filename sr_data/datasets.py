@@ -29,11 +29,11 @@ from .resize import downsample, resize, to_float, to_uint8
 DATASETS = ("fashion-mnist", "celeba", "lsun-bedroom", "folder")
 
 # Where each dataset's raw files are looked for when neither `root` nor $PRSR_DATA is given.
-_REPO = Path(__file__).resolve().parents[1]
+# Relative entries are under `paths.home()` ($PRSR_HOME or the working directory), resolved when used.
 DEFAULT_ROOTS = {
     "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),  # Debian's dataset-fashion-mnist
-    "celeba": _REPO / "data" / "celeba",
-    "lsun-bedroom": _REPO / "data" / "lsun-bedroom",
+    "celeba": Path("data") / "celeba",
+    "lsun-bedroom": Path("data") / "lsun-bedroom",
 }
 
 _BATCH = 256  # images resized / downsampled per call
@@ -102,7 +102,10 @@ def resolve_root(name: str, root) -> Path:
         return Path(env).expanduser()
     if name not in DEFAULT_ROOTS:
         raise FileNotFoundError(f"the {name!r} dataset needs a folder: pass root= (--data-root DIR) or set PRSR_DATA")
-    return DEFAULT_ROOTS[name]
+    from .paths import home
+
+    root = DEFAULT_ROOTS[name]
+    return root if root.is_absolute() else home() / root
 
 
 def lr_from_hr(hr: np.ndarray) -> np.ndarray:

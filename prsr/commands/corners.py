@@ -1,11 +1,13 @@
 """`prsr corners`: the two-corners experiment of the paper's Fig. 2 (mode purity and balance)."""
 
+from sr_data.paths import default_runs_dir
+
 HELP = "two-corners experiment (Fig. 2): train L2, per-pixel CE and pixel-recursive models, report mode purity"
 
 
 def add_arguments(p):
     p.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
-    p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs); results in <runs>/corners/")
+    p.add_argument("--runs-dir", default=default_runs_dir(), help="folder of runs (default: $PRSR_HOME/runs, else runs); results in <runs>/corners/")
     p.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: $PRSR_DATA or Debian's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the profile's)")
     p.add_argument("--fresh", action="store_true", help="retrain from scratch (old runs are moved aside, never deleted)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sr_data.paths import default_runs_dir
+
 from pathlib import Path
 
 HELP = "predict the test subset with every available method, score it, write Table 1 (or --pred/--gt folders)"
@@ -10,7 +12,7 @@ HELP = "predict the test subset with every available method, score it, write Tab
 def add_arguments(p):
     p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
     p.add_argument("--profile", default="quick", help="smoke | quick | paper | path to a YAML profile (default: quick)")
-    p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")
+    p.add_argument("--runs-dir", default=default_runs_dir(), help="folder of runs (default: $PRSR_HOME/runs, else runs)")
     p.add_argument("--data-root", default=None, help="raw data folder (default: $PRSR_DATA or the dataset's default)")
     p.add_argument("--methods", default=None, help="comma-separated methods (default: every available one)")
     p.add_argument("--study-db", default=None, help="study database URL: fills the %% fooled column")
@@ -55,5 +57,5 @@ def run(args) -> int:
     table = evaluate(args.dataset, profile, args.runs_dir, methods=methods, data_root=args.data_root,
                      study_db=args.study_db, device=device, seed=args.seed)
     print()
-    print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=row_labels()))
+    print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=table.attrs.get("labels") or row_labels()))
     return 0

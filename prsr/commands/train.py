@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from baselines.registry import train_order
+from sr_data.paths import default_runs_dir
 
 HELP = "train a learned method (or --method all) with the shared Trainer; writes runs/<dataset>/<method>/"
 
@@ -36,7 +37,7 @@ def add_arguments(parser):
                        help="continue the run in the run folder exactly where it stopped (starts it if there is none)")
     group.add_argument("--fresh", action="store_true",
                        help="rename an existing run folder to <dir>.old-<timestamp>, then start again")
-    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of the run folders (default: runs)")
+    parser.add_argument("--runs-dir", default=default_runs_dir(), metavar="DIR", help="root of the run folders (default: $PRSR_HOME/runs, else runs)")
     parser.add_argument("--data-root", default=None, metavar="DIR",
                         help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)")
     parser.add_argument("--steps", type=int, default=None, metavar="N",

@@ -7,7 +7,9 @@ pixel-recursive model's conditioning network alone), `fig6_grid.png`, `fig5_dive
 
 Predictions are reused when they were made from the same checkpoint, seed and image ids (the npz
 stores a `meta` JSON string), so re-running `prsr eval` after training one more method only predicts
-that method.
+that method. Rows imported with `prsr import` (`prsr/pipelines/imported.py`) are read, never
+predicted or rewritten, and scored like every other row; Table 1 lists the built-in rows in registry
+order, then the imported rows alphabetically.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from tqdm.auto import tqdm
 
 import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
+
+from prsr.pipelines.imported import imported_rows, read_meta, short_label
+from sr_data.errors import DataError
 
 from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
 
@@ -75,14 +80,23 @@ def evaluation_indices(n_test: int, subset: Optional[int], seed: int) -> np.ndar
     return np.sort(perm[:subset])
 
 
+def evaluation_subset(dataset: str, profile, seed: Optional[int] = None, data_root=None):
+    """(test split, sorted indices of the evaluation subset) as `prsr eval` uses them for `profile`
+    (a loaded profile dict; `seed` defaults to the profile's)."""
+    seed = profile["seed"] if seed is None else seed
+    test = sr_data.load_pairs(dataset, "test", root=data_root)
+    return test, evaluation_indices(len(test.ids), profile["eval"].get("subset"), seed)
+
+
 def _atomic_savez(path: Path, **arrays) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha1()
+def _file_digest(path: Path, algorithm: str = "sha1") -> str:
+    """Hex digest of a file's bytes (sha1 for the reuse fingerprints; provenance uses sha256)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -272,18 +286,32 @@ def evaluate(
     ev = profile["eval"]
     layout = EvalLayout(Path(runs_dir) / dataset)
 
-    test = sr_data.load_pairs(dataset, "test", root=data_root)
-    indices = evaluation_indices(len(test.ids), ev.get("subset"), seed)
+    test, indices = evaluation_subset(dataset, profile, seed, data_root)
     truth = ensure_truth(layout, test, indices)
     log(f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})")
 
+    imported = {name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items()
+                if name not in table_rows()}  # a built-in name is the built-in row (and guarded below)
+    builtin = None
+    if methods is not None:  # names may be registry methods or imported rows
+        unknown = [m for m in methods if m not in METHODS and m not in imported]
+        if unknown:
+            raise ValueError(f"unknown method {unknown[0]!r}; known methods: {', '.join(METHODS)}; "
+                             f"imported in {layout.predictions}: {', '.join(imported) or 'none'}")
+        builtin = [m for m in methods if m in METHODS]
+        imported = {name: rec for name, rec in imported.items() if name in methods}
     predictions: Dict[str, np.ndarray] = {}
     nll: Dict[str, Optional[np.ndarray]] = {}
     models = {}
-    for spec in available_methods(layout, methods):
+    specs = available_methods(layout) if builtin is None else available_methods(layout, builtin) if builtin else []
+    for spec in specs:
         meta = _method_fingerprint(spec, layout, dataset, seed)
         cached = {row: _load_prediction(layout.prediction(row), truth["ids"], meta) for row in spec.rows}
         missing = [row for row, c in cached.items() if c is None]
+        for row in missing:  # an imported file is only ever read (import refuses built-in names; a hand-made one)
+            if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
+                raise DataError(f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
+                                "row; `prsr eval` does not overwrite it: move it away or rename it")
         method = None
         if missing:
             t0 = time.time()
@@ -305,16 +333,23 @@ def evaluate(
         if spec.learned and getattr(spec.load_class(), "has_likelihood", False):
             models[spec.name] = method or build_method(spec, layout, dataset, data_root, device)
 
+    for name, rec in imported.items():  # alphabetical, after the built-in rows
+        predictions[name] = rec["sr"]
+        nll[name] = None  # an outside method's likelihood is not known
+        log(f"{name}: imported from {rec['meta'].get('source', '?')}")
+    labels = {**row_labels(), **{name: rec["label"] for name, rec in imported.items()}}
+    shorts = {**short_labels(), **{name: short_label(rec["label"]) for name, rec in imported.items()}}
+
     per_image = score_rows(truth, predictions, nll)
     per_image.to_csv(layout.metrics_csv, index=False)
-    table = table1_from_metrics(per_image, order=table_rows())
+    table = table1_from_metrics(per_image, order=[*table_rows(), *imported])
     if study_db:
         from analysis import fool_rates
 
         # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
         table = fill_fooled(table, fool_rates(study_db, glmm=False))
     written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)",
-                           labels=row_labels())
+                           labels=labels)
     outputs_lik = []
     if models:
         rows = [{"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
@@ -324,7 +359,7 @@ def evaluate(
         for row in rows:
             extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
             log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
-    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=short_labels())
+    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=shorts)
     outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
     if "pixel_recursive" in models:
         outputs.append(
@@ -335,4 +370,5 @@ def evaluate(
             )
         )
     log("wrote " + ", ".join(str(p) for p in outputs))
+    table.attrs["labels"] = labels  # the long labels, imported rows' included
     return table

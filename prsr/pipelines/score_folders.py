@@ -1,5 +1,9 @@
 """`prsr eval --pred DIR --gt DIR`: score a folder of saved outputs against a folder of ground truth.
 
+A thin front to Table 1's scoring: the same per-image code (`metrics.registry.score_images`) and the
+same means (`Metric.summarize`, pSNR capped at 100 dB). To put the outputs *in* Table 1 and the study,
+use `prsr import NAME --from DIR` and `prsr eval` instead (README "Evaluate your own method").
+
 Images are matched by file name without extension (any format Pillow reads: PNG, JPEG, BMP, ...).
 Each pair must have the same size; RGB and greyscale are scored in their own colour (an RGB image
 against a greyscale one is an error). Consistency needs the LR input, which a folder does not hold:
@@ -58,10 +62,9 @@ def score_folders(pred_dir, gt_dir) -> Tuple[pd.DataFrame, pd.Series]:
         scores = score_images(sr, gt, lr)
         rows.append({"image_id": name, **{m: float(scores[m][0]) if m in scores else np.nan for m in IMAGE_METRICS}})
     per_image = pd.DataFrame(rows, columns=["image_id", *IMAGE_METRICS])
-    # means as in Table 1: pSNR of an identical pair (inf) counts at the metric's cap (100 dB); NaN (no
-    # consistency for a side not divisible by 4) is left out
-    means = pd.Series({m: per_image[m].clip(upper=METRICS[m].cap).mean() if METRICS[m].cap is not None
-                       else per_image[m].mean() for m in IMAGE_METRICS})
+    # means by Table 1's own code (`Metric.summarize`): pSNR of an identical pair (inf) counts at the
+    # metric's cap (100 dB); NaN (no consistency for a side not divisible by 4) is left out first
+    means = pd.Series({m: METRICS[m].summarize(per_image[m].dropna().tolist()) for m in IMAGE_METRICS})
     means["n_images"] = len(per_image)
     means["unmatched_pred"] = len(set(pred_files) - set(gt_files))
     means["unmatched_gt"] = len(set(gt_files) - set(pred_files))
