@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 #: Observer settings used when a caller passes none (the `quick` profile's `observer:` values).
 OBSERVER_DEFAULTS: Dict[str, Any] = dict(
-    folds=5, widths=(8, 16, 32), steps=150, batch_size=32, lr=3.0e-3, flip=True, n_boot=2000,
+    folds=5, widths=(8, 16, 32), steps=150, batch_size=32, lr=3.0e-3, flip=True, n_boot=2000, threads=None,
 )
 
 
@@ -145,43 +145,8 @@ def _scores(model: Observer, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]).double().cpu()
 
 
-def machine_fool_rate(
-    real,
-    fake,
-    *,
-    seed: int = 0,
-    folds: int = OBSERVER_DEFAULTS["folds"],
-    widths: Sequence[int] = OBSERVER_DEFAULTS["widths"],
-    steps: int = OBSERVER_DEFAULTS["steps"],
-    batch_size: int = OBSERVER_DEFAULTS["batch_size"],
-    lr: float = OBSERVER_DEFAULTS["lr"],
-    flip: bool = OBSERVER_DEFAULTS["flip"],
-    n_boot: int = OBSERVER_DEFAULTS["n_boot"],
-    device: Optional[torch.device | str] = None,
-    progress: bool = True,
-    desc: str = "observer",
-) -> Dict[str, Any]:
-    """Cross-validated 2AFC fool rate of `fake` against `real` (see the module docstring).
-
-    real, fake: uint8 [N, C, H, W] (numpy or torch), C = 1 or 3, pair i = ground truth i and the method's
-    output for the same input. folds: k of the k-fold split (k observers, each trained `steps` Adam steps
-    of `batch_size` pairs at learning rate `lr` on the other k-1 folds). widths: the `Observer`'s conv
-    widths. flip: random left-right flips of training pairs. n_boot: bootstrap resamples over pairs.
-    device: where the observer trains (default CUDA when present, else CPU). Deterministic for a seed on
-    a given device and thread count.
-
-    Returns a dict: `fooled` (fraction of held-out pairs with s(fake) > s(real), ties 1/2), `ci_low`,
-    `ci_high` (95 % percentile bootstrap over pairs, fractions), `se` (bootstrap SD), `n_pairs`, `ties`,
-    `fold_rates` (per held-out fold), `fold_sizes`, `train_loss` (per fold: mean 2AFC loss over the last
-    10 % of steps, nats; log 2 = 0.693 is chance), `seconds` (wall time), `seed`, `config` (the settings).
-    """
-    real_u8, fake_u8 = _validate(real, fake, folds)
-    cfg = dict(folds=int(folds), widths=[int(w) for w in widths], steps=int(steps), batch_size=int(batch_size),
-               lr=float(lr), flip=bool(flip), n_boot=int(n_boot))
-    if cfg["steps"] < 1 or cfg["batch_size"] < 1 or cfg["n_boot"] < 2 or not cfg["lr"] > 0:
-        raise ValueError(f"machine_fool_rate: need steps >= 1, batch_size >= 1, n_boot >= 2, lr > 0; got {cfg}")
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    t0 = time.perf_counter()
+def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bool, desc: str):
+    """Train and judge the k folds -> (per-pair outcome [N] in {0, 1/2, 1}, split, fold rates, fold losses)."""
     n = real_u8.shape[0]
     real_f = real_u8.to(device=device, dtype=torch.float32) / 255.0
     fake_f = fake_u8.to(device=device, dtype=torch.float32) / 255.0
@@ -199,6 +164,60 @@ def machine_fool_rate(
             outcome[held] = o.numpy()
             fold_rates.append(float(o.mean()))
             losses.append(loss)
+    return outcome, split, fold_rates, losses
+
+
+def machine_fool_rate(
+    real,
+    fake,
+    *,
+    seed: int = 0,
+    folds: int = OBSERVER_DEFAULTS["folds"],
+    widths: Sequence[int] = OBSERVER_DEFAULTS["widths"],
+    steps: int = OBSERVER_DEFAULTS["steps"],
+    batch_size: int = OBSERVER_DEFAULTS["batch_size"],
+    lr: float = OBSERVER_DEFAULTS["lr"],
+    flip: bool = OBSERVER_DEFAULTS["flip"],
+    n_boot: int = OBSERVER_DEFAULTS["n_boot"],
+    threads: Optional[int] = OBSERVER_DEFAULTS["threads"],
+    device: Optional[torch.device | str] = None,
+    progress: bool = True,
+    desc: str = "observer",
+) -> Dict[str, Any]:
+    """Cross-validated 2AFC fool rate of `fake` against `real` (see the module docstring).
+
+    real, fake: uint8 [N, C, H, W] (numpy or torch), C = 1 or 3, pair i = ground truth i and the method's
+    output for the same input. folds: k of the k-fold split (k observers, each trained `steps` Adam steps
+    of `batch_size` pairs at learning rate `lr` on the other k-1 folds). widths: the `Observer`'s conv
+    widths. flip: random left-right flips of training pairs. n_boot: bootstrap resamples over pairs.
+    threads: torch intra-op threads while the observer runs (restored afterwards; None = leave as is). The
+    observer's convs are too small to gain from several threads, and on a shared 2-core CPU two threads
+    per process were ~10x slower than one (0.87 vs 0.09 s per step at load average 11.6).
+    device: where the observer trains (default CUDA when present, else CPU). Deterministic for a seed on
+    a given device and thread count.
+
+    Returns a dict: `fooled` (fraction of held-out pairs with s(fake) > s(real), ties 1/2), `ci_low`,
+    `ci_high` (95 % percentile bootstrap over pairs, fractions), `se` (bootstrap SD), `n_pairs`, `ties`,
+    `fold_rates` (per held-out fold), `fold_sizes`, `train_loss` (per fold: mean 2AFC loss over the last
+    10 % of steps, nats; log 2 = 0.693 is chance), `seconds` (wall time), `seed`, `config` (the settings).
+    """
+    real_u8, fake_u8 = _validate(real, fake, folds)
+    cfg = dict(folds=int(folds), widths=[int(w) for w in widths], steps=int(steps), batch_size=int(batch_size),
+               lr=float(lr), flip=bool(flip), n_boot=int(n_boot), threads=None if threads is None else int(threads))
+    if cfg["steps"] < 1 or cfg["batch_size"] < 1 or cfg["n_boot"] < 2 or not cfg["lr"] > 0:
+        raise ValueError(f"machine_fool_rate: need steps >= 1, batch_size >= 1, n_boot >= 2, lr > 0; got {cfg}")
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    t0 = time.perf_counter()
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"machine_fool_rate: threads must be >= 1 or None, got {threads!r}")
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        outcome, split, fold_rates, losses = _cross_validate(real_u8, fake_u8, cfg, seed, device, progress, desc)
+    finally:
+        torch.set_num_threads(threads_before)
+    n = real_u8.shape[0]
     rng = np.random.default_rng([seed, 0xB007])
     boot = np.empty(cfg["n_boot"])
     for b in range(0, cfg["n_boot"], 256):  # chunks keep memory at 256 x N

@@ -11,7 +11,7 @@ from metrics.machine_eval import machine_rates, observer_settings
 from metrics.observer import fold_split
 
 N = 200  # pairs: folds of 40, ~5-10 s per call on 2 CPU cores
-FAST = dict(steps=60, batch_size=32, folds=5, widths=(8, 16, 32), n_boot=1000, progress=False)
+FAST = dict(steps=60, batch_size=32, folds=5, widths=(8, 16, 32), n_boot=1000, threads=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +56,12 @@ def test_identical_images_tie_at_exactly_one_half(images):
 def test_same_seed_same_dict_other_seed_other_split(images):
     real, other, _ = images
     kw = {**FAST, "steps": 20}
+    threads_before = torch.get_num_threads()
     a = metrics.machine_fool_rate(real[:60], other[:60], seed=3, **kw)
     b = metrics.machine_fool_rate(real[:60], other[:60], seed=3, **kw)
     a.pop("seconds"), b.pop("seconds")
     assert a == b
+    assert torch.get_num_threads() == threads_before  # the observer's thread setting does not leak
     assert not all(np.array_equal(x, y) for x, y in zip(fold_split(60, 5, 3), fold_split(60, 5, 4)))
     split = fold_split(60, 5, 3)
     assert sorted(np.concatenate(split).tolist()) == list(range(60))  # a partition: every pair judged once
@@ -79,13 +81,15 @@ def test_bad_input_is_a_clear_error(images):
         metrics.machine_fool_rate(real, real, folds=1)
     with pytest.raises(TypeError, match="numpy array or torch tensor"):
         metrics.machine_fool_rate(real.tolist(), real)
+    with pytest.raises(ValueError, match="threads must be"):
+        metrics.machine_fool_rate(real, real, threads=0)
     with pytest.raises(ValueError, match="unknown keys"):
         observer_settings({"stepz": 3})
 
 
 def test_machine_rates_caches_by_content(images, tmp_path):
     real, other, bicubic = images
-    cfg = dict(steps=3, batch_size=8, folds=2, widths=[4], n_boot=50)
+    cfg = dict(steps=3, batch_size=8, folds=2, widths=[4], n_boot=50, threads=1)
     lines = []
     rows = {"bicubic": bicubic[:20], "other": other[:20]}
     first = machine_rates(real[:20], rows, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append)
