@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ def find_table1(db_url: Optional[str], explicit: Optional[str | Path] = None) ->
         return path
     if not db_url or not str(db_url).startswith("sqlite:///"):
         return None
-    db = Path(unquote(urlparse(str(db_url)).path))
+    db = Path(unquote(str(db_url)[len("sqlite:///"):].split("?", 1)[0]))  # sqlite:////abs/x.db or sqlite:///rel.db
     for folder in (db.parent, db.parent.parent):
         if (folder / "table1.csv").is_file():
             return folder / "table1.csv"
