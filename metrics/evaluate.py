@@ -323,6 +323,8 @@ def evaluate(
     table = table1_from_metrics(per_image, order=TABLE_ROWS)
     if profile.get("observer") is not None:
         table = fill_machine(table, observe_rows(truth, predictions, profile["observer"], layout, seed, device, log))
+    else:
+        log(f"profile {profile['name']} has no observer: section; Table 1's machine_* columns stay empty")
     if study_db:
         from analysis import fool_rates
 
