@@ -89,3 +89,30 @@ def image_pairs(pairs: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, 
     fig.suptitle(_title(title, simulated), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def machine_vs_human_bars(table: pd.DataFrame, *, simulated: bool, ax=None):
+    """Paired bars per method: the machine observer's fool rate and the human (or simulated) fool rate, in
+    percent, each with its 95 % interval. table: `analysis.machine.machine_vs_human` output. Returns the figure."""
+    data = table[table["machine_fooled"].notna() | table["human_fooled"].notna()]
+    if data.empty:
+        raise ValueError("no method has a machine or a human fool rate: nothing to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 * len(data) + 2.5, 4.2))
+    x = np.arange(len(data))
+    human_label = "simulated raters (SIMULATED)" if simulated else "human raters"
+    for offset, prefix, color, label in ((-0.2, "machine", "#55A868", "machine observer, 95 % CI over pairs"),
+                                         (0.2, "human", "#4C72B0", f"{human_label}, 95 % CI over raters")):
+        rate = data[f"{prefix}_fooled"].to_numpy(dtype=float)
+        err = np.vstack([rate - data[f"{prefix}_ci_low"].to_numpy(dtype=float),
+                         data[f"{prefix}_ci_high"].to_numpy(dtype=float) - rate])
+        ax.bar(x + offset, np.nan_to_num(rate), width=0.4, color=color, label=label)
+        ax.errorbar(x + offset, rate, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set_xticks(x, list(data["method"]), fontsize=7, rotation=30, ha="right")
+    ax.set_ylabel("model image judged real (%)")
+    ax.set_ylim(0, 60)
+    ax.axhline(50, color="grey", ls=":", lw=1)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(_title("Machine observer vs raters", simulated))
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,6 +1,6 @@
 """Table 1 assembly: per-image metrics -> one row per method, written as CSV, Markdown and LaTeX.
 
-CSV holds plain numbers (`fooled` in percent, empty where not defined). Markdown and LaTeX show
+CSV holds plain numbers (`fooled` and `machine_*` in percent, empty where not defined). Markdown and LaTeX show
 "rate ± SE" for % fooled, mark the best value of each metric column in bold (direction from the
 metric's `higher_better`), and label fool rates from a simulated study as simulated.
 """
@@ -17,7 +17,8 @@ import pandas as pd
 from .registry import METRICS, TABLE_METRICS
 
 METRIC_COLUMNS = list(TABLE_METRICS)
-TABLE_COLUMNS = ["method", *METRIC_COLUMNS, "fooled", "fooled_se", "fooled_source"]
+MACHINE_COLUMNS = ["machine_fooled", "machine_ci_low", "machine_ci_high"]
+TABLE_COLUMNS = ["method", *METRIC_COLUMNS, *MACHINE_COLUMNS, "fooled", "fooled_se", "fooled_source"]
 
 # Row labels come from the caller (the method registry sits above this layer): `labels` maps a
 # Table-1 row name to its label; a row without one is shown by its name.
@@ -34,6 +35,8 @@ def table1_from_metrics(per_image: pd.DataFrame, order: Sequence[str] = ()) -> p
     )
     rows = [m for m in order if m in means.index] + [m for m in means.index if m not in order]
     table = means.loc[rows].reset_index()
+    for col in MACHINE_COLUMNS:
+        table[col] = np.nan
     table["fooled"] = np.nan
     table["fooled_se"] = np.nan
     table["fooled_source"] = ""
@@ -50,6 +53,19 @@ def fill_fooled(table: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
             table.loc[i, "fooled"] = 100.0 * float(by_method.loc[method, "fool_rate"])
             table.loc[i, "fooled_se"] = 100.0 * float(by_method.loc[method, "se"])
             table.loc[i, "fooled_source"] = source
+    return table
+
+
+def fill_machine(table: pd.DataFrame, machine: pd.DataFrame) -> pd.DataFrame:
+    """Put the machine observer's rates (`metrics.machine_eval.machine_rates` output, percent) into Table 1.
+
+    Rows of `machine` that are not Table-1 methods (e.g. `golden`) are left out."""
+    table = table.copy()
+    by_method = machine.set_index("method")
+    for i, method in enumerate(table["method"]):
+        if method in by_method.index:
+            for col in MACHINE_COLUMNS:
+                table.loc[i, col] = float(by_method.loc[method, col])
     return table
 
 
@@ -76,6 +92,10 @@ def _formatted_cells(table: pd.DataFrame, bold, labels: Optional[Mapping[str, st
         for m in METRIC_COLUMNS:
             text = _fmt(m, float(row[m]))
             cells.append(bold(text) if i in best[m] else text)
+        if np.isnan(row["machine_fooled"]):
+            cells.append("–")
+        else:
+            cells.append(f"{row['machine_fooled']:.1f} [{row['machine_ci_low']:.1f}, {row['machine_ci_high']:.1f}]")
         if np.isnan(row["fooled"]):
             cells.append("–")
         else:
@@ -86,14 +106,15 @@ def _formatted_cells(table: pd.DataFrame, bold, labels: Optional[Mapping[str, st
 
 
 def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str, str]] = None) -> str:
-    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "% fooled"]
+    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "% machine fooled", "% fooled"]
     lines = [f"**{title}**", ""] if title else []
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
     for cells in _formatted_cells(table, lambda s: f"**{s}**", labels):
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Means over the evaluation images; best value per column in bold. % fooled: rate ± bootstrap SE over raters.")
+    lines.append("Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
+                 "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. % fooled: rate ± bootstrap SE over raters.")
     if (table["fooled_source"] == "simulated").any():
         lines.append("\\* SIMULATED study: these fool rates come from simulated raters, not people.")
     return "\n".join(lines) + "\n"
@@ -105,7 +126,7 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str, str]] = None) -> str:
-    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "\\% fooled"]
+    header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "\\% machine fooled", "\\% fooled"]
     lines = ["\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\hline", " & ".join(header) + " \\\\", "\\hline"]
     for cells in _formatted_cells(table, lambda s: f"\\textbf{{{s}}}", labels):
         lines.append(" & ".join(_latex_escape(c) if not c.startswith("\\textbf") else "\\textbf{" + _latex_escape(c[8:-1]) + "}" for c in cells) + " \\\\")

@@ -99,6 +99,19 @@ class CornersSection:
 
 
 @dataclass
+class ObserverSection:
+    """The machine 2AFC observer (`metrics.observer`); a missing key takes `metrics.observer.OBSERVER_DEFAULTS`."""
+    folds: Optional[int] = None
+    widths: Optional[List[int]] = None
+    steps: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    flip: Optional[bool] = None
+    n_boot: Optional[int] = None
+    threads: Optional[int] = None
+
+
+@dataclass
 class Profile:
     name: str = REQUIRED
     seed: int = REQUIRED
@@ -106,6 +119,7 @@ class Profile:
     eval: EvalSection = REQUIRED
     methods: Dict[str, MethodSection] = REQUIRED
     corners: Optional[CornersSection] = None
+    observer: Optional[ObserverSection] = None
 
 
 def _hints(cls) -> Dict[str, Any]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import analysis
+from analysis.machine import find_table1, machine_vs_human
 from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS
 from prsr.cli import main as prsr_main
 from study_app.builder import init_study
@@ -62,10 +63,41 @@ def test_database_path_counts_exactly_the_counted_trials(study_db):
         assert table.loc[m, "raters_kept"] + table.loc[m, "raters_dropped"] == (raters.method == m).sum()
 
 
+def _table1(path):
+    # Table 1's machine columns (percent) for two of the study's methods and one the study lacks
+    pd.DataFrame({"method": ["bicubic", "resnet_l2", "pixel_recursive_t1.0"], "machine_fooled": [0.0, 1.2, 30.0],
+                  "machine_ci_low": [0.0, 0.6, 27.0], "machine_ci_high": [0.0, 1.9, 33.1]}).to_csv(path, index=False)
+    return path
+
+
+def test_machine_vs_human_side_by_side(study_db, tmp_path):
+    result = analysis.analyze(study_db, n_boot=200, glmm=False)
+    table1 = pd.read_csv(_table1(tmp_path / "table1.csv"))
+    both = machine_vs_human(result.fool_rates, table1, simulated=True).set_index("method")
+    assert list(both.index) == ["bicubic", "resnet_l2", "pixel_recursive_t1.0", "pixel_recursive_t0.8"]
+    human = result.fool_rates.set_index("method")
+    assert both.loc["resnet_l2", "human_fooled"] == pytest.approx(100 * human.loc["resnet_l2", "fool_rate"])
+    assert both.loc["pixel_recursive_t1.0", "machine_ci_high"] == 33.1
+    assert np.isnan(both.loc["bicubic", "human_fooled"]) and both.loc["bicubic", "human_source"] == ""
+    assert np.isnan(both.loc["pixel_recursive_t0.8", "machine_fooled"])
+    assert both.loc["resnet_l2", "human_source"] == "simulated"
+    with pytest.raises(ValueError, match="machine_fooled"):
+        machine_vs_human(result.fool_rates, table1.drop(columns="machine_fooled"), simulated=True)
+    # found next to a SQLite study (its folder or the one above), or given explicitly
+    db = tmp_path / "study" / "s.db"
+    db.parent.mkdir()
+    assert find_table1(f"sqlite:///{db}") == tmp_path / "table1.csv"
+    assert find_table1("postgresql://x/y") is None
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_table1(None, tmp_path / "nope.csv")
+
+
 @pytest.mark.slow
 def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys):
     out = tmp_path / "analysis"
-    code = prsr_main(["analyze", "--db", study_db, "--out", str(out), "--n-boot", "1000", "--seed", "4", "--notebook"])
+    table1 = _table1(tmp_path / "table1.csv")
+    code = prsr_main(["analyze", "--db", study_db, "--out", str(out), "--n-boot", "1000", "--seed", "4", "--notebook",
+                      "--table1", str(table1)])
     printed = capsys.readouterr().out
     assert code == 0 and "SIMULATED" in printed
     table = pd.read_csv(out / "fool_rates.csv")
@@ -86,6 +118,7 @@ def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     n_images = sum("image/png" in o.get("data", {}) for o in outputs)
-    # bars, temperature, raters, and most/least convincing for each of the 3 methods
-    assert n_images == 3 + 2 * len(METHODS)
+    # bars, machine vs raters, temperature, raters, and most/least convincing for each of the 3 methods
+    assert n_images == 4 + 2 * len(METHODS)
+    assert any("machine rates from" in o.get("text", "") for o in outputs)
     assert "SIMULATED" in (out / "fool_rate_analysis.html").read_text()

@@ -12,7 +12,7 @@ import metrics
 import sr_data
 from prsr.pipelines.evaluate import EvalLayout, evaluate, evaluation_indices
 from baselines.registry import row_labels
-from metrics.table import TABLE_COLUMNS, fill_fooled, table1_from_metrics, to_latex, to_markdown
+from metrics.table import TABLE_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, to_latex, to_markdown
 from prsr.cli import main as prsr_main
 
 
@@ -47,6 +47,20 @@ def test_eval_writes_design_files(smoke_eval):
     assert len(per_image) == 32
     assert list(pd.read_csv(root / "table1.csv").columns) == TABLE_COLUMNS
     assert list(table["method"]) == ["bicubic", "nearest"]
+
+
+def test_eval_fills_machine_fool_rates_for_every_row_and_golden(smoke_eval):
+    runs, table = smoke_eval
+    root = runs / "fashion-mnist"
+    csv = pd.read_csv(root / "table1.csv")
+    assert csv[["machine_fooled", "machine_ci_low", "machine_ci_high"]].notna().all().all()
+    assert ((csv.machine_ci_low <= csv.machine_fooled) & (csv.machine_fooled <= csv.machine_ci_high)).all()
+    assert ((csv.machine_ci_low >= 0) & (csv.machine_ci_high <= 100)).all()
+    observed = pd.read_csv(root / "observer.csv").set_index("method")
+    assert list(observed.index) == ["bicubic", "nearest", "golden"]  # golden pairs judged too, not in Table 1
+    assert (observed.n_pairs == 16).all() and (observed.seconds > 0).all()
+    np.testing.assert_allclose(observed.loc[["bicubic", "nearest"], "machine_fooled"], csv.machine_fooled)
+    assert "% machine fooled" in (root / "table1.md").read_text()
 
 
 def test_table_values_match_direct_computation(smoke_eval):
@@ -92,6 +106,12 @@ def test_table_formats_and_fool_rates():
     rates = pd.DataFrame({"method": ["gan"], "fool_rate": [0.085], "se": [0.012]})
     rates.attrs["simulated"] = True
     table = fill_fooled(table, rates)
+    machine = pd.DataFrame({"method": ["bicubic", "golden"], "machine_fooled": [1.5, 0.0],
+                            "machine_ci_low": [0.5, 0.0], "machine_ci_high": [2.5, 0.0]})
+    table = fill_machine(table, machine)
+    assert table.loc[0, "machine_fooled"] == 1.5 and np.isnan(table.loc[1, "machine_fooled"])
+    assert "golden" not in set(table["method"])
+    assert "| 1.5 [0.5, 2.5] | – |" in to_markdown(table)
     assert table.loc[1, "fooled"] == pytest.approx(8.5) and table.loc[1, "fooled_source"] == "simulated"
     md = to_markdown(table, labels=row_labels())
     assert "| Bicubic | **21.00** |" in md  # higher pSNR is better

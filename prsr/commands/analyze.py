@@ -24,6 +24,9 @@ def add_arguments(parser):
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
     parser.add_argument("--notebook", action="store_true",
                         help="also execute analysis/fool_rate_analysis.ipynb into --out (ipynb + html)")
+    parser.add_argument("--table1", default=None,
+                        help="table1.csv whose machine-observer rates the notebook shows beside the study's "
+                             "(default: a table1.csv in the study file's folder or the one above)")
 
 
 def run(args) -> int:
@@ -58,7 +61,7 @@ def run(args) -> int:
     if args.notebook:
         from analysis.notebook import execute_notebook
 
-        ipynb, html = execute_notebook(url, args.out, params)
+        ipynb, html = execute_notebook(url, args.out, params, table1=args.table1)
         paths["notebook"], paths["notebook_html"] = ipynb, html
     for path in paths.values():
         print(f"wrote {path}")

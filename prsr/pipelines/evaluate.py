@@ -2,7 +2,8 @@
 
 Reads: the test split (`sr_data.load_pairs`), trained runs (`runs/<dataset>/<method>/`).
 Writes (DESIGN.md "Files the stages write"): `predictions/truth.npz`, `predictions/<row>.npz`,
-`metrics.csv`, `table1.{csv,md,tex}`, `likelihood.csv` (test NLL of the likelihood models, and of the
+`metrics.csv`, `table1.{csv,md,tex}`, `observer.csv` (machine fool rate per row and of the study's golden
+pairs, with the observer's seconds; `observer.json` caches it), `likelihood.csv` (test NLL of the likelihood models, and of the
 pixel-recursive model's conditioning network alone), `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
 
 Predictions are reused when they were made from the same checkpoint, seed and image ids (the npz
@@ -35,7 +36,7 @@ from baselines.registry import METHODS, MethodSpec, get_method, row_labels, shor
 from prsr.pipelines.imported import imported_rows, read_meta, short_label
 from sr_data.errors import DataError
 
-from metrics.table import METRIC_COLUMNS, fill_fooled, table1_from_metrics, write_table1
+from metrics.table import METRIC_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, write_table1
 
 _log = logging.getLogger(__name__)
 
@@ -262,6 +263,20 @@ def score_rows(truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optiona
     return pd.concat(frames, ignore_index=True)[["method", "image_id", *METRIC_COLUMNS]]
 
 
+def observe_rows(truth, predictions: Dict[str, np.ndarray], observer_cfg, layout: EvalLayout, seed: int, device, log) -> pd.DataFrame:
+    """The machine observer (metrics/observer.py) on every row and on the study's golden pairs (bicubic + noise,
+    made by the study's own `golden_images`); writes `observer.csv` (with the seconds per row)."""
+    from study_app.builder import golden_images  # the study's golden degradation, not a copy of it
+
+    from metrics.machine_eval import machine_rates
+
+    rows = {**predictions, "golden": golden_images(truth["lr"], seed)}
+    machine = machine_rates(truth["hr"], rows, observer_cfg, seed=seed, device=device,
+                            cache_path=layout.root / "observer.json", log=log)
+    machine.to_csv(layout.root / "observer.csv", index=False)
+    return machine
+
+
 def evaluate(
     dataset: str,
     profile,
@@ -343,6 +358,10 @@ def evaluate(
     per_image = score_rows(truth, predictions, nll)
     per_image.to_csv(layout.metrics_csv, index=False)
     table = table1_from_metrics(per_image, order=[*table_rows(), *imported])
+    if profile.get("observer") is not None:
+        table = fill_machine(table, observe_rows(truth, predictions, profile["observer"], layout, seed, device, log))
+    else:
+        log(f"profile {profile['name']} has no observer: section; Table 1's machine_* columns stay empty")
     if study_db:
         from analysis import fool_rates
 
@@ -361,6 +380,8 @@ def evaluate(
             log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
     grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=shorts)
     outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
+    if profile.get("observer") is not None:
+        outputs.append(layout.root / "observer.csv")
     if "pixel_recursive" in models:
         outputs.append(
             write_diversity_grid(
