@@ -18,6 +18,8 @@ def add_arguments(p):
     p.add_argument("--study-db", default=None, help="study database URL: fills the %% fooled column")
     p.add_argument("--seed", type=int, default=None, help="seed of the subset and the samples (default: the profile's)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the prediction chunks an interrupted evaluation left (same checkpoint, seed, ids)")
     p.add_argument("--pred", default=None, help="folder of output images to score (with --gt)")
     p.add_argument("--gt", default=None, help="folder of ground-truth images, matched by file name (with --pred)")
     p.add_argument("--out", default=None, help="with --pred/--gt: output folder (default: <pred>_scores)")
@@ -55,7 +57,9 @@ def run(args) -> int:
     device = torch.device(args.device) if args.device else None
     profile = load_profile(args.profile, overrides=args.set)
     table = evaluate(args.dataset, profile, args.runs_dir, methods=methods, data_root=args.data_root,
-                     study_db=args.study_db, device=device, seed=args.seed)
+                     study_db=args.study_db, device=device, seed=args.seed, resume=args.resume)
+    if table is None:  # a torchrun rank other than 0: it wrote its chunks, rank 0 writes Table 1
+        return 0
     print()
     print(to_markdown(table, title=f"Table 1 - {args.dataset}", labels=table.attrs.get("labels") or row_labels()))
     return 0

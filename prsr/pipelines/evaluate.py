@@ -28,7 +28,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
@@ -190,20 +189,26 @@ def _to_device_float(x: np.ndarray, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_rows(method, truth, rows: Sequence[str], batch_size: int, seed: int, device) -> Dict[str, np.ndarray]:
-    """Run the method's decoders for `rows` over the evaluation inputs -> {row: sr uint8 [N,C,32,32]}."""
+def predict_rows(method, truth, rows: Sequence[str], batch_size: int, seed: int, device, layout: Optional[EvalLayout] = None,
+                 meta: str = "", info=None, resume: bool = False) -> Optional[Dict[str, dict]]:
+    """Run the method's decoders for `rows` over the evaluation inputs, in chunks shared over the ranks
+    (`prsr/pipelines/sharded.py`) -> on rank 0 {row: {"sr": uint8 [N,C,32,32], "ranks": [...], "resumed_ids": [...]}},
+    on other ranks None. `layout` None: a temporary chunk folder (one process)."""
+    import tempfile
+
+    from prsr.pipelines.sharded import predict_row_chunks
+    from sr_models import distributed as dist_utils
+
+    info = info or dist_utils.DistInfo(device=torch.device(device))
     decoders = method.decodings()
-    out = {}
-    n = len(truth["lr"])
-    for row in rows:
-        decode = decoders[row]
-        gen = torch.Generator(device=device).manual_seed(_row_seed(seed, row))
-        parts = []
-        for sl in tqdm(list(_batches(n, batch_size)), desc=f"predict {row}", unit="batch", leave=False):
-            sr = decode(_to_device_float(truth["lr"][sl], device), gen)
-            parts.append(sr_data.to_uint8(sr.float().cpu()).numpy())
-        out[row] = np.concatenate(parts)
-    return out
+    draws = int(np.prod(truth["hr"].shape[1:]))  # the sampler's uniforms per image: one per sub-pixel
+    to_u8 = lambda sr: sr_data.to_uint8(sr.float().cpu()).numpy()  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        predictions = layout.predictions if layout is not None else Path(tmp)
+        out = {row: predict_row_chunks(decoders[row], truth["lr"], truth["ids"], row, _row_seed(seed, row), draws,
+                                       batch_size, meta, predictions, info, device, _to_device_float, to_u8, resume)
+               for row in rows}
+    return out if info.is_main else None
 
 
 @torch.no_grad()
@@ -287,22 +292,42 @@ def evaluate(
     device: Optional[torch.device] = None,
     seed: Optional[int] = None,
     log=None,
-) -> pd.DataFrame:
+    resume: bool = False,
+) -> Optional[pd.DataFrame]:
     """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame. Progress lines go to
-    `log(text)` (default: this module's logger at INFO)."""
+    `log(text)` (default: this module's logger at INFO).
+
+    Under `torchrun` (WORLD_SIZE > 1) every rank predicts its share of each missing row's images
+    (`prsr/pipelines/sharded.py`), and rank 0 alone gathers, scores and writes every file; the other
+    ranks write only their chunk files and return None. `resume`: reuse the chunk files an interrupted
+    evaluation left (same checkpoint, seed and ids); without it a row missing its `<row>.npz` is
+    predicted from scratch.
+    """
+    from sr_models import distributed as dist_utils
     from sr_models.profiles import load_profile
+
+    from prsr.pipelines import sharded
+    from prsr.pipelines.sharded import finish_row, ids_hash, write_manifest
+
+    sharded._written[0] = 0  # the interruption test hook counts the chunks of this evaluation
 
     from metrics.figures import write_diversity_grid, write_method_grid
 
     log = log or _log.info
     profile = load_profile(profile)
     seed = profile["seed"] if seed is None else seed
-    device = device or default_device()
+    was_initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
+    info = dist_utils.setup(device)  # one process: nothing initialised, rank 0 of 1
+    device = device or (info.device if info.distributed else default_device())
     ev = profile["eval"]
     layout = EvalLayout(Path(runs_dir) / dataset)
 
     test, indices = evaluation_subset(dataset, profile, seed, data_root)
-    truth = ensure_truth(layout, test, indices)
+    if info.is_main:  # one writer of truth.npz (and of the move-aside of an old subset)
+        truth = ensure_truth(layout, test, indices)
+    dist_utils.barrier(info)
+    if not info.is_main:
+        truth = load_truth(layout)
     log(f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})")
 
     imported = {name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items()
@@ -319,10 +344,12 @@ def evaluate(
     nll: Dict[str, Optional[np.ndarray]] = {}
     models = {}
     specs = available_methods(layout) if builtin is None else available_methods(layout, builtin) if builtin else []
+    manifest = {}
     for spec in specs:
         meta = _method_fingerprint(spec, layout, dataset, seed)
         cached = {row: _load_prediction(layout.prediction(row), truth["ids"], meta) for row in spec.rows}
-        missing = [row for row, c in cached.items() if c is None]
+        # rank 0's view decides, so every rank enters the same rows' barriers
+        missing = dist_utils.broadcast_object([row for row, c in cached.items() if c is None], info)
         for row in missing:  # an imported file is only ever read (import refuses built-in names; a hand-made one)
             if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
                 raise DataError(f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
@@ -331,15 +358,26 @@ def evaluate(
         if missing:
             t0 = time.time()
             method = build_method(spec, layout, dataset, data_root, device)
-            new = predict_rows(method, truth, missing, ev["batch_size"], seed, device)
+            new = predict_rows(method, truth, missing, ev["batch_size"], seed, device, layout, meta, info, resume)
+            if not info.is_main:
+                continue
             row_nll = ground_truth_bpd(method, truth, ev["batch_size"], device) if getattr(method, "has_likelihood", False) else None
-            for row, sr in new.items():
-                arrays = {"sr": sr, "ids": truth["ids"], "meta": np.array(meta)}
+            fingerprint = json.loads(meta)
+            for row, got in new.items():
+                arrays = {"sr": got["sr"], "ids": truth["ids"], "meta": np.array(meta)}
                 if row_nll is not None:
                     arrays["nll_bpd"] = row_nll
                 _atomic_savez(layout.prediction(row), **arrays)
                 cached[row] = arrays
-            log(f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s")
+                manifest[row] = {"method": spec.name, "checkpoint": fingerprint["source"], "seed": seed,
+                                 "ids_sha1": ids_hash(truth["ids"]), "n_images": len(truth["ids"]),
+                                 "world_size": info.world_size, "ranks": got["ranks"], "resumed_ids": got["resumed_ids"]}
+                write_manifest(layout.predictions, {row: manifest[row]})
+                finish_row(layout.predictions, row)
+            log(f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s"
+                + (f" over {info.world_size} ranks" if info.distributed else ""))
+        elif not info.is_main:
+            continue
         else:
             log(f"{spec.name}: reusing saved predictions")
         for row in spec.rows:
@@ -348,6 +386,10 @@ def evaluate(
         if spec.learned and getattr(spec.load_class(), "has_likelihood", False):
             models[spec.name] = method or build_method(spec, layout, dataset, data_root, device)
 
+    if info.distributed and not was_initialised:
+        dist_utils.cleanup()  # the rest is rank 0's alone: no collective follows
+    if not info.is_main:
+        return None
     for name, rec in imported.items():  # alphabetical, after the built-in rows
         predictions[name] = rec["sr"]
         nll[name] = None  # an outside method's likelihood is not known
