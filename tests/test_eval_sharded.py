@@ -71,13 +71,16 @@ def fresh_runs(path: Path, trained: Path) -> Path:
 
 
 def assert_same_results(got: Path, want: Path):
-    """Every prediction file's arrays (sr, ids, meta, nll_bpd) and table1.csv equal the reference's."""
+    """Every prediction file (its arrays sr, ids, meta, nll_bpd, and its bytes) and table1.csv equal the reference's."""
     for row in ["truth", *ROWS]:
         with np.load(got / "fashion-mnist/predictions" / f"{row}.npz") as a, \
              np.load(want / "fashion-mnist/predictions" / f"{row}.npz") as b:
             assert sorted(a.files) == sorted(b.files), row
             for k in a.files:
                 assert np.array_equal(a[k], b[k]), f"{row}.npz: {k} differs"
+        # and the files themselves, byte for byte (np.savez of equal arrays writes equal bytes)
+        assert (got / "fashion-mnist/predictions" / f"{row}.npz").read_bytes() == \
+            (want / "fashion-mnist/predictions" / f"{row}.npz").read_bytes(), row
     assert (got / "fashion-mnist/table1.csv").read_bytes() == (want / "fashion-mnist/table1.csv").read_bytes()
     assert not (got / "fashion-mnist/predictions/.chunks").exists()  # chunks removed once assembled
 
@@ -89,7 +92,7 @@ def manifest(runs: Path) -> dict:
 def test_rank_offset_samples_equal_one_batch():
     model = sr_models_smoke()
     data = sr_data.load_pairs("fashion-mnist", "test")
-    lr = sr_data.to_float(torch.from_numpy(np.ascontiguousarray(data.lr[:6])))
+    lr = sr_data.to_float(torch.from_numpy(np.array(data.lr[:6])))
     draws = 1 * 32 * 32
     for kw in [dict(temperature=1.0), dict(temperature=0.8), dict(greedy=True)]:
         whole = model.sample(lr, generator=torch.Generator().manual_seed(5), progress=False, **kw)
@@ -196,3 +199,24 @@ def test_stale_chunks_are_not_mixed_in(reference, tmp_path):
     with np.load(runs / "fashion-mnist/predictions/bicubic.npz") as a, np.load(want / "fashion-mnist/predictions/bicubic.npz") as b:
         assert np.array_equal(a["sr"], b["sr"])
     assert manifest(runs)["bicubic"]["resumed_ids"] == []
+
+
+def test_deterministic_baselines_do_not_depend_on_the_batch():
+    """nearest and pixel_ce (mean, argmax), as uint8 like predictions/*.npz: 24 images at once == in chunks of 5."""
+    from baselines import NearestNeighbour
+    from baselines.pixel_ce import PixelCE
+
+    test = sr_data.load_pairs("fashion-mnist", "test")
+    train = sr_data.load_pairs("fashion-mnist", "train")
+    lr = sr_data.to_float(torch.from_numpy(np.array(test.lr[:24])))
+    torch.manual_seed(0)
+    ce = PixelCE(channels=1, widths=(8, 8, 8), blocks=1).eval()
+    with torch.no_grad():  # untrained logits are near-uniform (a constant mean image); sharpen them
+        for p in ce.parameters():
+            p.mul_(4.0)
+    nn = NearestNeighbour(train, device="cpu")
+    for name, f in [("nearest", nn.predict), ("pixel_ce_mean", ce.predict_mean), ("pixel_ce_argmax", ce.predict_argmax)]:
+        whole = sr_data.to_uint8(f(lr))
+        parts = torch.cat([sr_data.to_uint8(f(lr[s:s + 5])) for s in range(0, 24, 5)])
+        assert torch.equal(parts, whole), name
+        assert whole.float().std() > 0, name  # not a constant image
