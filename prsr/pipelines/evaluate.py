@@ -11,6 +11,9 @@ stores a `meta` JSON string), so re-running `prsr eval` after training one more 
 that method. Rows imported with `prsr import` (`prsr/pipelines/imported.py`) are read, never
 predicted or rewritten, and scored like every other row; Table 1 lists the built-in rows in registry
 order, then the imported rows alphabetically.
+
+Under `torchrun` the images of each row to predict are shared over the ranks in chunks, resumable with
+`resume=True`, and `predictions/manifest.json` records what made each row (`prsr/pipelines/sharded.py`).
 """
 
 from __future__ import annotations
