@@ -133,26 +133,17 @@ def test_one_process_manifest(reference):
     assert len(rows["pixel_recursive_t1.0"]["checkpoint"]) == 40  # sha1 of model.safetensors
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_give_the_one_process_files(reference, tmp_path):
-    want, trained = reference
-    runs = fresh_runs(tmp_path, trained)
+def torchrun_eval(runs: Path, *extra: str, **env_extra) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node=2 -m prsr.cli eval` (gloo on CPU) on `runs` with the test's profile."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={free_port()}", "-m", "prsr.cli", "-q", "eval", "--profile", "smoke",
-           "--dataset", "fashion-mnist", "--runs-dir", str(runs), "--methods", "bicubic,pixel_recursive", "--device", "cpu"]
+           "--dataset", "fashion-mnist", "--runs-dir", str(runs), "--methods", "bicubic,pixel_recursive", "--device", "cpu",
+           *extra]
     for s in EVAL_SET:
         cmd += ["--set", s]
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1")
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert_same_results(runs, want)
-    with np.load(runs / "fashion-mnist/predictions/truth.npz") as z:
-        ids = [str(i) for i in z["ids"]]
-    for row, rec in manifest(runs).items():
-        assert rec["world_size"] == 2 and [r["rank"] for r in rec["ranks"]] == [0, 1], row
-        a, b = (r["ids"] for r in rec["ranks"])
-        assert a == ids[:4] and b == ids[4:], row  # two disjoint contiguous shares covering every id
-        assert rec["resumed_ids"] == []
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1",
+               **env_extra)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_interrupted_evaluation_resumes_to_the_same_files(reference, tmp_path, monkeypatch):
@@ -220,3 +211,32 @@ def test_deterministic_baselines_do_not_depend_on_the_batch():
         parts = torch.cat([sr_data.to_uint8(f(lr[s:s + 5])) for s in range(0, 24, 5)])
         assert torch.equal(parts, whole), name
         assert whole.float().std() > 0, name  # not a constant image
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_interrupted_then_resumed_give_the_one_process_files(reference, tmp_path):
+    """torchrun with 2 gloo ranks; each rank stops after its 2 bicubic chunks and 1 of pixel_recursive_greedy
+    (test hook), then `--resume` with 2 ranks: the one-process files, and disjoint shares covering every id."""
+    want, trained = reference
+    runs = fresh_runs(tmp_path, trained)
+    res = torchrun_eval(runs, **{sharded.FAIL_AFTER_ENV: "3"})
+    assert res.returncode != 0 and "InterruptedForTest" in res.stderr, res.stderr[-3000:]
+    pred = runs / "fashion-mnist/predictions"
+    assert (pred / "bicubic.npz").is_file() and not (pred / "pixel_recursive_greedy.npz").exists()
+    res = torchrun_eval(runs, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert_same_results(runs, want)
+    with np.load(pred / "truth.npz") as z:
+        ids = [str(i) for i in z["ids"]]
+    rows = manifest(runs)
+    for row in ["bicubic", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"]:  # not interrupted
+        rec = rows[row]
+        assert rec["world_size"] == 2 and [r["rank"] for r in rec["ranks"]] == [0, 1], row
+        assert [r["ids"] for r in rec["ranks"]] == [ids[:4], ids[4:]], row  # disjoint, contiguous, every id
+        assert rec["resumed_ids"] == [], row
+    greedy = rows["pixel_recursive_greedy"]
+    # rank 0 surely wrote its first chunk before stopping; rank 1's may or may not have been written when
+    # torchrun stopped it, so only the partition is asserted for the rest
+    assert set(ids[:2]) <= set(greedy["resumed_ids"])
+    shares = [set(r["ids"]) for r in greedy["ranks"]] + [set(greedy["resumed_ids"])]
+    assert sum(map(len, shares)) == len(ids) and set().union(*shares) == set(ids)
