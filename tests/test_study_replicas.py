@@ -133,11 +133,12 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
                         page = await context.new_page()
                         await page.add_init_script(LATENCY_PROBE)
                         pages.append(page)
-                    crew = [Rater(pages[k], f"http://127.0.0.1:{ports[k % 2]}/?pid=replica-{k}") for k in range(N_RATERS)]
+                    crew = [Rater(pages[k], f"http://127.0.0.1:{ports[k % 2]}/?pid=replica-{k}", timeout_s=300)
+                            for k in range(N_RATERS)]
                     tasks = [asyncio.create_task(r.run()) for r in crew]
                     on_a = [r for k, r in enumerate(crew) if k % 2 == 0]
 
-                    async def until(cond, what, timeout=90):
+                    async def until(cond, what, timeout=150):
                         end = time.monotonic() + timeout
                         while not await cond():
                             failed = [t for t in tasks if t.done() and t.exception() is not None]
@@ -167,7 +168,7 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
                     await until(two_more, "two more answers each after the kill")
                     await asyncio.to_thread(postgres_server.restart)
                     events["pg_restarted"] = time.time()
-                    await asyncio.wait_for(asyncio.gather(*tasks), timeout=150)
+                    await asyncio.wait_for(asyncio.gather(*tasks), timeout=240)
                     return crew
                 finally:
                     await browser.close()
