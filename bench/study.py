@@ -17,7 +17,7 @@ over the processes) through the real protocol: fixation 500 ms, exposure 1000 ms
 reaction time drawn uniformly from --reaction-ms (so about one answer per 1.7-2 s, like a quick
 person). For each process count it reports answers/s recorded in the database, p50/p95 of the time
 from a click to the next pair on screen (measured in the page: click to the first animation frame of
-the new trial's fixation) and errors (tracebacks in the app logs, page errors, raters stalled > 15 s).
+the new trial's fixation), the app processes' CPU time per answer, and errors (tracebacks in the app logs, page errors, raters stalled > 15 s).
 
     .venv/bin/python bench/study.py --app --processes 1 2 --raters 8 --seconds 60
 """
@@ -81,6 +81,23 @@ def run(url: str, folder: Path, n_raters: int, n_trials: int, pace_ms: float = 0
                 issue_p95=np.percentile(issue_ms, 95), per_s=len(r) / wall)
 
 
+def _group_cpu_s(pgids: set[int]) -> float:
+    """CPU seconds (user + system) used so far by every live process in these process groups."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:  # fields after the name: state ppid pgrp ...; utime, stime at 11, 12
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_raters: int, seconds: float,
             reaction_ms: tuple[float, float]) -> dict:
     """One configuration of the `--app` mode (see the module docstring)."""
@@ -94,32 +111,24 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the browser driver the tests use
     from playwright.async_api import async_playwright
-    from study_browser_helpers import LATENCY_PROBE, Rater, free_port, launch_async, start_app, stop_app, wait_healthy
+    from study_browser_helpers import Rater, launch_async, new_rater_page, start_apps, stop_app
 
     url = pg.create_database()
     n_test = int(seconds / 1.5) + 20  # more pairs than anyone can answer in the time
     init_study(folder, url, methods=["gan"], raters_per_method=n_raters, n_test=n_test, n_practice=1, n_golden=2,
                seed=0, crowd=dict(max_claims_per_client=0))
-    ports = [free_port() for _ in range(n_proc)]
-    app_logs = [logs / f"app{n_proc}-{k}.log" for k in range(n_proc)]
-    apps = [start_app(url, port, log, wait=False) for port, log in zip(ports, app_logs)]
     rng = random.Random(0)
     lo, hi = reaction_ms
     page_errors: list[str] = []
+    apps, ports, app_logs = start_apps(url, n_proc, logs, prefix=f"app{n_proc}-")
     try:
-        for proc, port, log in zip(apps, ports, app_logs):
-            wait_healthy(proc, port, log)
-
         async def main():
             async with async_playwright() as pw:
                 browser = await launch_async(pw)
                 try:
                     crew = []
                     for k in range(n_raters):
-                        context = await browser.new_context(viewport={"width": 960, "height": 700})
-                        page = await context.new_page()
-                        page.on("pageerror", lambda e: page_errors.append(str(e)))
-                        await page.add_init_script(LATENCY_PROBE)
+                        page = await new_rater_page(browser, page_errors)
                         crew.append(Rater(page, f"http://127.0.0.1:{ports[k % n_proc]}/?pid=load-{k}",
                                           reaction_s=lambda: rng.uniform(lo, hi) / 1e3, timeout_s=seconds + 300))
                     tasks = [asyncio.create_task(r.run()) for r in crew]
@@ -131,6 +140,7 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
                     for r in crew:
                         await r.page.evaluate("window.__prsrLoad.lat = []")
                     t0 = store.utcnow()
+                    cpu0 = _group_cpu_s({p.pid for p in apps})
                     seen = [(r.answers, time.monotonic()) for r in crew]
                     stalls = 0
                     end = time.monotonic() + seconds
@@ -143,15 +153,16 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
                                 stalls += 1
                                 seen[k] = (r.answers, time.monotonic())
                     t1 = store.utcnow()
+                    cpu1 = _group_cpu_s({p.pid for p in apps})
                     lat = [x for r in crew for x in await r.latencies()]
                     for r in crew:
                         r.stop = True
                     await asyncio.gather(*tasks, return_exceptions=True)
-                    return t0, t1, lat, stalls
+                    return t0, t1, lat, stalls, cpu1 - cpu0
                 finally:
                     await browser.close()
 
-        t0, t1, lat, stalls = asyncio.run(main())
+        t0, t1, lat, stalls, cpu_s = asyncio.run(main())
     finally:
         for proc in apps:
             stop_app(proc)
@@ -164,7 +175,7 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
     lat = np.array(lat)
     window = (t1 - t0).total_seconds()
     return dict(answers=n, per_s=n / window, p50=np.percentile(lat, 50), p95=np.percentile(lat, 95),
-                n_lat=len(lat), errors=tracebacks + len(page_errors) + stalls,
+                n_lat=len(lat), cpu_ms=1e3 * cpu_s / max(n, 1), errors=tracebacks + len(page_errors) + stalls,
                 detail=f"{tracebacks} tracebacks, {len(page_errors)} page errors, {stalls} stalls")
 
 
@@ -182,10 +193,13 @@ def main_app(args) -> None:
                 print(f"  {n_proc} process(es): {r['answers']} answers, {r['detail']}; load average {r['load']:.2f}")
     print(f"the study app, {args.raters} browser raters for {args.seconds:g} s per configuration "
           f"(reaction {args.reaction_ms[0]:g}-{args.reaction_ms[1]:g} ms after the 500 ms fixation + 1000 ms exposure)")
-    print(f"{'processes':>9} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} {'load 1 min':>11}")
+    print(f"{'processes':>9} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
+          f"{'app CPU ms/answer':>18} {'load 1 min':>11}")
     for n_proc, r in rows:
         print(f"{n_proc:>9} {r['answers']:>8} {r['per_s']:>10.2f} {r['p50']:>8.0f} {r['p95']:>8.0f} {r['errors']:>7} "
-              f"{r['load']:>11.2f}")
+              f"{r['cpu_ms']:>18.0f} {r['load']:>11.2f}")
+    print("app CPU ms/answer: CPU time of the app processes (serve + Streamlit) in the window / answers; "
+          "1000 / it is the answers/s one fully used core could serve")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -134,6 +134,31 @@ def stop_app(proc: subprocess.Popen) -> None:
         kill_app(proc)
 
 
+def start_apps(db_url: str, n: int, log_dir: Path, prefix: str = "app") -> tuple[list, list[int], list[Path]]:
+    """n `prsr study serve` processes on free ports, started together; (processes, ports, log paths)."""
+    ports = [free_port() for _ in range(n)]
+    logs = [Path(log_dir) / f"{prefix}{k}.log" for k in range(n)]
+    apps = [start_app(db_url, port, log, wait=False) for port, log in zip(ports, logs)]
+    try:
+        for proc, port, log in zip(apps, ports, logs):
+            wait_healthy(proc, port, log)
+    except BaseException:
+        for proc in apps:
+            stop_app(proc)
+        raise
+    return apps, ports, logs
+
+
+async def new_rater_page(browser, page_errors: list | None = None):
+    """A page in a fresh browser context (no shared storage) with LATENCY_PROBE installed."""
+    context = await browser.new_context(viewport={"width": 960, "height": 700})
+    page = await context.new_page()
+    if page_errors is not None:
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+    await page.add_init_script(LATENCY_PROBE)
+    return page
+
+
 async def launch_async(pw):
     return await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
@@ -224,6 +249,6 @@ class Rater:
                         last_clicked = (key, self.answers, time.monotonic())
                         await asyncio.sleep(0.2)
                     break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)  # polling costs CPU that the app under test would otherwise get
         raise TimeoutError(f"rater at {self.url} did not finish in {self.timeout_s:.0f} s "
                            f"({self.answers} answers; errors: {self.errors[-3:]})")

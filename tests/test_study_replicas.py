@@ -105,8 +105,8 @@ def _interrupted(url: str, rater_ids: list[str]) -> set[tuple[str, int, int]]:
 def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_path, postgres_server):
     from playwright.async_api import async_playwright
 
-    from study_browser_helpers import LATENCY_PROBE, Rater, free_port, kill_app, launch_async, require_browser, \
-        start_app, stop_app, wait_healthy
+    from study_browser_helpers import Rater, kill_app, launch_async, new_rater_page, require_browser, start_apps, \
+        stop_app
 
     require_browser()
     started = time.monotonic()
@@ -114,25 +114,15 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=32, channels=3, methods=("gan",))
     init_study(folder, url, raters_per_method=N_RATERS, n_test=N_TEST, n_practice=N_PRACTICE, n_golden=1, seed=5,
                crowd=dict(max_claims_per_client=0))
-    ports = [free_port(), free_port()]
-    logs = [tmp_path / f"app{k}.log" for k in range(2)]
-    apps = [start_app(url, p, log, wait=False) for p, log in zip(ports, logs)]
     events: dict[str, float] = {}
     interrupted: set = set()
+    apps, ports, _ = start_apps(url, 2, tmp_path)
     try:
-        for proc, port, log in zip(apps, ports, logs):
-            wait_healthy(proc, port, log)
-
         async def main():
             async with async_playwright() as pw:
                 browser = await launch_async(pw)
                 try:
-                    pages = []
-                    for k in range(N_RATERS):
-                        context = await browser.new_context(viewport={"width": 960, "height": 700})
-                        page = await context.new_page()
-                        await page.add_init_script(LATENCY_PROBE)
-                        pages.append(page)
+                    pages = [await new_rater_page(browser) for _ in range(N_RATERS)]
                     crew = [Rater(pages[k], f"http://127.0.0.1:{ports[k % 2]}/?pid=replica-{k}", timeout_s=300)
                             for k in range(N_RATERS)]
                     tasks = [asyncio.create_task(r.run()) for r in crew]
@@ -186,7 +176,7 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     t = pd.read_csv(out / "trials.csv")
     v = pd.read_csv(out / "voided.csv")
     n = N_PRACTICE + N_TEST
-    print(f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {len(v)}; "
+    print(f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
           f"reloads {[c.reloads for c in crew]}; click errors {[len(c.errors) for c in crew]}")
     assert all(c.done for c in crew) and [c.reloads for c in crew] == [1, 0] * (N_RATERS // 2)
     assert sorted(r.rater_id) == [f"replica-{k}" for k in range(N_RATERS)] and (r.status == "complete").all()
