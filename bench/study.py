@@ -17,7 +17,7 @@ over the processes) through the real protocol: fixation 500 ms, exposure 1000 ms
 reaction time drawn uniformly from --reaction-ms (so about one answer per 1.7-2 s, like a quick
 person). For each process count it reports answers/s recorded in the database, p50/p95 of the time
 from a click to the next pair on screen (measured in the page: click to the first animation frame of
-the new trial's fixation), the app processes' CPU time per answer, and errors (tracebacks in the app logs, page errors, raters stalled > 15 s).
+the new trial's fixation), the app processes' CPU time per answer, and errors (tracebacks in the app logs, page errors, exceptions shown in the page, raters stalled > 15 s).
 
     .venv/bin/python bench/study.py --app --processes 1 2 --raters 8 --seconds 60
 """
@@ -158,7 +158,8 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
                     for r in crew:
                         r.stop = True
                     await asyncio.gather(*tasks, return_exceptions=True)
-                    return t0, t1, lat, stalls, cpu1 - cpu0
+                    shown = sum(len(r.exceptions) for r in crew)
+                    return t0, t1, lat, stalls + shown, cpu1 - cpu0
                 finally:
                     await browser.close()
 
@@ -176,7 +177,7 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
     window = (t1 - t0).total_seconds()
     return dict(answers=n, per_s=n / window, p50=np.percentile(lat, 50), p95=np.percentile(lat, 95),
                 n_lat=len(lat), cpu_ms=1e3 * cpu_s / max(n, 1), errors=tracebacks + len(page_errors) + stalls,
-                detail=f"{tracebacks} tracebacks, {len(page_errors)} page errors, {stalls} stalls")
+                detail=f"{tracebacks} tracebacks, {len(page_errors)} page errors, {stalls} stalls or shown exceptions")
 
 
 def main_app(args) -> None:

@@ -173,7 +173,8 @@ class Rater:
         self.answers = 0  # answer clicks made
         self.reload_to: str | None = None
         self.reloads = 0
-        self.errors: list[str] = []
+        self.errors: list[str] = []  # failed clicks (an element replaced by a rerun mid-click: benign)
+        self.exceptions: list[str] = []  # exceptions the app showed in the page (never benign)
         self.done = False
         self.stop = False  # set by a benchmark: return at the next step (no error)
 
@@ -224,6 +225,13 @@ class Rater:
             if await self._visible(".st-key-completion-code code"):
                 self.done = True
                 return
+            if await self._visible("[data-testid=stException]"):
+                try:
+                    shown = (await self.page.locator("[data-testid=stException]").first.inner_text(timeout=500))[:300]
+                except Exception:
+                    shown = "(exception shown)"
+                if not self.exceptions or self.exceptions[-1] != shown:
+                    self.exceptions.append(shown)
             answer = "[data-testid=trial][data-phase=response] [data-testid=answer-left]"
             if await self._visible(answer):
                 await asyncio.sleep(self.reaction_s() if callable(self.reaction_s) else self.reaction_s)

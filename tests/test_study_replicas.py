@@ -84,6 +84,26 @@ def test_rate_events_are_pruned_in_the_same_transaction(tmp_path, db_url):
     assert left == [("admin", "c3"), ("claim", "c4")]
 
 
+@pytest.mark.postgres
+def test_the_store_carries_on_after_a_database_restart(tmp_path, postgres_server):
+    """Pooled connections die with a restart: the next operations ping, reconnect and succeed."""
+    url = postgres_server.create_database()
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=12, channels=1, methods=("gan",))
+    init_study(folder, url, raters_per_method=2, n_test=3, n_practice=1, n_golden=1, seed=0)
+    engine = open_study(url)
+    try:
+        store.enrol(engine, "p1")
+        first = store.next_trial(engine, "p1")
+        postgres_server.restart()
+        assert store.record_answer(engine, "p1", first.trial_index, first.attempt, "left", 1000.0, 300.0,
+                                   False).status == "recorded"
+        second = store.next_trial(engine, "p1")
+        assert (second.trial_index, second.attempt) == (first.trial_index + 1, 0)  # nothing voided
+        assert store.rater_status(engine, "p1")["answered"] == 1
+    finally:
+        dispose_engine(url)
+
+
 # ---- the fault test --------------------------------------------------------------------------------
 
 N_RATERS, N_PRACTICE, N_TEST = 6, 1, 7
@@ -178,6 +198,7 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     n = N_PRACTICE + N_TEST
     print(f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
           f"reloads {[c.reloads for c in crew]}; click errors {[len(c.errors) for c in crew]}")
+    assert [c.exceptions for c in crew] == [[]] * N_RATERS  # the app never showed an error to a rater
     assert all(c.done for c in crew) and [c.reloads for c in crew] == [1, 0] * (N_RATERS // 2)
     assert sorted(r.rater_id) == [f"replica-{k}" for k in range(N_RATERS)] and (r.status == "complete").all()
     # every (rater, trial index) answered exactly once: nothing lost, nothing duplicated
