@@ -4,15 +4,28 @@ On SQLite every transaction starts with `BEGIN IMMEDIATE`, which takes the write
 raters claiming slots at once are serialised instead of one failing half-way with "database is
 locked". WAL mode lets readers (the admin page, exports) proceed while a writer holds that lock.
 On PostgreSQL the store uses row locks (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED` for slot claims).
+
+Several app processes may share one PostgreSQL database (README "Several app processes"), and that
+server may restart under them: every pooled connection is pinged before use (`pool_pre_ping`), a new
+connection waits up to `CONNECT_WAIT_S` for the server to come back, and `retry_on_disconnect` reruns
+a whole transaction that lost its connection (only for the store's idempotent operations).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+CONNECT_WAIT_S = 30.0  # how long a new connection waits for a (re)starting server
+RETRIES = 5  # reruns of a transaction whose connection was lost
+_log = logging.getLogger(__name__)
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -67,9 +80,53 @@ def get_engine(db: str | Path) -> Engine:
                 )
                 _configure_sqlite(engine)
             else:
-                engine = create_engine(url, pool_size=8, max_overflow=64, pool_timeout=120, pool_recycle=1800)
+                engine = create_engine(url, pool_size=8, max_overflow=64, pool_timeout=120, pool_recycle=1800,
+                                       pool_pre_ping=True)
+                _wait_for_server(engine)
             _ENGINES[url] = engine
         return engine
+
+
+def _wait_for_server(engine: Engine) -> None:
+    """New connections retry for up to CONNECT_WAIT_S while the server refuses them (a restart)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        delay = 0.1
+        while True:
+            try:
+                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                _log.warning("database refused a connection; retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
+
+
+def _lost_connection(exc: Exception) -> bool:
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError))
+
+
+def retry_on_disconnect(fn):
+    """Rerun `fn` (one or more whole transactions) when its connection was lost mid-way, e.g. by a
+    database restart: up to RETRIES times, backing off 0.2 s .. 2 s. Only for idempotent
+    operations: a rerun after a commit whose acknowledgement was lost must change nothing more
+    (answers are unique per (rater, trial index, attempt); enrolment resumes)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for k in range(RETRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                if k == RETRIES or not _lost_connection(exc):
+                    raise
+                _log.warning("%s lost its database connection (%s); retrying", fn.__name__, type(exc.orig).__name__)
+                time.sleep(min(0.2 * 2 ** k, 2.0))
+
+    return wrapper
 
 
 def dispose_engine(db: str | Path) -> None:

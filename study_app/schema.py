@@ -182,16 +182,25 @@ rate_events = Table(
 )
 
 
+UPGRADE_LOCK_KEY = 0x70727372  # "prsr": the PostgreSQL advisory lock serialising schema upgrades
+
+
 def upgrade(engine) -> list[str]:
     """Bring an older study database up to this schema, additively: create missing tables and add
-    missing (nullable) columns. Returns the "table.column" names added. Nothing is rewritten."""
+    missing (nullable) columns. Returns the "table.column" names added. Nothing is rewritten.
+
+    Every app process runs this when it first opens a database, so replicas may run it at once: the
+    whole upgrade is one transaction holding a lock (PostgreSQL: `pg_advisory_xact_lock`; SQLite: the
+    store's `BEGIN IMMEDIATE`), and the columns are read after the lock is taken, so a second
+    upgrader waits and then finds nothing to add."""
     from sqlalchemy import inspect, text
 
-    with engine.connect() as conn:  # read the current columns first (and release the connection)
-        insp = inspect(conn)
-        have_by_table = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
     added = []
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
+        insp = inspect(conn)
+        have_by_table = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
         for table in metadata.sorted_tables:
             if table.name not in have_by_table:
                 continue
@@ -206,5 +215,5 @@ def upgrade(engine) -> list[str]:
                 prep = engine.dialect.identifier_preparer
                 conn.execute(text(f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} {kind}"))
                 added.append(f"{table.name}.{col.name}")
-    metadata.create_all(engine, checkfirst=True)
+        metadata.create_all(conn, checkfirst=True)
     return added

@@ -18,6 +18,12 @@ A rater's whole trial list lives in the database, never in a browser session:
 - Slot claims are rate-limited per client (`max_claims_per_client` per `claim_window_s`, counted in
   the `rate_events` table, so every app process sees the same counts); admin attempts likewise.
 
+- Several app processes may share one database: every decision (slots, trial order, voiding, rate
+  limits) is made in a database transaction, never in process memory. The operations marked with
+  `retry_on_disconnect` are idempotent and rerun after a lost connection (a database restart); a
+  rerun of `next_trial` after a commit whose acknowledgement was lost voids the trial it had just
+  issued (never shown) and issues a replacement, like a refresh would.
+
 Nothing here builds SQL from text: values reach the database only as bound parameters.
 """
 
@@ -31,9 +37,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .db import retry_on_disconnect
 from .schema import images, plan_items, rate_buckets, rate_events, raters, slots, study, trials, voided_trials
 
 SIDES = ("left", "right")
@@ -56,6 +63,7 @@ DEFAULT_MAX_CLAIMS = 5  # slot claims per client per window, for databases that 
 DEFAULT_CLAIM_WINDOW_S = 3600
 ADMIN_MAX_FAILURES = 5  # wrong admin secrets per client per ADMIN_WINDOW_S before attempts are refused
 ADMIN_WINDOW_S = 600
+RATE_EVENTS_KEEP_S = 86400  # rate events older than this (and than their window) are deleted
 ENV_FIELDS = ("viewport_w", "viewport_h", "device_pixel_ratio", "user_agent", "refresh_hz")
 ID_FIELDS = ("participant_id", "study_id", "session_id", "platform")
 
@@ -147,6 +155,14 @@ def _lock_bucket(conn, kind: str, key: str) -> None:
                  .with_for_update()).first()
 
 
+def _prune_events(conn, kind: str, now: datetime, window_s: int) -> None:
+    """Delete `kind` events older than both the rate window and RATE_EVENTS_KEEP_S, in the caller's
+    transaction: no rate check looks that far back, and rate_events stays as small as a day's traffic
+    (the last day of admin attempts stays readable as a log)."""
+    before = now - timedelta(seconds=max(window_s, RATE_EVENTS_KEEP_S))
+    conn.execute(delete(rate_events).where(rate_events.c.kind == kind, rate_events.c.at < before))
+
+
 def _events(conn, kind: str, key: str, since: datetime, outcomes: tuple[str, ...]) -> int:
     return conn.execute(
         select(func.count()).select_from(rate_events)
@@ -163,6 +179,7 @@ def admin_attempt(engine: Engine, key: str | None, correct: bool, *, now: dateti
     key = key or "unknown"
     with engine.begin() as conn:
         _lock_bucket(conn, "admin", key)
+        _prune_events(conn, "admin", now, window_s)
         failures = _events(conn, "admin", key, now - timedelta(seconds=window_s), ("wrong", "limited"))
         outcome = "limited" if failures >= max_failures else ("ok" if correct else "wrong")
         conn.execute(insert(rate_events).values(kind="admin", client_key=key, at=now, outcome=outcome))
@@ -176,6 +193,7 @@ def _study_row(conn):
     return row
 
 
+@retry_on_disconnect
 def study_settings(engine: Engine) -> dict:
     """The study row as a dict (protocol sizes, display size, exposure, ...)."""
     with engine.connect() as conn:
@@ -199,6 +217,7 @@ def _reclaim_abandoned(conn, now: datetime, abandon_after_s: int) -> int:
     return len(stale)
 
 
+@retry_on_disconnect
 def reclaim_abandoned(engine: Engine, *, now: datetime | None = None) -> int:
     """Free the slots of raters idle for longer than the study's timeout; returns how many."""
     now = now or utcnow()
@@ -235,6 +254,7 @@ def _clean_env(env: dict | None) -> dict:
     return out
 
 
+@retry_on_disconnect
 def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: datetime | None = None,
           client: str | None = None, ids: dict | None = None, env: dict | None = None) -> Enrolment:
     """Enrol `participant_id` (trimmed, validated, compared case-insensitively) or resume it.
@@ -269,6 +289,7 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
                 if client and limit > 0:
                     _lock_bucket(conn, "claim", client)
                     window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
+                    _prune_events(conn, "claim", now, window)
                     if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
                         raise TooManyClaims(f"this connection took {limit} places in the last "
                                             f"{window // 60} minutes; no further place is given to it")
@@ -349,6 +370,7 @@ def _sizes(conn) -> tuple[int, int]:
     return _SIZES[key]
 
 
+@retry_on_disconnect
 def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) -> Trial | None:
     """Issue the rater's first unanswered trial (voiding and replacing it if it was issued before).
 
@@ -401,6 +423,7 @@ def _check_ms(name: str, value) -> float:
     return v
 
 
+@retry_on_disconnect
 def record_answer(
     engine: Engine,
     rater_id: str,
@@ -480,6 +503,7 @@ def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
     return True
 
 
+@retry_on_disconnect
 def record_environment(engine: Engine, rater_id: str, env: dict) -> None:
     """Store the measured environment (`ENV_FIELDS`) of a rater (the latest measurement wins)."""
     values = _clean_env(env)
@@ -488,12 +512,14 @@ def record_environment(engine: Engine, rater_id: str, env: dict) -> None:
             conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(**values))
 
 
+@retry_on_disconnect
 def record_comments(engine: Engine, rater_id: str, text: str) -> None:
     """Store the rater's optional end-of-study comments (at most 4,000 characters)."""
     with engine.begin() as conn:
         conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(comments=str(text)[:4000]))
 
 
+@retry_on_disconnect
 def rater_status(engine: Engine, rater_id: str) -> dict | None:
     """The rater's row (status, method, completion_code, ...) and answer counts, or None if unknown.
     `rater_id` is matched like a participant id (trimmed, case-insensitive); the row has the stored id."""
@@ -509,6 +535,7 @@ def rater_status(engine: Engine, rater_id: str) -> dict | None:
         return {**dict(row), "answered": int(answered)}
 
 
+@retry_on_disconnect
 def trial_pngs(engine: Engine, trial: Trial) -> tuple[bytes, bytes]:
     """The PNG bytes (left, right) of a trial: the ground truth on `real_side`, the other image opposite."""
     other_kind = "golden" if trial.is_golden else trial.method

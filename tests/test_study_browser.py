@@ -15,13 +15,9 @@ import base64
 import http.server
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +25,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from conftest import require_or_skip
+from study_browser_helpers import APP, CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, wait_healthy
 from study_app import store
 from study_app.builder import init_study
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
 from study_app.export import read_tables
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
-APP = Path(__file__).resolve().parents[1] / "study_app" / "app.py"
 FRAME_MS = 1000 / 60 + 0.5
 
 # Runs in every document before the page's scripts. The trial lives in an open shadow root (the
@@ -106,32 +98,16 @@ PROBE = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _require_browser() -> None:
-    if not (os.path.exists(CHROMIUM) and shutil.which("chromium")):
-        require_or_skip("Debian's chromium is not installed; install: sudo apt-get install chromium "
-                        "(or sudo scripts/install-test-deps.sh)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require_or_skip("the playwright Python package is missing; install: pip install -e '.[dev]'")
-
-
 @pytest.fixture
 def serve_study(tmp_path):
     """serve_study(folder, **init_study kwargs) -> (base URL, db URL): a study served by `streamlit run`."""
-    _require_browser()
+    require_browser()
     started = []
 
     def serve(folder, **kwargs):
         url = f"sqlite:///{tmp_path / f'study{len(started)}.db'}"
         init_study(folder, url, **kwargs)
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, PRSR_STUDY_DB=url)
         env.pop("PRSR_STUDY_TEST_HOOK", None)
         log_path = tmp_path / f"streamlit{len(started)}.log"
@@ -141,17 +117,7 @@ def serve_study(tmp_path):
              "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
         started.append((proc, log, url))
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+        wait_healthy(proc, port, log_path, timeout=60)
         return f"http://127.0.0.1:{port}", url
 
     try:
