@@ -18,11 +18,12 @@ SIM_DB  ?= $(RUNS)/$(DATASET)/study/SIMULATED_study.db
 DATA_ROOT ?=
 DATA_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: help demo test setup data train-all eval corners study analysis bench clean-venv
+.PHONY: help demo test lint setup data train-all eval corners study analysis bench clean-venv
 
 help:
 	@echo "make demo       set up, fetch the default data, train every method ($(PROFILE) profile), write Table 1"
 	@echo "make test       set up, install the test servers (PostgreSQL, Chromium), run the whole test suite"
+	@echo "make lint       ruff check + ruff format --check (the CI runs it before the tests)"
 	@echo "make setup | data | train-all | eval | corners | study | analysis | bench"
 	@echo "variables: PROFILE=smoke|quick|paper  DATASET=fashion-mnist|celeba|lsun-bedroom  RUNS=runs  DATA_ROOT=dir  STUDY_DB=url"
 
@@ -66,6 +67,10 @@ analysis: setup
 	  mv "$(SIM_DB).tmp" "$(SIM_DB)"; \
 	fi
 	$(PRSR) analyze --db "$(or $(STUDY_DB),$(SIM_DB))" --out $(RUNS)/$(DATASET)/analysis --notebook
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: setup
 	bash scripts/install-test-deps.sh

@@ -19,5 +19,15 @@ from analysis.fool_rates import (
     temperature_of,
 )
 
-__all__ = ["Analysis", "StudyData", "analyze", "apply_exclusions", "exclusions", "fool_rates", "load_study",
-           "pairwise", "per_image_rates", "temperature_of"]
+__all__ = [
+    "Analysis",
+    "StudyData",
+    "analyze",
+    "apply_exclusions",
+    "exclusions",
+    "fool_rates",
+    "load_study",
+    "pairwise",
+    "per_image_rates",
+    "temperature_of",
+]

@@ -35,7 +35,9 @@ def bootstrap_rates(
     fooled = np.asarray(fooled)
     trials = np.asarray(trials)
     if fooled.shape != trials.shape or fooled.ndim not in (1, 2):
-        raise ValueError(f"fooled and trials must have the same shape [R] or [S, R], got {fooled.shape} and {trials.shape}")
+        raise ValueError(
+            f"fooled and trials must have the same shape [R] or [S, R], got {fooled.shape} and {trials.shape}"
+        )
     if fooled.shape[-1] == 0:
         raise ValueError("cannot bootstrap a method with no raters")
     if np.any(trials < 1) or np.any(fooled < 0) or np.any(fooled > trials):

@@ -35,8 +35,17 @@ def fool_rate_bars(table: pd.DataFrame, *, simulated: bool, ax=None):
     if data["glmm_rate"].notna().any():
         g = 100 * data["glmm_rate"].to_numpy()
         gerr = np.vstack([g - 100 * data["glmm_ci_low"].to_numpy(), 100 * data["glmm_ci_high"].to_numpy() - g])
-        ax.errorbar(x + 0.38, g, yerr=gerr, fmt="D", color="#DD8452", ms=4, capsize=3, lw=1,
-                    label="GLMM check (rater x image effects)")
+        ax.errorbar(
+            x + 0.38,
+            g,
+            yerr=gerr,
+            fmt="D",
+            color="#DD8452",
+            ms=4,
+            capsize=3,
+            lw=1,
+            label="GLMM check (rater x image effects)",
+        )
     labels = [f"{m}\n{n} raters, {t} trials" for m, n, t in zip(data["method"], data["raters_kept"], data["trials"])]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("model image chosen as real (%)")
@@ -79,8 +88,13 @@ def image_pairs(pairs: list[tuple[str, np.ndarray, np.ndarray]], *, title: str, 
         for row, img in enumerate((truth, model)):
             ax = axes[row, col]
             img = np.asarray(img)
-            ax.imshow(img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255,
-                      interpolation="nearest")
+            ax.imshow(
+                img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img,
+                cmap="gray",
+                vmin=0,
+                vmax=255,
+                interpolation="nearest",
+            )
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(label, fontsize=8)
@@ -101,11 +115,17 @@ def machine_vs_human_bars(table: pd.DataFrame, *, simulated: bool, ax=None):
         _, ax = plt.subplots(figsize=(1.2 * len(data) + 2.5, 4.2))
     x = np.arange(len(data))
     human_label = "simulated raters (SIMULATED)" if simulated else "human raters"
-    for offset, prefix, color, label in ((-0.2, "machine", "#55A868", "machine observer, 95 % CI over pairs"),
-                                         (0.2, "human", "#4C72B0", f"{human_label}, 95 % CI over raters")):
+    for offset, prefix, color, label in (
+        (-0.2, "machine", "#55A868", "machine observer, 95 % CI over pairs"),
+        (0.2, "human", "#4C72B0", f"{human_label}, 95 % CI over raters"),
+    ):
         rate = data[f"{prefix}_fooled"].to_numpy(dtype=float)
-        err = np.vstack([rate - data[f"{prefix}_ci_low"].to_numpy(dtype=float),
-                         data[f"{prefix}_ci_high"].to_numpy(dtype=float) - rate])
+        err = np.vstack(
+            [
+                rate - data[f"{prefix}_ci_low"].to_numpy(dtype=float),
+                data[f"{prefix}_ci_high"].to_numpy(dtype=float) - rate,
+            ]
+        )
         ax.bar(x + offset, np.nan_to_num(rate), width=0.4, color=color, label=label)
         ax.errorbar(x + offset, rate, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     ax.set_xticks(x, list(data["method"]), fontsize=7, rotation=30, ha="right")

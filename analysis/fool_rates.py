@@ -47,19 +47,50 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
 from baselines.registry import table_rows
 
-from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
-
 RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total"]
-TRIAL_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "is_practice", "is_golden", "real_side",
-                 "choice", "chose_model", "exposure_ms", "reaction_ms", "tab_hidden"]
-FOOL_RATE_COLUMNS = ["method", "raters_kept", "raters_dropped", "trials", "fool_rate", "se", "ci_low",
-                     "ci_high", "glmm_rate", "glmm_ci_low", "glmm_ci_high", "binomial_se"]
+TRIAL_COLUMNS = [
+    "rater_id",
+    "method",
+    "image_id",
+    "trial_index",
+    "is_practice",
+    "is_golden",
+    "real_side",
+    "choice",
+    "chose_model",
+    "exposure_ms",
+    "reaction_ms",
+    "tab_hidden",
+]
+FOOL_RATE_COLUMNS = [
+    "method",
+    "raters_kept",
+    "raters_dropped",
+    "trials",
+    "fool_rate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "glmm_rate",
+    "glmm_ci_low",
+    "glmm_ci_high",
+    "binomial_se",
+]
 EXCLUSION_COLUMNS = ["rule", "raters_removed", "trials_removed"]
 PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value"]
-RULES = ["practice", "golden_trials", "incomplete", "golden_failed", "too_many_voids", "hidden_tab", "exposure",
-         "no_counted_trials"]
+RULES = [
+    "practice",
+    "golden_trials",
+    "incomplete",
+    "golden_failed",
+    "too_many_voids",
+    "hidden_tab",
+    "exposure",
+    "no_counted_trials",
+]
 STATUSES = {"complete", "in_progress", "abandoned", "screened_out"}
 DEFAULT_MAX_VOIDS = 2
 # Table-1 order; methods not listed follow in alphabetical order
@@ -88,9 +119,9 @@ class Analysis:
     fool_rates: pd.DataFrame
     exclusions: pd.DataFrame
     pairwise: pd.DataFrame
-    counted: pd.DataFrame          # the counted trials (contract columns)
-    per_rater: pd.DataFrame        # method, rater_id, trials, fooled (kept raters)
-    boot: dict                     # method -> float [n_boot] bootstrap replicates of the pooled rate
+    counted: pd.DataFrame  # the counted trials (contract columns)
+    per_rater: pd.DataFrame  # method, rater_id, trials, fooled (kept raters)
+    boot: dict  # method -> float [n_boot] bootstrap replicates of the pooled rate
     study: StudyData
     params: dict
 
@@ -100,6 +131,7 @@ class Analysis:
 
 
 # ----------------------------------------------------------------------------------------------- loading
+
 
 def as_db_url(source: str | Path) -> str:
     """A SQLAlchemy URL from a URL (kept) or an existing file path (-> `sqlite:///<absolute path>`)."""
@@ -163,7 +195,9 @@ def _check_raters(raters: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"raters table lacks columns {missing}; expected {RATER_COLUMNS}")
     raters = raters[RATER_COLUMNS].copy()
     if raters["rater_id"].duplicated().any():
-        raise ValueError(f"raters table repeats rater_id {raters['rater_id'][raters['rater_id'].duplicated()].iloc[0]!r}")
+        raise ValueError(
+            f"raters table repeats rater_id {raters['rater_id'][raters['rater_id'].duplicated()].iloc[0]!r}"
+        )
     bad = set(raters["status"]) - STATUSES
     if bad:
         raise ValueError(f"raters table has unknown status {sorted(bad)}; expected one of {sorted(STATUSES)}")
@@ -201,6 +235,7 @@ def temperature_of(method: str) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- exclusion
 
+
 def parse_golden_rule(rule) -> int | None:
     """Maximum golden misses a kept rater may have: "all" -> 0, "none" -> None (no rule), N or "N" -> N."""
     if isinstance(rule, str):
@@ -214,7 +249,9 @@ def parse_golden_rule(rule) -> int | None:
             return int(text)
     elif isinstance(rule, (int, np.integer)) and not isinstance(rule, bool) and rule >= 0:
         return int(rule)
-    raise ValueError(f"golden_rule must be 'all', 'none' or a maximum number of misses (e.g. 1 or 'max_misses=1'), got {rule!r}")
+    raise ValueError(
+        f"golden_rule must be 'all', 'none' or a maximum number of misses (e.g. 1 or 'max_misses=1'), got {rule!r}"
+    )
 
 
 def apply_exclusions(
@@ -244,8 +281,9 @@ def apply_exclusions(
     if (rater_method != trials["method"]).any():
         row = trials[rater_method != trials["method"]].iloc[0]
         raise ValueError(f"trial of rater {row.rater_id!r} has method {row.method!r}, but the rater's method differs")
-    nominal = float(nominal_exposure_ms if nominal_exposure_ms is not None
-                    else study.info.get("exposure_ms", DEFAULT_EXPOSURE_MS))
+    nominal = float(
+        nominal_exposure_ms if nominal_exposure_ms is not None else study.info.get("exposure_ms", DEFAULT_EXPOSURE_MS)
+    )
 
     removed = {rule: [0, 0] for rule in RULES}
     kept_raters = set(raters["rater_id"])
@@ -296,6 +334,7 @@ def apply_exclusions(
 
 # ---------------------------------------------------------------------------------------------- estimates
 
+
 def analyze(
     source,
     *,
@@ -319,15 +358,32 @@ def analyze(
     if int(n_boot) < 2:
         raise ValueError(f"n_boot must be >= 2, got {n_boot}")
     study = load_study(source)
-    params = dict(golden_rule=golden_rule, incomplete=incomplete, exposure_tolerance_ms=exposure_tolerance_ms,
-                  nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab, max_voids=max_voids,
-                  n_boot=int(n_boot), seed=int(seed), glmm=bool(glmm))
+    params = dict(
+        golden_rule=golden_rule,
+        incomplete=incomplete,
+        exposure_tolerance_ms=exposure_tolerance_ms,
+        nominal_exposure_ms=nominal_exposure_ms,
+        drop_hidden_tab=drop_hidden_tab,
+        max_voids=max_voids,
+        n_boot=int(n_boot),
+        seed=int(seed),
+        glmm=bool(glmm),
+    )
     counted, kept, exclusions = apply_exclusions(
-        study, golden_rule=golden_rule, incomplete=incomplete, exposure_tolerance_ms=exposure_tolerance_ms,
-        nominal_exposure_ms=nominal_exposure_ms, drop_hidden_tab=drop_hidden_tab, max_voids=max_voids)
+        study,
+        golden_rule=golden_rule,
+        incomplete=incomplete,
+        exposure_tolerance_ms=exposure_tolerance_ms,
+        nominal_exposure_ms=nominal_exposure_ms,
+        drop_hidden_tab=drop_hidden_tab,
+        max_voids=max_voids,
+    )
     params["nominal_exposure_ms"] = exclusions.attrs["nominal_exposure_ms"]
-    per_rater = (counted.groupby(["method", "rater_id"], sort=False)["chose_model"]
-                 .agg(trials="size", fooled="sum").reset_index())
+    per_rater = (
+        counted.groupby(["method", "rater_id"], sort=False)["chose_model"]
+        .agg(trials="size", fooled="sum")
+        .reset_index()
+    )
     methods = order_methods(set(study.raters["method"]) | set(study.info.get("methods", [])))
 
     rows, boot = [], {}
@@ -350,8 +406,13 @@ def analyze(
         reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
         boot[method] = reps
         se, lo, hi = summarize(reps)
-        row.update(fool_rate=rate, se=float(se), ci_low=float(lo), ci_high=float(hi),
-                   binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials))
+        row.update(
+            fool_rate=rate,
+            se=float(se),
+            ci_low=float(lo),
+            ci_high=float(hi),
+            binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
+        )
         if glmm:
             row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
         rows.append(row)
@@ -362,8 +423,10 @@ def analyze(
     pair_rows = []
     with_data = [m for m in methods if m in boot]
     for i, a in enumerate(with_data):
-        for b in with_data[i + 1:]:
-            diff = float(table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0])
+        for b in with_data[i + 1 :]:
+            diff = float(
+                table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
+            )
             pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
     pairwise = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
 
@@ -404,10 +467,18 @@ def fool_rates(
 
     Arguments as `analyze` (nominal_exposure_ms=None: the study's own `exposure_ms`, else 1000).
     """
-    return analyze(db_url_or_tables, golden_rule=golden_rule, incomplete=incomplete,
-                   exposure_tolerance_ms=exposure_tolerance_ms, nominal_exposure_ms=nominal_exposure_ms,
-                   drop_hidden_tab=drop_hidden_tab, max_voids=max_voids, n_boot=n_boot, seed=seed,
-                   glmm=glmm).fool_rates
+    return analyze(
+        db_url_or_tables,
+        golden_rule=golden_rule,
+        incomplete=incomplete,
+        exposure_tolerance_ms=exposure_tolerance_ms,
+        nominal_exposure_ms=nominal_exposure_ms,
+        drop_hidden_tab=drop_hidden_tab,
+        max_voids=max_voids,
+        n_boot=n_boot,
+        seed=seed,
+        glmm=glmm,
+    ).fool_rates
 
 
 def exclusions(db_url_or_tables, **rules) -> pd.DataFrame:
@@ -426,7 +497,6 @@ def pairwise(db_url_or_tables, **kwargs) -> pd.DataFrame:
 
 def per_image_rates(analysis: Analysis) -> pd.DataFrame:
     """Fool rate of every (method, image) over its counted trials: method, image_id, trials, fooled, fool_rate."""
-    out = (analysis.counted.groupby(["method", "image_id"])["chose_model"]
-           .agg(trials="size", fooled="sum").reset_index())
+    out = analysis.counted.groupby(["method", "image_id"])["chose_model"].agg(trials="size", fooled="sum").reset_index()
     out["fool_rate"] = out["fooled"] / out["trials"]
     return out

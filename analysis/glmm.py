@@ -56,8 +56,9 @@ def fit_glmm(trials: pd.DataFrame, *, n_draws: int = 2000, seed: int = 0, level:
     z_i[np.arange(n), images] = 1.0
     exog_vc = np.hstack([z_r, z_i])
     ident = np.concatenate([np.zeros(z_r.shape[1], dtype=int), np.ones(z_i.shape[1], dtype=int)])
-    model = BinomialBayesMixedGLM(y, exog, exog_vc, ident, vcp_p=1.0, fe_p=2.0,
-                                  fep_names=["intercept"], vcp_names=["rater", "image"])
+    model = BinomialBayesMixedGLM(
+        y, exog, exog_vc, ident, vcp_p=1.0, fe_p=2.0, fep_names=["intercept"], vcp_names=["rater", "image"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from the optimiser; the result is checked below
         # L-BFGS-B: the same optimum as the default BFGS (checked to 4 digits) without BFGS's dense
@@ -82,5 +83,6 @@ def fit_glmm(trials: pd.DataFrame, *, n_draws: int = 2000, seed: int = 0, level:
     draws = np.array([marginal_rate(b, r, i) for b, (r, i) in zip(draws_b0, draws_sd)])
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
-    return GlmmResult(rate=float(rate), ci_low=float(lo), ci_high=float(hi), intercept=b0,
-                      rater_sd=float(s_r), image_sd=float(s_i))
+    return GlmmResult(
+        rate=float(rate), ci_low=float(lo), ci_high=float(hi), intercept=b0, rater_sd=float(s_r), image_sd=float(s_i)
+    )

@@ -15,8 +15,16 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
-MACHINE_VS_HUMAN_COLUMNS = ["method", "machine_fooled", "machine_ci_low", "machine_ci_high",
-                            "human_fooled", "human_ci_low", "human_ci_high", "human_source"]
+MACHINE_VS_HUMAN_COLUMNS = [
+    "method",
+    "machine_fooled",
+    "machine_ci_low",
+    "machine_ci_high",
+    "human_fooled",
+    "human_ci_low",
+    "human_ci_high",
+    "human_source",
+]
 
 
 def find_table1(db_url: Optional[str], explicit: Optional[str | Path] = None) -> Optional[Path]:
@@ -29,7 +37,7 @@ def find_table1(db_url: Optional[str], explicit: Optional[str | Path] = None) ->
         return path
     if not db_url or not str(db_url).startswith("sqlite:///"):
         return None
-    db = Path(unquote(str(db_url)[len("sqlite:///"):].split("?", 1)[0]))  # sqlite:////abs/x.db or sqlite:///rel.db
+    db = Path(unquote(str(db_url)[len("sqlite:///") :].split("?", 1)[0]))  # sqlite:////abs/x.db or sqlite:///rel.db
     for folder in (db.parent, db.parent.parent):
         if (folder / "table1.csv").is_file():
             return folder / "table1.csv"
@@ -44,10 +52,13 @@ def machine_vs_human(fool_rates: pd.DataFrame, table1: pd.DataFrame, *, simulate
     """
     for col in ("method", "machine_fooled", "machine_ci_low", "machine_ci_high"):
         if col not in table1.columns:
-            raise ValueError(f"table1.csv lacks the column {col!r}; re-run `prsr eval` with an `observer:` profile section")
+            raise ValueError(
+                f"table1.csv lacks the column {col!r}; re-run `prsr eval` with an `observer:` profile section"
+            )
     machine = table1.set_index("method")[["machine_fooled", "machine_ci_low", "machine_ci_high"]]
     human = (fool_rates.set_index("method")[["fool_rate", "ci_low", "ci_high"]] * 100).rename(
-        columns={"fool_rate": "human_fooled", "ci_low": "human_ci_low", "ci_high": "human_ci_high"})
+        columns={"fool_rate": "human_fooled", "ci_low": "human_ci_low", "ci_high": "human_ci_high"}
+    )
     order = list(table1["method"]) + [m for m in fool_rates["method"] if m not in set(table1["method"])]
     out = machine.join(human, how="outer").reindex(order).rename_axis("method").reset_index()
     out["human_source"] = np.where(out["human_fooled"].notna(), "simulated" if simulated else "study", "")

@@ -19,8 +19,9 @@ ENV_PARAMS = "PRSR_ANALYSIS_PARAMS"
 ENV_TABLE1 = "PRSR_TABLE1"
 
 
-def execute_notebook(db_url: str, out: str | Path, params: dict | None = None, *, table1: str | Path | None = None,
-                     timeout_s: int = 900) -> tuple[Path, Path]:
+def execute_notebook(
+    db_url: str, out: str | Path, params: dict | None = None, *, table1: str | Path | None = None, timeout_s: int = 900
+) -> tuple[Path, Path]:
     """Run the notebook on `db_url`, write the executed `fool_rate_analysis.ipynb` and `.html` into `out`.
 
     params: keyword arguments for `analysis.analyze` (JSON-serialisable). table1: `table1.csv` with the

@@ -39,8 +39,9 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("fool_rates.csv", "exclusions.csv", "pairwise.csv", "fool_rates.png",
-                                           "info.json")}
+    paths = {
+        name: out / name for name in ("fool_rates.csv", "exclusions.csv", "pairwise.csv", "fool_rates.png", "info.json")
+    }
     result.fool_rates.to_csv(paths["fool_rates.csv"], index=False)
     result.exclusions.to_csv(paths["exclusions.csv"], index=False)
     result.pairwise.to_csv(paths["pairwise.csv"], index=False)
@@ -56,19 +57,26 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
         study_info=result.study.info,
         parameters=result.params,
         meaning_of_se="se, ci_low, ci_high: bootstrap over raters (resampled with replacement within a method, "
-                      "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
-                      "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "
-                      "sqrt(p(1-p)/trials), for comparison with the paper only",
+        "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
+        "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "
+        "sqrt(p(1-p)/trials), for comparison with the paper only",
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=dict(python=platform.python_version(), numpy=np.__version__, pandas=pd.__version__,
-                      scipy=scipy.__version__, statsmodels=statsmodels.__version__),
+        versions=dict(
+            python=platform.python_version(),
+            numpy=np.__version__,
+            pandas=pd.__version__,
+            scipy=scipy.__version__,
+            statsmodels=statsmodels.__version__,
+        ),
     )
     paths["info.json"].write_text(json.dumps(_jsonable(info), indent=2) + "\n")
     marker = out / "SIMULATED.txt"
     if result.simulated:
         rates = result.study.info.get("true_fool_rates", {})
-        marker.write_text("These results come from a SIMULATED study database, not from human raters.\n"
-                          f"True marginal fool rates of the simulation: {json.dumps(_jsonable(rates))}\n")
+        marker.write_text(
+            "These results come from a SIMULATED study database, not from human raters.\n"
+            f"True marginal fool rates of the simulation: {json.dumps(_jsonable(rates))}\n"
+        )
         paths["SIMULATED.txt"] = marker
     elif marker.exists():
         marker.unlink()  # a real study written over an old simulated one must not keep the label

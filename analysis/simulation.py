@@ -73,7 +73,7 @@ def simulate_counts(
         seen = np.argpartition(keys, n_trials - 1, axis=2)[:, :, :n_trials]
         v_seen = np.take_along_axis(np.broadcast_to(v, (s, n_raters, n_images)), seen, axis=2)
         p = 1.0 / (1.0 + np.exp(-(b0 + u + v_seen)))
-        fooled[start:start + s] = (rng.random(p.shape) < p).sum(axis=2)
+        fooled[start : start + s] = (rng.random(p.shape) < p).sum(axis=2)
     trials = np.full((n_studies, n_raters), n_trials, dtype=np.int64)
     return SimulatedCounts(fooled=fooled, trials=trials, true_rate=float(true_rate))
 
@@ -108,10 +108,25 @@ def simulate_trials(
             for t, (img, f) in enumerate(zip(images, fooled)):
                 real = "left" if rng.random() < 0.5 else "right"
                 other = "right" if real == "left" else "left"
-                trial_rows.append((rid, method, int(img), t, False, False, real, other if f else real,
-                                   bool(f), 1000.0, 1500.0, False))
+                trial_rows.append(
+                    (rid, method, int(img), t, False, False, real, other if f else real, bool(f), 1000.0, 1500.0, False)
+                )
     raters = pd.DataFrame(rater_rows, columns=["rater_id", "method", "status", "golden_correct", "golden_total"])
-    trials = pd.DataFrame(trial_rows, columns=[
-        "rater_id", "method", "image_id", "trial_index", "is_practice", "is_golden", "real_side", "choice",
-        "chose_model", "exposure_ms", "reaction_ms", "tab_hidden"])
+    trials = pd.DataFrame(
+        trial_rows,
+        columns=[
+            "rater_id",
+            "method",
+            "image_id",
+            "trial_index",
+            "is_practice",
+            "is_golden",
+            "real_side",
+            "choice",
+            "chose_model",
+            "exposure_ms",
+            "reaction_ms",
+            "tab_hidden",
+        ],
+    )
     return raters, trials

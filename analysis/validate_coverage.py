@@ -47,17 +47,32 @@ def coverage_table(
     rng = np.random.default_rng(seed)
     rows = []
     for p in tqdm(true_rates, desc="coverage", unit="rate", disable=not progress):
-        sim = simulate_counts(n_studies, p, n_raters=n_raters, n_trials=n_trials, n_images=n_images,
-                              rater_sd=rater_sd, image_sd=image_sd, rng=rng)
+        sim = simulate_counts(
+            n_studies,
+            p,
+            n_raters=n_raters,
+            n_trials=n_trials,
+            n_images=n_images,
+            rater_sd=rater_sd,
+            image_sd=image_sd,
+            rng=rng,
+        )
         boot = bootstrap_rates(sim.fooled, sim.trials, n_boot, rng)
         se, lo, hi = summarize(boot)
         n = sim.trials.sum(axis=1)
         est = sim.fooled.sum(axis=1) / n
         binom_se = np.sqrt(est * (1 - est) / n)
-        rows.append(dict(true_rate=p, studies=n_studies,
-                         boot_coverage=float(np.mean((lo <= p) & (p <= hi))),
-                         binomial_coverage=float(np.mean(np.abs(est - p) <= Z95 * binom_se)),
-                         true_sd=float(est.std(ddof=1)), boot_se=float(se.mean()), binomial_se=float(binom_se.mean())))
+        rows.append(
+            dict(
+                true_rate=p,
+                studies=n_studies,
+                boot_coverage=float(np.mean((lo <= p) & (p <= hi))),
+                binomial_coverage=float(np.mean(np.abs(est - p) <= Z95 * binom_se)),
+                true_sd=float(est.std(ddof=1)),
+                boot_se=float(se.mean()),
+                binomial_se=float(binom_se.mean()),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,14 +93,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", type=int, default=1000)
     parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--n-images", type=int, nargs="+", default=[45, 200, 1000],
-                        help="image pool sizes per study (each rater sees n_trials distinct images of it)")
+    parser.add_argument(
+        "--n-images",
+        type=int,
+        nargs="+",
+        default=[45, 200, 1000],
+        help="image pool sizes per study (each rater sees n_trials distinct images of it)",
+    )
     parser.add_argument("--glmm-studies", type=int, default=0, help="also check the GLMM on this many studies")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for n_images in args.n_images:
-        table = coverage_table(n_studies=args.studies, n_boot=args.n_boot, n_images=n_images, seed=args.seed,
-                               progress=True)
+        table = coverage_table(
+            n_studies=args.studies, n_boot=args.n_boot, n_images=n_images, seed=args.seed, progress=True
+        )
         print(f"\n40 raters x 45 trials, rater/image SD 0.8, image pool {n_images}, {args.studies} studies per rate")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"all rates: bootstrap {table.boot_coverage.mean():.3f}, binomial {table.binomial_coverage.mean():.3f}")

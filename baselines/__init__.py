@@ -2,9 +2,25 @@
 
 from .registry import METHODS, TABLE_ROWS, get_method
 
-__all__ = ["SuperResolver", "METHODS", "TABLE_ROWS", "get_method", "Bicubic", "NearestNeighbour", "ResNetL2", "GAN", "PixelCE"]
+__all__ = [
+    "SuperResolver",
+    "METHODS",
+    "TABLE_ROWS",
+    "get_method",
+    "Bicubic",
+    "NearestNeighbour",
+    "ResNetL2",
+    "GAN",
+    "PixelCE",
+]
 
-_LAZY = {"Bicubic": "bicubic", "NearestNeighbour": "nearest", "ResNetL2": "resnet_l2", "GAN": "gan", "PixelCE": "pixel_ce"}
+_LAZY = {
+    "Bicubic": "bicubic",
+    "NearestNeighbour": "nearest",
+    "ResNetL2": "resnet_l2",
+    "GAN": "gan",
+    "PixelCE": "pixel_ce",
+}
 
 
 def __getattr__(name):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from sr_data import upsample
-
 from sr_models.interface import SuperResolver
 
 

@@ -65,7 +65,9 @@ class SrezGenerator(nn.Module):
 
     @staticmethod
     def _upsample(c_in: int, c_out: int) -> nn.Module:
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)
+        )
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         h = self.stage8(self.stem(lr * 2.0 - 1.0))  # centre the [0, 1] input
@@ -97,7 +99,11 @@ class SrezDiscriminator(nn.Module):
     @staticmethod
     def _conv_bn_relu(c_in: int, c_out: int, k: int, stride: int) -> list:
         # no conv bias: batch norm's shift replaces it
-        return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        return [
+            nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(images * 2.0 - 1.0).flatten(1)).squeeze(1)
@@ -124,7 +130,9 @@ def consistency_l1(sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
     return (downsample(sr.float(), 4) - lr.float()).abs().mean()
 
 
-def generator_losses(sr: torch.Tensor, lr: torch.Tensor, fake_logits: torch.Tensor, l1_weight: float = DEFAULT_L1_WEIGHT) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def generator_losses(
+    sr: torch.Tensor, lr: torch.Tensor, fake_logits: torch.Tensor, l1_weight: float = DEFAULT_L1_WEIGHT
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, consistency, adversarial) scalars: total = l1_weight * consistency + (1 - l1_weight) * adversarial.
 
     adversarial = mean softplus(-D(G(x))) = mean -log sigmoid(D(G(x))), the non-saturating GAN loss.
@@ -187,7 +195,9 @@ class GAN(TrainableMethod):
             "discriminator": build_optimizer(self.discriminator.parameters(), train_cfg, prefix="d_"),
         }
 
-    def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
+    def training_step(
+        self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext
+    ) -> Dict[str, float]:
         """One D step (real and fake batches in separate passes), then one G step. Logs `loss` (G total),
         `loss_consistency`, `loss_adversarial`, `loss_d`, `d_real`, `d_fake` (mean D probabilities before the D update)."""
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
@@ -227,10 +237,16 @@ class GAN(TrainableMethod):
         opt_g.step()
 
         with torch.no_grad():
-            stats = torch.stack([
-                loss_g.detach(), consistency.detach(), adversarial.detach(), loss_d.detach(),
-                torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(fake_logits_d.detach()).mean(),
-            ]).tolist()  # one device sync for all six scalars
+            stats = torch.stack(
+                [
+                    loss_g.detach(),
+                    consistency.detach(),
+                    adversarial.detach(),
+                    loss_d.detach(),
+                    torch.sigmoid(real_logits.detach()).mean(),
+                    torch.sigmoid(fake_logits_d.detach()).mean(),
+                ]
+            ).tolist()  # one device sync for all six scalars
         keys = ("loss", "loss_consistency", "loss_adversarial", "loss_d", "d_real", "d_fake")
         return dict(zip(keys, stats))
 
@@ -246,8 +262,15 @@ class GAN(TrainableMethod):
             p_real, p_fake = torch.sigmoid(self.discriminator(hr)), torch.sigmoid(self.discriminator(sr))
         with eval_mode(self):
             e_real, e_fake = torch.sigmoid(self.discriminator(hr)), torch.sigmoid(self.discriminator(sr))
-        vals = torch.stack([
-            consistency_l1(sr, lr), (sr - hr).pow(2).mean(), psnr_per_image(sr, hr).mean(), p_real.mean(), p_fake.mean(),
-            e_real.mean(), e_fake.mean(),
-        ]).tolist()
+        vals = torch.stack(
+            [
+                consistency_l1(sr, lr),
+                (sr - hr).pow(2).mean(),
+                psnr_per_image(sr, hr).mean(),
+                p_real.mean(),
+                p_fake.mean(),
+                e_real.mean(),
+                e_fake.mean(),
+            ]
+        ).tolist()
         return dict(zip(("consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"), vals))

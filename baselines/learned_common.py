@@ -56,4 +56,3 @@ def psnr_per_image(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """
     mse = (sr.float() - hr.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
     return -10.0 * torch.log10(mse)
-

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from sr_data import to_float, to_uint8
-
 from sr_models.interface import SuperResolver
 
 # Largest integer below which float32 sums of integers are exact.
@@ -81,8 +80,8 @@ class NearestNeighbour(SuperResolver):
         if chunk_size < 1:
             raise ValueError(f"NearestNeighbour: chunk_size must be positive, got {chunk_size}")
         self.chunk_size = int(chunk_size)
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = (
+            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
         n = len(self._lr)
         self.lr_shape = tuple(self._lr.shape[1:])
@@ -141,7 +140,7 @@ class NearestNeighbour(SuperResolver):
             # Exact integers: q·t from an exact matmul, ||t||² from int64 (||q||² is the same for every t).
             d = self._norms[start:stop].unsqueeze(0) - 2.0 * (q @ t.T).to(torch.float64)
             d_min, i_min = d.min(dim=1)  # first index on ties
-            better = d_min < best_d      # strict: an earlier chunk keeps its tie
+            better = d_min < best_d  # strict: an earlier chunk keeps its tie
             best_d = torch.where(better, d_min, best_d)
             best_i = torch.where(better, i_min + start, best_i)
         return best_i.cpu()

@@ -45,8 +45,12 @@ class PixelCE(TrainableMethod):
         self.net = ConditioningNetwork(channels, channels * LEVELS, widths=widths, blocks=blocks)
 
     def model_config(self) -> Dict[str, Any]:
-        return {"channels": self.channels, "widths": list(self.net.config["widths"]), "blocks": self.net.config["blocks"],
-                **({"hr_size": self.hr_size} if self.hr_size != 32 else {})}  # absent at 32: older runs' configs match
+        return {
+            "channels": self.channels,
+            "widths": list(self.net.config["widths"]),
+            "blocks": self.net.config["blocks"],
+            **({"hr_size": self.hr_size} if self.hr_size != 32 else {}),
+        }  # absent at 32: older runs' configs match
 
     # -- the model -------------------------------------------------------------------------------
     @staticmethod
@@ -66,7 +70,7 @@ class PixelCE(TrainableMethod):
         outs = []
         with torch.no_grad(), eval_mode(self):
             for start in range(0, lr.shape[0], INFERENCE_CHUNK):
-                outs.append(fn(self.logits(lr[start:start + INFERENCE_CHUNK])))
+                outs.append(fn(self.logits(lr[start : start + INFERENCE_CHUNK])))
         return torch.cat(outs)
 
     # -- decoders (static pieces are tested on hand-set logits) ------------------------------------
@@ -82,10 +86,14 @@ class PixelCE(TrainableMethod):
         return logits.argmax(dim=-1).float() / (LEVELS - 1)
 
     @staticmethod
-    def sample_from_logits(logits: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample_from_logits(
+        logits: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         """[..., 256] logits -> [...] one level / 255 per position, drawn independently from softmax(logits / temperature)."""
         if not temperature > 0:
-            raise ValueError(f"PixelCE: temperature must be > 0, got {temperature} (use the argmax decoding for the mode)")
+            raise ValueError(
+                f"PixelCE: temperature must be > 0, got {temperature} (use the argmax decoding for the mode)"
+            )
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         flat = probs.reshape(-1, LEVELS)
         draws = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
@@ -99,7 +107,9 @@ class PixelCE(TrainableMethod):
         """lr [B, C, 8, 8] -> per-sub-pixel mode, float [B, C, 32, 32] in [0, 1] (multiples of 1/255)."""
         return self._chunked(lr, lambda logits: self.argmax_from_logits(logits))
 
-    def sample(self, lr: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample(
+        self, lr: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         """lr [B, C, 8, 8] -> one sample with every sub-pixel drawn independently, float [B, C, 32, 32] in [0, 1]."""
         return self._chunked(lr, lambda logits: self.sample_from_logits(logits, temperature, generator))
 
@@ -127,8 +137,8 @@ class PixelCE(TrainableMethod):
         out = []
         with torch.no_grad(), eval_mode(self):
             for start in range(0, lr.shape[0], INFERENCE_CHUNK):
-                logits = self.logits(lr[start:start + INFERENCE_CHUNK])
-                target = hr[start:start + INFERENCE_CHUNK].long()
+                logits = self.logits(lr[start : start + INFERENCE_CHUNK])
+                target = hr[start : start + INFERENCE_CHUNK].long()
                 nll = F.cross_entropy(logits.reshape(-1, LEVELS), target.reshape(-1), reduction="none")
                 out.append(-nll.view(target.shape[0], -1).sum(1))
         return torch.cat(out)
@@ -139,7 +149,9 @@ class PixelCE(TrainableMethod):
 
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
-    def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
+    def training_step(
+        self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext
+    ) -> Dict[str, float]:
         """Mean per-sub-pixel cross entropy in nats (`loss`); also logs it in bits/dim (`loss_bpd`)."""
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)

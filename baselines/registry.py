@@ -19,9 +19,9 @@ from typing import Dict, Optional, Tuple
 
 @dataclass(frozen=True)
 class Row:
-    name: str            # Table-1 row and predictions/<name>.npz
-    label: str           # long label (Table 1 .md/.tex)
-    short: str           # short label (figure column headings, at most 16 characters)
+    name: str  # Table-1 row and predictions/<name>.npz
+    label: str  # long label (Table 1 .md/.tex)
+    short: str  # short label (figure column headings, at most 16 characters)
     study: bool = False  # enters the human study (the paper's study rows)
 
 
@@ -55,18 +55,34 @@ METHODS: Dict[str, MethodSpec] = {
     for spec in [
         MethodSpec("bicubic", "baselines.bicubic:Bicubic", False, (Row("bicubic", "Bicubic", "bicubic"),)),
         MethodSpec("nearest", "baselines.nearest:NearestNeighbour", False, (Row("nearest", "Nearest N.", "nearest"),)),
-        MethodSpec("resnet_l2", "baselines.resnet_l2:ResNetL2", True,
-                   (Row("resnet_l2", "ResNet L2", "ResNet L2", study=True),), train_order=1),
+        MethodSpec(
+            "resnet_l2",
+            "baselines.resnet_l2:ResNetL2",
+            True,
+            (Row("resnet_l2", "ResNet L2", "ResNet L2", study=True),),
+            train_order=1,
+        ),
         MethodSpec("gan", "baselines.gan:GAN", True, (Row("gan", "GAN", "GAN", study=True),), train_order=2),
-        MethodSpec("pixel_ce", "baselines.pixel_ce:PixelCE", True,
-                   (Row("pixel_ce_mean", "Per-pixel CE (mean)", "CE mean"),
-                    Row("pixel_ce_argmax", "Per-pixel CE (argmax)", "CE argmax")), train_order=3),
+        MethodSpec(
+            "pixel_ce",
+            "baselines.pixel_ce:PixelCE",
+            True,
+            (
+                Row("pixel_ce_mean", "Per-pixel CE (mean)", "CE mean"),
+                Row("pixel_ce_argmax", "Per-pixel CE (argmax)", "CE argmax"),
+            ),
+            train_order=3,
+        ),
         MethodSpec(
             "pixel_recursive",
             "sr_models.pixel_recursive:PixelRecursiveSR",
             True,
-            (_pixrec("greedy", "greedy", "greedy", False), _pixrec("t1.0", "τ = 1.0", "t=1.0", True),
-             _pixrec("t0.9", "τ = 0.9", "t=0.9", True), _pixrec("t0.8", "τ = 0.8", "t=0.8", True)),
+            (
+                _pixrec("greedy", "greedy", "greedy", False),
+                _pixrec("t1.0", "τ = 1.0", "t=1.0", True),
+                _pixrec("t0.9", "τ = 0.9", "t=0.9", True),
+                _pixrec("t0.8", "τ = 0.8", "t=0.8", True),
+            ),
             train_order=0,  # the paper's subject first, then the learned baselines
         ),
     ]
@@ -127,8 +143,9 @@ def load_method(run_dir, device=None):
 
     def resolve(name, config_path):
         if name not in METHODS:
-            raise ValueError(f"run config {config_path} names method {name!r}, which is not in the registry "
-                             f"({', '.join(METHODS)})")
+            raise ValueError(
+                f"run config {config_path} names method {name!r}, which is not in the registry ({', '.join(METHODS)})"
+            )
         return METHODS[name].load_class()
 
     return _load(run_dir, resolve, device=device)

@@ -32,8 +32,14 @@ class ResNetL2(TrainableMethod):
 
     name = "resnet_l2"
 
-    def __init__(self, channels: int, widths: Sequence[int] = (32, 32, 32), blocks: int = 6, residual_scale: float = 1.0,
-                 hr_size: int = 32):
+    def __init__(
+        self,
+        channels: int,
+        widths: Sequence[int] = (32, 32, 32),
+        blocks: int = 6,
+        residual_scale: float = 1.0,
+        hr_size: int = 32,
+    ):
         """`hr_size`: output side (32; the fully convolutional net also maps 4x4 -> 16x16, for the corners task)."""
         super().__init__()
         self.hr_size = check_hr_size(hr_size, "ResNetL2")
@@ -83,7 +89,9 @@ class ResNetL2(TrainableMethod):
 
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
-    def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
+    def training_step(
+        self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext
+    ) -> Dict[str, float]:
         """MSE between bicubic + tanh residual (unclamped) and `hr_float`; logs `loss`."""
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)

@@ -72,8 +72,10 @@ def main() -> None:
                 cpu.append(time.process_time() - c0)
         step, cpu_step = statistics.median(times), statistics.median(cpu)
         steps = int(train.get("steps", 0))
-        print(f"{name:10s} batch {bs:3d}: {bs / step:7.1f} images/s wall, {bs / cpu_step:7.1f} images per CPU-second; "
-              f"{1e3 * step:7.1f} ms/step; {steps} steps ~ {steps * step / 60:.1f} min at this rate")
+        print(
+            f"{name:10s} batch {bs:3d}: {bs / step:7.1f} images/s wall, {bs / cpu_step:7.1f} images per CPU-second; "
+            f"{1e3 * step:7.1f} ms/step; {steps} steps ~ {steps * step / 60:.1f} min at this rate"
+        )
 
 
 if __name__ == "__main__":

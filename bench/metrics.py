@@ -71,12 +71,21 @@ def main() -> None:
     default_threads = torch.get_num_threads()
 
     hr, sr = make_pairs(args.pairs)
-    print(f"{args.pairs} pairs of 32x32 RGB; torch default threads {default_threads}, scikit-image loop single-threaded")
+    print(
+        f"{args.pairs} pairs of 32x32 RGB; torch default threads {default_threads}, scikit-image loop single-threaded"
+    )
 
     # Warm-up on a few pairs (imports, caches, first allocations), not timed, for both sides.
     _time_batched(sr[:8], hr[:8])
-    structural_similarity(sr[0].permute(1, 2, 0).numpy(), hr[0].permute(1, 2, 0).numpy(), gaussian_weights=True,
-                          sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1)
+    structural_similarity(
+        sr[0].permute(1, 2, 0).numpy(),
+        hr[0].permute(1, 2, 0).numpy(),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1,
+        channel_axis=-1,
+    )
     torch.set_num_threads(1)
     t_1, t_ms_1, (p_t, s_t, m_t) = _time_batched(sr, hr)
 
@@ -88,8 +97,13 @@ def main() -> None:
     for i in tqdm(range(args.pairs), desc="scikit-image loop", leave=False):
         p_s[i] = peak_signal_noise_ratio(hr_np[i], sr_np[i], data_range=255)
         s_s[i] = structural_similarity(
-            sr_np[i] / 255.0, hr_np[i] / 255.0, gaussian_weights=True, sigma=1.5,
-            use_sample_covariance=False, data_range=1, channel_axis=-1,
+            sr_np[i] / 255.0,
+            hr_np[i] / 255.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1,
+            channel_axis=-1,
         )
     t_loop = time.perf_counter() - t0
 
@@ -97,8 +111,10 @@ def main() -> None:
     t_n, t_ms_n, values_n = _time_batched(sr, hr)
     threads_diff = max(float((u - v).abs().max()) for u, v in zip((p_t, s_t, m_t), values_n))
 
-    print(f"agreement: max |psnr diff| {np.abs(p_t.numpy() - p_s).max():.2e} dB, max |ssim diff| {np.abs(s_t.numpy() - s_s).max():.2e}"
-          f" (batched 1 thread vs {default_threads} threads: max diff {threads_diff:.1e})")
+    print(
+        f"agreement: max |psnr diff| {np.abs(p_t.numpy() - p_s).max():.2e} dB, max |ssim diff| {np.abs(s_t.numpy() - s_s).max():.2e}"
+        f" (batched 1 thread vs {default_threads} threads: max diff {threads_diff:.1e})"
+    )
     print(f"means: psnr {p_t.mean():.3f} dB, ssim {s_t.mean():.4f}, ms_ssim {m_t.mean():.4f}")
     per = lambda t: f"{t:8.3f} s ({t / args.pairs * 1e6:7.1f} us/pair)"  # noqa: E731
     print(f"scikit-image loop psnr+ssim (1 thread): {per(t_loop)}")
@@ -106,7 +122,9 @@ def main() -> None:
         print(f"batched, {label}:")
         print(f"  psnr+ssim {per(t_b)}   ms_ssim {per(t_ms)}")
         print(f"  speed ratio psnr+ssim (skimage loop / batched): {t_loop / t_b:.1f}x (goal >= 20x)")
-        print(f"  speed ratio incl. ms_ssim (skimage psnr+ssim loop / batched psnr+ssim+ms_ssim): {t_loop / (t_b + t_ms):.1f}x")
+        print(
+            f"  speed ratio incl. ms_ssim (skimage psnr+ssim loop / batched psnr+ssim+ms_ssim): {t_loop / (t_b + t_ms):.1f}x"
+        )
 
 
 if __name__ == "__main__":

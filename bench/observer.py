@@ -63,8 +63,10 @@ def main() -> int:
         real, rows = _rows_from_predictions(args.predictions, args.rows.split(",") if args.rows else None)
     else:
         real, rows = _rows_from_test(args.pairs)
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
-          f"torch threads {torch.get_num_threads()}; profile {args.profile}: {cfg}; {len(real)} pairs")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
+        f"torch threads {torch.get_num_threads()}; profile {args.profile}: {cfg}; {len(real)} pairs"
+    )
     print("row, seed rates % [CI], SD across seeds (points), mean seconds, seconds / 30 s budget")
     for name, fake in rows.items():
         runs = [metrics.machine_fool_rate(real, fake, seed=s, progress=False, **cfg) for s in range(args.seeds)]

@@ -42,8 +42,16 @@ from study_app.pgserver import ThrowawayPostgres
 
 
 def run(url: str, folder: Path, n_raters: int, n_trials: int, pace_ms: float = 0.0) -> dict:
-    init_study(folder, url, methods=["resnet_l2", "gan"], raters_per_method=(n_raters + 1) // 2,
-               n_test=n_trials - 2, n_practice=2, n_golden=2, seed=0)
+    init_study(
+        folder,
+        url,
+        methods=["resnet_l2", "gan"],
+        raters_per_method=(n_raters + 1) // 2,
+        n_test=n_trials - 2,
+        n_practice=2,
+        n_golden=2,
+        seed=0,
+    )
     engine = get_engine(url)
     barrier = threading.Barrier(n_raters)
     record_ms: list[float] = []
@@ -77,8 +85,14 @@ def run(url: str, folder: Path, n_raters: int, n_trials: int, pace_ms: float = 0
     wall = time.perf_counter() - start
     dispose_engine(url)
     r = np.array(record_ms)
-    return dict(n=len(r), p50=np.percentile(r, 50), p95=np.percentile(r, 95), max=r.max(),
-                issue_p95=np.percentile(issue_ms, 95), per_s=len(r) / wall)
+    return dict(
+        n=len(r),
+        p50=np.percentile(r, 50),
+        p95=np.percentile(r, 95),
+        max=r.max(),
+        issue_p95=np.percentile(issue_ms, 95),
+        per_s=len(r) / wall,
+    )
 
 
 def _group_cpu_s(pgids: set[int]) -> float:
@@ -98,8 +112,15 @@ def _group_cpu_s(pgids: set[int]) -> float:
     return total
 
 
-def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_raters: int, seconds: float,
-            reaction_ms: tuple[float, float]) -> dict:
+def run_app(
+    pg: ThrowawayPostgres,
+    folder: Path,
+    logs: Path,
+    n_proc: int,
+    n_raters: int,
+    seconds: float,
+    reaction_ms: tuple[float, float],
+) -> dict:
     """One configuration of the `--app` mode (see the module docstring)."""
     import asyncio
     import random
@@ -115,13 +136,23 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
 
     url = pg.create_database()
     n_test = int(seconds / 1.5) + 20  # more pairs than anyone can answer in the time
-    init_study(folder, url, methods=["gan"], raters_per_method=n_raters, n_test=n_test, n_practice=1, n_golden=2,
-               seed=0, crowd=dict(max_claims_per_client=0))
+    init_study(
+        folder,
+        url,
+        methods=["gan"],
+        raters_per_method=n_raters,
+        n_test=n_test,
+        n_practice=1,
+        n_golden=2,
+        seed=0,
+        crowd=dict(max_claims_per_client=0),
+    )
     rng = random.Random(0)
     lo, hi = reaction_ms
     page_errors: list[str] = []
     apps, ports, app_logs = start_apps(url, n_proc, logs, prefix=f"app{n_proc}-")
     try:
+
         async def main():
             async with async_playwright() as pw:
                 browser = await launch_async(pw)
@@ -129,8 +160,14 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
                     crew = []
                     for k in range(n_raters):
                         page = await new_rater_page(browser, page_errors)
-                        crew.append(Rater(page, f"http://127.0.0.1:{ports[k % n_proc]}/?pid=load-{k}",
-                                          reaction_s=lambda: rng.uniform(lo, hi) / 1e3, timeout_s=seconds + 300))
+                        crew.append(
+                            Rater(
+                                page,
+                                f"http://127.0.0.1:{ports[k % n_proc]}/?pid=load-{k}",
+                                reaction_s=lambda: rng.uniform(lo, hi) / 1e3,
+                                timeout_s=seconds + 300,
+                            )
+                        )
                     tasks = [asyncio.create_task(r.run()) for r in crew]
                     while min(r.answers for r in crew) < 2:  # warm-up: everyone past consent and practice
                         for t in tasks:
@@ -169,20 +206,30 @@ def run_app(pg: ThrowawayPostgres, folder: Path, logs: Path, n_proc: int, n_rate
             stop_app(proc)
     engine = get_engine(url)
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(trials)
-                         .where(trials.c.answered_at >= t0, trials.c.answered_at < t1)).scalar_one()
+        n = conn.execute(
+            select(func.count()).select_from(trials).where(trials.c.answered_at >= t0, trials.c.answered_at < t1)
+        ).scalar_one()
     dispose_engine(url)
     tracebacks = sum(log.read_text(errors="replace").count("Traceback") for log in app_logs)
     lat = np.array(lat)
     window = (t1 - t0).total_seconds()
-    return dict(answers=n, per_s=n / window, p50=np.percentile(lat, 50), p95=np.percentile(lat, 95),
-                n_lat=len(lat), cpu_ms=1e3 * cpu_s / max(n, 1), errors=tracebacks + len(page_errors) + stalls,
-                detail=f"{tracebacks} tracebacks, {len(page_errors)} page errors, {stalls} stalls or shown exceptions")
+    return dict(
+        answers=n,
+        per_s=n / window,
+        p50=np.percentile(lat, 50),
+        p95=np.percentile(lat, 95),
+        n_lat=len(lat),
+        cpu_ms=1e3 * cpu_s / max(n, 1),
+        errors=tracebacks + len(page_errors) + stalls,
+        detail=f"{tracebacks} tracebacks, {len(page_errors)} page errors, {stalls} stalls or shown exceptions",
+    )
 
 
 def main_app(args) -> None:
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
-          "(machine shared with other jobs)")
+    print(
+        f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
+        "(machine shared with other jobs)"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_demo_predictions(Path(tmp) / "runs" / "bench" / "predictions", n=256, methods=("gan",))
@@ -192,15 +239,23 @@ def main_app(args) -> None:
                 r["load"] = os.getloadavg()[0]
                 rows.append((n_proc, r))
                 print(f"  {n_proc} process(es): {r['answers']} answers, {r['detail']}; load average {r['load']:.2f}")
-    print(f"the study app, {args.raters} browser raters for {args.seconds:g} s per configuration "
-          f"(reaction {args.reaction_ms[0]:g}-{args.reaction_ms[1]:g} ms after the 500 ms fixation + 1000 ms exposure)")
-    print(f"{'processes':>9} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
-          f"{'app CPU ms/answer':>18} {'load 1 min':>11}")
+    print(
+        f"the study app, {args.raters} browser raters for {args.seconds:g} s per configuration "
+        f"(reaction {args.reaction_ms[0]:g}-{args.reaction_ms[1]:g} ms after the 500 ms fixation + 1000 ms exposure)"
+    )
+    print(
+        f"{'processes':>9} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
+        f"{'app CPU ms/answer':>18} {'load 1 min':>11}"
+    )
     for n_proc, r in rows:
-        print(f"{n_proc:>9} {r['answers']:>8} {r['per_s']:>10.2f} {r['p50']:>8.0f} {r['p95']:>8.0f} {r['errors']:>7} "
-              f"{r['cpu_ms']:>18.0f} {r['load']:>11.2f}")
-    print("app CPU ms/answer: CPU time of the app processes (serve + Streamlit) in the window / answers; "
-          "1000 / it is the answers/s one fully used core could serve")
+        print(
+            f"{n_proc:>9} {r['answers']:>8} {r['per_s']:>10.2f} {r['p50']:>8.0f} {r['p95']:>8.0f} {r['errors']:>7} "
+            f"{r['cpu_ms']:>18.0f} {r['load']:>11.2f}"
+        )
+    print(
+        "app CPU ms/answer: CPU time of the app processes (serve + Streamlit) in the window / answers; "
+        "1000 / it is the answers/s one fully used core could serve"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -209,8 +264,14 @@ def main() -> None:
     ap.add_argument("--app", action="store_true", help="drive the app processes with browsers (see the docstring)")
     ap.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="--app: app process counts to run")
     ap.add_argument("--seconds", type=float, default=60.0, help="--app: measured time per configuration")
-    ap.add_argument("--reaction-ms", type=float, nargs=2, default=[150.0, 450.0], metavar=("LO", "HI"),
-                    help="--app: reaction time range of the browser raters")
+    ap.add_argument(
+        "--reaction-ms",
+        type=float,
+        nargs=2,
+        default=[150.0, 450.0],
+        metavar=("LO", "HI"),
+        help="--app: reaction time range of the browser raters",
+    )
     ap.add_argument("--raters", type=int, default=50)
     ap.add_argument("--trials", type=int, default=30, help="trials per rater (2 practice included)")
     ap.add_argument("--pace-ms", type=float, default=1500.0, help="mean time between a rater's answers (paced run)")
@@ -221,17 +282,28 @@ def main() -> None:
     print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_demo_predictions(Path(tmp) / "runs" / "bench" / "predictions", n=64, methods=("resnet_l2", "gan"))
+        folder = write_demo_predictions(
+            Path(tmp) / "runs" / "bench" / "predictions", n=64, methods=("resnet_l2", "gan")
+        )
         with ThrowawayPostgres() as pg:
-            for mode, trials, pace in (("no pause", args.trials, 0.0), (f"paced {args.pace_ms:g} ms", args.paced_trials, args.pace_ms)):
-                results[("SQLite (WAL)", mode)] = run(f"sqlite:///{tmp}/bench-{pace:g}.db", folder, args.raters, trials, pace)
+            for mode, trials, pace in (
+                ("no pause", args.trials, 0.0),
+                (f"paced {args.pace_ms:g} ms", args.paced_trials, args.pace_ms),
+            ):
+                results[("SQLite (WAL)", mode)] = run(
+                    f"sqlite:///{tmp}/bench-{pace:g}.db", folder, args.raters, trials, pace
+                )
                 results[("PostgreSQL 15", mode)] = run(pg.create_database(), folder, args.raters, trials, pace)
     print(f"record_answer latency, {args.raters} raters answering concurrently")
-    print(f"{'store':<14} {'load':<14} {'answers':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'answers/s':>10} "
-          f"{'next_trial p95 ms':>18}")
+    print(
+        f"{'store':<14} {'load':<14} {'answers':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'answers/s':>10} "
+        f"{'next_trial p95 ms':>18}"
+    )
     for (name, mode), r in results.items():
-        print(f"{name:<14} {mode:<14} {r['n']:>8} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['max']:>8.1f} {r['per_s']:>10.0f} "
-              f"{r['issue_p95']:>18.1f}")
+        print(
+            f"{name:<14} {mode:<14} {r['n']:>8} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['max']:>8.1f} {r['per_s']:>10.0f} "
+            f"{r['issue_p95']:>18.1f}"
+        )
     print(f"goal: p95 < 50 ms; load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -28,7 +28,9 @@ from sr_models.trainer import TrainContext, resolve_train_cfg  # noqa: E402
 VARIANTS = ("fp32", "bf16", "channels_last")
 
 
-def time_steps(profile: dict, channels: int, batch: int, variant: str, steps: int, warmup: int, device: torch.device) -> float:
+def time_steps(
+    profile: dict, channels: int, batch: int, variant: str, steps: int, warmup: int, device: torch.device
+) -> float:
     """Median images/s of `steps` training steps after `warmup` steps."""
     from sr_models.pixel_recursive import PixelRecursiveSR
 
@@ -70,15 +72,22 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = default_device()
-    print(f"bench/train.py: torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, batch {args.batch}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
-    header = f"{'profile':<8} {'C':>2} " + " ".join(f"{v + ' img/s':>19}" for v in args.variants) + \
-        "".join(f" {v + '/fp32':>19}" for v in args.variants if v != "fp32")
+    print(
+        f"bench/train.py: torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, batch {args.batch}, "
+        f"median of {args.steps} steps after {args.warmup} warm-up"
+    )
+    header = (
+        f"{'profile':<8} {'C':>2} "
+        + " ".join(f"{v + ' img/s':>19}" for v in args.variants)
+        + "".join(f" {v + '/fp32':>19}" for v in args.variants if v != "fp32")
+    )
     print(header)
     for name in args.profiles:
         profile = load_profile(name)
-        print(f"# {name}: model {method_config(profile, 'pixel_recursive').get('model') or '{} (the defaults = paper sizes)'}")
+        print(
+            f"# {name}: model {method_config(profile, 'pixel_recursive').get('model') or '{} (the defaults = paper sizes)'}"
+        )
         for c in args.channels:
             rate = {v: time_steps(profile, c, args.batch, v, args.steps, args.warmup, device) for v in args.variants}
             line = f"{name:<8} {c:>2} " + " ".join(f"{rate[v]:>19.1f}" for v in args.variants)

@@ -17,8 +17,6 @@ PAD = 4
 LABEL_H = 14
 
 
-
-
 def _tile(img: np.ndarray, size: int = TILE) -> Image.Image:
     """uint8 [C,H,W] (C = 1 or 3) -> RGB PIL image of size x size, nearest-neighbour enlarged."""
     arr = np.transpose(img, (1, 2, 0))
@@ -27,7 +25,9 @@ def _tile(img: np.ndarray, size: int = TILE) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr), "RGB").resize((size, size), Image.NEAREST)
 
 
-def image_sheet(columns: Sequence[str], cells: List[List[np.ndarray]], footers: List[List[str]] | None = None) -> Image.Image:
+def image_sheet(
+    columns: Sequence[str], cells: List[List[np.ndarray]], footers: List[List[str]] | None = None
+) -> Image.Image:
     """A grid with one header label per column; `cells[r][c]` uint8 [C,H,W]; optional footer text per cell."""
     font = ImageFont.load_default()
     foot_h = LABEL_H if footers else 0
@@ -48,8 +48,13 @@ def image_sheet(columns: Sequence[str], cells: List[List[np.ndarray]], footers: 
     return sheet
 
 
-def write_method_grid(path: Path, truth: Dict[str, np.ndarray], predictions: Dict[str, np.ndarray], n: int = 8,
-                      labels: Optional[Mapping[str, str]] = None) -> Path:
+def write_method_grid(
+    path: Path,
+    truth: Dict[str, np.ndarray],
+    predictions: Dict[str, np.ndarray],
+    n: int = 8,
+    labels: Optional[Mapping[str, str]] = None,
+) -> Path:
     """Fig. 6-style grid: rows = the first `n` evaluation images; columns = input, truth, each method's output.
 
     `labels`: row name -> column heading short enough for a 96-px tile (the default bitmap font is ~6 px
@@ -63,7 +68,16 @@ def write_method_grid(path: Path, truth: Dict[str, np.ndarray], predictions: Dic
 
 
 @torch.no_grad()
-def write_diversity_grid(path: Path, model, truth, n_inputs: int = 8, n_samples: int = 4, temperature: float = 1.0, seed: int = 0, device=None) -> Path:
+def write_diversity_grid(
+    path: Path,
+    model,
+    truth,
+    n_inputs: int = 8,
+    n_samples: int = 4,
+    temperature: float = 1.0,
+    seed: int = 0,
+    device=None,
+) -> Path:
     """Fig. 5-style grid: per input, `n_samples` samples at `temperature`, each labelled with its NLL (bits/dim)."""
     device = device or torch.device("cpu")
     n = min(n_inputs, len(truth["lr"]))
@@ -80,9 +94,11 @@ def write_diversity_grid(path: Path, model, truth, n_inputs: int = 8, n_samples:
     columns = ["input 8x8", "ground truth", *[f"sample {k + 1} t={temperature:g}" for k in range(n_samples)]]
     cells, footers = [], []
     for i in range(n):
-        s = samples[i * n_samples:(i + 1) * n_samples]
+        s = samples[i * n_samples : (i + 1) * n_samples]
         cells.append([truth["lr"][i], truth["hr"][i], *s])
-        footers.append(["", f"{truth_bpd[i]:.2f} b/d", *[f"{v:.2f} b/d" for v in sample_bpd[i * n_samples:(i + 1) * n_samples]]])
+        footers.append(
+            ["", f"{truth_bpd[i]:.2f} b/d", *[f"{v:.2f} b/d" for v in sample_bpd[i * n_samples : (i + 1) * n_samples]]]
+        )
     path = Path(path)
     image_sheet(columns, cells, footers).save(path)
     return path

@@ -21,8 +21,17 @@ import pandas as pd
 from .observer import OBSERVER_DEFAULTS, machine_fool_rate
 
 #: Columns of `observer.csv` (rates in percent, like table1.csv's machine_* columns).
-OBSERVER_COLUMNS = ["method", "machine_fooled", "machine_ci_low", "machine_ci_high", "machine_se", "n_pairs",
-                    "folds", "fold_rates", "seconds"]
+OBSERVER_COLUMNS = [
+    "method",
+    "machine_fooled",
+    "machine_ci_low",
+    "machine_ci_high",
+    "machine_se",
+    "n_pairs",
+    "folds",
+    "fold_rates",
+    "seconds",
+]
 
 
 def observer_settings(observer_cfg: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -88,13 +97,22 @@ def machine_rates(
             cache[name] = {"key": key, "result": result}
             if path is not None:
                 _save_cache(path, cache)
-        out.append(dict(
-            method=name, machine_fooled=100 * result["fooled"], machine_ci_low=100 * result["ci_low"],
-            machine_ci_high=100 * result["ci_high"], machine_se=100 * result["se"], n_pairs=result["n_pairs"],
-            folds=len(result["fold_rates"]), fold_rates=" ".join(f"{100 * r:.1f}" for r in result["fold_rates"]),
-            seconds=result["seconds"],
-        ))
-        log(f"observer {name}: machine fooled {100 * result['fooled']:.1f} % "
+        out.append(
+            dict(
+                method=name,
+                machine_fooled=100 * result["fooled"],
+                machine_ci_low=100 * result["ci_low"],
+                machine_ci_high=100 * result["ci_high"],
+                machine_se=100 * result["se"],
+                n_pairs=result["n_pairs"],
+                folds=len(result["fold_rates"]),
+                fold_rates=" ".join(f"{100 * r:.1f}" for r in result["fold_rates"]),
+                seconds=result["seconds"],
+            )
+        )
+        log(
+            f"observer {name}: machine fooled {100 * result['fooled']:.1f} % "
             f"[{100 * result['ci_low']:.1f}, {100 * result['ci_high']:.1f}] over {result['n_pairs']} pairs "
-            f"({how}; observer time {result['seconds']:.1f} s)")
+            f"({how}; observer time {result['seconds']:.1f} s)"
+        )
     return pd.DataFrame(out, columns=OBSERVER_COLUMNS)

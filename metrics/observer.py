@@ -33,7 +33,14 @@ from tqdm.auto import tqdm
 
 #: Observer settings used when a caller passes none (the `quick` profile's `observer:` values).
 OBSERVER_DEFAULTS: Dict[str, Any] = dict(
-    folds=5, widths=(8, 16, 32), steps=150, batch_size=32, lr=3.0e-3, flip=True, n_boot=2000, threads=None,
+    folds=5,
+    widths=(8, 16, 32),
+    steps=150,
+    batch_size=32,
+    lr=3.0e-3,
+    flip=True,
+    n_boot=2000,
+    threads=None,
 )
 
 
@@ -110,8 +117,9 @@ def _deterministic():
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-def _train_fold(real: torch.Tensor, fake: torch.Tensor, train_idx: np.ndarray, cfg: dict, seed: int,
-                device: torch.device, bar) -> tuple[Observer, float]:
+def _train_fold(
+    real: torch.Tensor, fake: torch.Tensor, train_idx: np.ndarray, cfg: dict, seed: int, device: torch.device, bar
+) -> tuple[Observer, float]:
     """Train one observer on the pairs `train_idx` (float [N,C,H,W] tensors on `device`); returns it and its
     mean 2AFC loss over the last 10 % of steps (nats per pair)."""
     with torch.random.fork_rng(devices=[]):  # the initialisation is seeded without touching the global RNG
@@ -142,7 +150,7 @@ def _train_fold(real: torch.Tensor, fake: torch.Tensor, train_idx: np.ndarray, c
 
 @torch.no_grad()
 def _scores(model: Observer, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]).double().cpu()
+    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).double().cpu()
 
 
 def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bool, desc: str):
@@ -153,8 +161,10 @@ def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bo
     split = fold_split(n, cfg["folds"], seed)
     outcome = np.empty(n)
     fold_rates, losses = [], []
-    with _deterministic(), tqdm(total=cfg["folds"] * cfg["steps"], desc=desc, unit="step",
-                                disable=not progress, leave=False) as bar:
+    with (
+        _deterministic(),
+        tqdm(total=cfg["folds"] * cfg["steps"], desc=desc, unit="step", disable=not progress, leave=False) as bar,
+    ):
         for k, held in enumerate(split):
             train_idx = np.concatenate([part for j, part in enumerate(split) if j != k])
             model, loss = _train_fold(real_f, fake_f, train_idx, cfg, seed * 1009 + k, device, bar)
@@ -202,11 +212,21 @@ def machine_fool_rate(
     10 % of steps, nats; log 2 = 0.693 is chance), `seconds` (wall time), `seed`, `config` (the settings).
     """
     real_u8, fake_u8 = _validate(real, fake, folds)
-    cfg = dict(folds=int(folds), widths=[int(w) for w in widths], steps=int(steps), batch_size=int(batch_size),
-               lr=float(lr), flip=bool(flip), n_boot=int(n_boot), threads=None if threads is None else int(threads))
+    cfg = dict(
+        folds=int(folds),
+        widths=[int(w) for w in widths],
+        steps=int(steps),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        flip=bool(flip),
+        n_boot=int(n_boot),
+        threads=None if threads is None else int(threads),
+    )
     if cfg["steps"] < 1 or cfg["batch_size"] < 1 or cfg["n_boot"] < 2 or not cfg["lr"] > 0:
         raise ValueError(f"machine_fool_rate: need steps >= 1, batch_size >= 1, n_boot >= 2, lr > 0; got {cfg}")
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     t0 = time.perf_counter()
     if threads is not None and int(threads) < 1:
         raise ValueError(f"machine_fool_rate: threads must be >= 1 or None, got {threads!r}")
@@ -222,11 +242,19 @@ def machine_fool_rate(
     boot = np.empty(cfg["n_boot"])
     for b in range(0, cfg["n_boot"], 256):  # chunks keep memory at 256 x N
         m = min(256, cfg["n_boot"] - b)
-        boot[b:b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
+        boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return dict(
-        fooled=float(outcome.mean()), ci_low=float(lo), ci_high=float(hi), se=float(boot.std(ddof=1)),
-        n_pairs=int(n), ties=int((outcome == 0.5).sum()), fold_rates=fold_rates,
-        fold_sizes=[int(len(p)) for p in split], train_loss=losses,
-        seconds=time.perf_counter() - t0, seed=int(seed), config=cfg,
+        fooled=float(outcome.mean()),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        se=float(boot.std(ddof=1)),
+        n_pairs=int(n),
+        ties=int((outcome == 0.5).sum()),
+        fold_rates=fold_rates,
+        fold_sizes=[int(len(p)) for p in split],
+        train_loss=losses,
+        seconds=time.perf_counter() - t0,
+        seed=int(seed),
+        config=cfg,
     )

@@ -66,7 +66,9 @@ def validate_image(x, name: str, where: str) -> None:
             f"{where}: {name} must be a float tensor in [0, 1], got dtype {x.dtype} (convert uint8 with sr_data.to_float)"
         )
     if x.shape[1] not in (1, 3):
-        raise ValueError(f"{where}: {name} must have 1 (grey) or 3 (RGB) channels, got C = {x.shape[1]} in shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{where}: {name} must have 1 (grey) or 3 (RGB) channels, got C = {x.shape[1]} in shape {tuple(x.shape)}"
+        )
     if x.numel() == 0:
         raise ValueError(f"{where}: {name} is empty (shape {tuple(x.shape)})")
     lo, hi = (float(v) for v in torch.aminmax(x))  # NaN propagates into min/max, inf shows as an extreme
@@ -323,7 +325,9 @@ def ms_ssim(
     w = torch.tensor(weights[:m], dtype=torch.float64, device=a.device)
     if m < len(weights):
         if float(w.sum()) <= 0:
-            raise ValueError(f"{where}: the weights of the {m} scales that fit {tuple(a.shape[-2:])} images sum to 0: {weights[:m]}")
+            raise ValueError(
+                f"{where}: the weights of the {m} scales that fit {tuple(a.shape[-2:])} images sum to 0: {weights[:m]}"
+            )
         w = w / w.sum()
     out = torch.empty(a.shape[0], dtype=torch.float64, device=a.device)
     for part in _chunks(a.shape[0], a[0].numel()):

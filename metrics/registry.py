@@ -27,12 +27,12 @@ PSNR_CAP_DB = 100.0
 
 @dataclass(frozen=True)
 class MetricSpec:
-    name: str                    # column name in metrics.csv / table1.csv
+    name: str  # column name in metrics.csv / table1.csv
     function: Callable
     inputs: Tuple[str, ...]
     higher_better: bool
-    fmt: str                     # format of a mean in table1.md / .tex
-    label: str                   # column heading for people
+    fmt: str  # format of a mean in table1.md / .tex
+    label: str  # column heading for people
     description: str
     cap: Optional[float] = field(default=None)  # per-image values above it count as `cap` in means
 
@@ -75,16 +75,52 @@ class MetricSpec:
 METRICS = {
     spec.name: spec
     for spec in [
-        MetricSpec("psnr", psnr, ("sr", "hr"), True, "{:.2f}", "pSNR (dB)",
-                   "peak signal-to-noise ratio on uint8 RGB/grey levels", cap=PSNR_CAP_DB),
-        MetricSpec("ssim", ssim, ("sr", "hr"), True, "{:.3f}", "SSIM",
-                   "structural similarity, Gaussian 11x11 window, sigma 1.5, mean over channels"),
-        MetricSpec("ms_ssim", ms_ssim, ("sr", "hr"), True, "{:.3f}", "MS-SSIM",
-                   "multi-scale SSIM, as many scales as fit the 11-px window (2 at 32x32), weights renormalised"),
-        MetricSpec("consistency", consistency, ("lr", "sr"), False, "{:.5f}", "consistency",
-                   "MSE between the LR input and the bicubically down-sampled output, [0, 1] units"),
-        MetricSpec("nll_bpd", bits_per_dim, ("nll_nats", "num_subpixels"), False, "{:.3f}", "NLL (bits/dim)",
-                   "negative log-likelihood of the ground truth in bits per sub-pixel"),
+        MetricSpec(
+            "psnr",
+            psnr,
+            ("sr", "hr"),
+            True,
+            "{:.2f}",
+            "pSNR (dB)",
+            "peak signal-to-noise ratio on uint8 RGB/grey levels",
+            cap=PSNR_CAP_DB,
+        ),
+        MetricSpec(
+            "ssim",
+            ssim,
+            ("sr", "hr"),
+            True,
+            "{:.3f}",
+            "SSIM",
+            "structural similarity, Gaussian 11x11 window, sigma 1.5, mean over channels",
+        ),
+        MetricSpec(
+            "ms_ssim",
+            ms_ssim,
+            ("sr", "hr"),
+            True,
+            "{:.3f}",
+            "MS-SSIM",
+            "multi-scale SSIM, as many scales as fit the 11-px window (2 at 32x32), weights renormalised",
+        ),
+        MetricSpec(
+            "consistency",
+            consistency,
+            ("lr", "sr"),
+            False,
+            "{:.5f}",
+            "consistency",
+            "MSE between the LR input and the bicubically down-sampled output, [0, 1] units",
+        ),
+        MetricSpec(
+            "nll_bpd",
+            bits_per_dim,
+            ("nll_nats", "num_subpixels"),
+            False,
+            "{:.3f}",
+            "NLL (bits/dim)",
+            "negative log-likelihood of the ground truth in bits per sub-pixel",
+        ),
     ]
 }
 

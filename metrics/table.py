@@ -113,8 +113,10 @@ def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[s
     for cells in _formatted_cells(table, lambda s: f"**{s}**", labels):
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
-                 "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. % fooled: rate ± bootstrap SE over raters.")
+    lines.append(
+        "Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
+        "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. % fooled: rate ± bootstrap SE over raters."
+    )
     if (table["fooled_source"] == "simulated").any():
         lines.append("\\* SIMULATED study: these fool rates come from simulated raters, not people.")
     return "\n".join(lines) + "\n"
@@ -129,7 +131,13 @@ def to_latex(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str,
     header = ["Method", *[METRICS[m].label for m in METRIC_COLUMNS], "\\% machine fooled", "\\% fooled"]
     lines = ["\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\hline", " & ".join(header) + " \\\\", "\\hline"]
     for cells in _formatted_cells(table, lambda s: f"\\textbf{{{s}}}", labels):
-        lines.append(" & ".join(_latex_escape(c) if not c.startswith("\\textbf") else "\\textbf{" + _latex_escape(c[8:-1]) + "}" for c in cells) + " \\\\")
+        lines.append(
+            " & ".join(
+                _latex_escape(c) if not c.startswith("\\textbf") else "\\textbf{" + _latex_escape(c[8:-1]) + "}"
+                for c in cells
+            )
+            + " \\\\"
+        )
     lines += ["\\hline", "\\end{tabular}"]
     if title:
         lines.insert(0, f"% {title}")
@@ -138,7 +146,9 @@ def to_latex(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[str,
     return "\n".join(lines) + "\n"
 
 
-def write_table1(table: pd.DataFrame, stem: Path, title: str = "", labels: Optional[Mapping[str, str]] = None) -> List[Path]:
+def write_table1(
+    table: pd.DataFrame, stem: Path, title: str = "", labels: Optional[Mapping[str, str]] = None
+) -> List[Path]:
     """Write `<stem>.csv`, `<stem>.md`, `<stem>.tex`; returns the paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -133,9 +133,9 @@ class PairWriter:
         if lr.shape != (b, self.channels, LR_SIZE, LR_SIZE) or hr.shape != (b, self.channels, HR_SIZE, HR_SIZE):
             raise ValueError(f"PairWriter.add: got lr {lr.shape} hr {hr.shape} for {b} ids")
         end = self.count + b
-        self.lr[self.count:end] = lr
-        self.hr[self.count:end] = hr
-        self.ids[self.count:end] = ids
+        self.lr[self.count : end] = lr
+        self.hr[self.count : end] = hr
+        self.ids[self.count : end] = ids
         self.count = end
 
     def finish(self, meta: dict) -> None:
@@ -150,7 +150,7 @@ class PairWriter:
                 trimmed_path = self.directory / f"{key}.npy{self._tag}.trim"
                 out = np.lib.format.open_memmap(trimmed_path, "w+", np.uint8, (n,) + arr.shape[1:])
                 for start in range(0, n, 65536):  # chunked copy keeps memory flat for LSUN-size sets
-                    out[start:start + 65536] = arr[start:min(n, start + 65536)]
+                    out[start : start + 65536] = arr[start : min(n, start + 65536)]
                 out.flush()
                 del out
                 os.replace(trimmed_path, self._tmp[key])

@@ -25,18 +25,22 @@ from .splits import read_celeba_partition
 
 NAME = "celeba"
 CROP_TOP, CROP_LEFT, CROP_SIZE = 40, 20, 138
-LAYOUT = ("expected <root>/img_align_celeba/000001.jpg ... and <root>/list_eval_partition.txt (CelebA's "
-          "published 'Align&Cropped Images' and its evaluation partition); pass the folder holding both "
-          "as --data-root or set PRSR_DATA")
+LAYOUT = (
+    "expected <root>/img_align_celeba/000001.jpg ... and <root>/list_eval_partition.txt (CelebA's "
+    "published 'Align&Cropped Images' and its evaluation partition); pass the folder holding both "
+    "as --data-root or set PRSR_DATA"
+)
 
 
 def crop_face(image: np.ndarray) -> np.ndarray:
     """uint8 [218, 178, C] -> uint8 [138, 138, C]: rows 40..177, columns 20..157."""
     h, w = image.shape[:2]
     if h < CROP_TOP + CROP_SIZE or w < CROP_LEFT + CROP_SIZE:
-        raise DataError(f"image is {w}x{h}, smaller than the {CROP_SIZE}x{CROP_SIZE} crop at "
-                         f"top {CROP_TOP}, left {CROP_LEFT} (expected 178x218 aligned CelebA images)")
-    return image[CROP_TOP:CROP_TOP + CROP_SIZE, CROP_LEFT:CROP_LEFT + CROP_SIZE]
+        raise DataError(
+            f"image is {w}x{h}, smaller than the {CROP_SIZE}x{CROP_SIZE} crop at "
+            f"top {CROP_TOP}, left {CROP_LEFT} (expected 178x218 aligned CelebA images)"
+        )
+    return image[CROP_TOP : CROP_TOP + CROP_SIZE, CROP_LEFT : CROP_LEFT + CROP_SIZE]
 
 
 def image_folder(root: Path) -> Path:
@@ -61,16 +65,19 @@ def load(split: str, root: Path):
         raise FileNotFoundError(f"CelebA image folder {images} not found: {LAYOUT}")
     names = read_celeba_partition(partition)[split]
     if not names:
-        raise DataError(f"{partition} puts no image in the {split} split (label "
-                         f"{ {'train': 0, 'valid': 1, 'test': 2}[split] })")
-    fp = cache.fingerprint([NAME, split, *cache.file_stat_parts(root, [partition.name]),
-                            *cache.file_stat_parts(images, names)])
+        raise DataError(
+            f"{partition} puts no image in the {split} split (label { {'train': 0, 'valid': 1, 'test': 2}[split] })"
+        )
+    fp = cache.fingerprint(
+        [NAME, split, *cache.file_stat_parts(root, [partition.name]), *cache.file_stat_parts(images, names)]
+    )
     ds = open_cached(NAME, split, root, fp)
     if ds is not None:
         return ds
 
     def fill(writer):
-        return fill_from_images(writer, ((n, images / n) for n in names), len(names), decode_image,
-                                crop_face, f"{NAME}/{split}", images)
+        return fill_from_images(
+            writer, ((n, images / n) for n in names), len(names), decode_image, crop_face, f"{NAME}/{split}", images
+        )
 
     return build_cached(NAME, split, root, fp, len(names), 3, max(len(n) for n in names), fill)

@@ -51,7 +51,7 @@ def place(items: np.ndarray, top: np.ndarray, left: np.ndarray, canvas: int = 32
     canvas_arr = np.zeros((len(items), 1, canvas, canvas), dtype=np.uint8)
     side = items.shape[-1]
     for n, (t, l) in enumerate(zip(top, left)):
-        canvas_arr[n, 0, t:t + side, l:l + side] = items[n]
+        canvas_arr[n, 0, t : t + side, l : l + side] = items[n]
     return canvas_arr
 
 
@@ -72,8 +72,9 @@ def make_corners(split: str, n: int | None = None, seed: int = 0, root=None, can
         raise ValueError(f"n must be in 1..{len(source)} (size of fashion-mnist/{split}), got {n}")
     # the HR images are the 28x28 items zero-padded by 2; take the item back out
     items28 = torch.from_numpy(np.ascontiguousarray(source.hr[:n, :, 2:30, 2:30]))
-    items = np.concatenate([to_uint8(resize(to_float(items28[s:s + 4096]), item)).numpy()
-                            for s in range(0, n, 4096)])[:, 0]
+    items = np.concatenate(
+        [to_uint8(resize(to_float(items28[s : s + 4096]), item)).numpy() for s in range(0, n, 4096)]
+    )[:, 0]
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     quadrant = rng.integers(0, 2, size=n).astype(np.int8)
     corner = quadrant.astype(np.int64) * (canvas - item)  # 0 for top-left, canvas/2 for bottom-right

@@ -49,12 +49,22 @@ class PairDataset(Dataset):
     instead of pickling the arrays.
     """
 
-    def __init__(self, lr: np.ndarray, hr: np.ndarray, ids: np.ndarray, name: str, split: str,
-                 cache_dir: Path | None = None, hr_size: int = 32):
+    def __init__(
+        self,
+        lr: np.ndarray,
+        hr: np.ndarray,
+        ids: np.ndarray,
+        name: str,
+        split: str,
+        cache_dir: Path | None = None,
+        hr_size: int = 32,
+    ):
         # hr_size: 32 for every real dataset; the small two-corners variant uses 16 (lr 4x4)
         s = hr_size // 4
         if lr.ndim != 4 or hr.ndim != 4 or lr.shape[2:] != (s, s) or hr.shape[2:] != (hr_size, hr_size):
-            raise ValueError(f"expected lr [N,C,{s},{s}] and hr [N,C,{hr_size},{hr_size}], got {lr.shape} and {hr.shape}")
+            raise ValueError(
+                f"expected lr [N,C,{s},{s}] and hr [N,C,{hr_size},{hr_size}], got {lr.shape} and {hr.shape}"
+            )
         if not (len(lr) == len(hr) == len(ids)) or lr.shape[1] != hr.shape[1]:
             raise ValueError(f"lr {lr.shape}, hr {hr.shape} and ids ({len(ids)}) do not match")
         if lr.dtype != np.uint8 or hr.dtype != np.uint8:
@@ -112,8 +122,8 @@ def lr_from_hr(hr: np.ndarray) -> np.ndarray:
     """uint8 [N, C, 32, 32] -> uint8 [N, C, 8, 8]: `to_uint8(downsample(to_float(hr), 4))`."""
     out = np.empty(hr.shape[:2] + (hr.shape[2] // 4, hr.shape[3] // 4), dtype=np.uint8)
     for start in range(0, len(hr), 4096):
-        chunk = torch.from_numpy(np.ascontiguousarray(hr[start:start + 4096]))
-        out[start:start + len(chunk)] = to_uint8(downsample(to_float(chunk), 4)).numpy()
+        chunk = torch.from_numpy(np.ascontiguousarray(hr[start : start + 4096]))
+        out[start : start + len(chunk)] = to_uint8(downsample(to_float(chunk), 4)).numpy()
     return out
 
 
@@ -140,13 +150,24 @@ def open_cached(name: str, split: str, root: Path, fp: str) -> PairDataset | Non
         return None
     lr, hr, ids, meta = entry
     if meta.get("skipped"):
-        warnings.warn(f"{name}/{split}: {meta['skipped']} unreadable image(s) under {root} were skipped when "
-                      f"the cache was built (e.g. {', '.join(meta.get('skipped_examples', []))})", stacklevel=3)
+        warnings.warn(
+            f"{name}/{split}: {meta['skipped']} unreadable image(s) under {root} were skipped when "
+            f"the cache was built (e.g. {', '.join(meta.get('skipped_examples', []))})",
+            stacklevel=3,
+        )
     return PairDataset(lr, hr, ids, name, split, cache_dir=directory)
 
 
-def build_cached(name: str, split: str, root: Path, fp: str, capacity: int, channels: int, id_width: int,
-                 fill: Callable[[cache.PairWriter], dict]) -> PairDataset:
+def build_cached(
+    name: str,
+    split: str,
+    root: Path,
+    fp: str,
+    capacity: int,
+    channels: int,
+    id_width: int,
+    fill: Callable[[cache.PairWriter], dict],
+) -> PairDataset:
     """Create the cache entry with `fill(writer) -> meta` and return the memory-mapped dataset."""
     directory = cache.entry_dir(name, root, split, fp)
     writer = cache.PairWriter(directory, capacity, channels, id_width)
@@ -160,9 +181,15 @@ def build_cached(name: str, split: str, root: Path, fp: str, capacity: int, chan
     return PairDataset(lr, hr, ids, name, split, cache_dir=directory)
 
 
-def fill_from_images(writer: cache.PairWriter, items: Iterable[tuple[str, object]], total: int,
-                     decode: Callable[[object], np.ndarray], crop: Callable[[np.ndarray], np.ndarray],
-                     desc: str, where: Path) -> dict:
+def fill_from_images(
+    writer: cache.PairWriter,
+    items: Iterable[tuple[str, object]],
+    total: int,
+    decode: Callable[[object], np.ndarray],
+    crop: Callable[[np.ndarray], np.ndarray],
+    desc: str,
+    where: Path,
+) -> dict:
     """Decode, crop and resize images into `writer`; unreadable ones are skipped and warned about.
 
     `items` yields (image id, handle); `decode(handle)` -> uint8 [H, W, C] (raises on a bad image);
@@ -191,10 +218,15 @@ def fill_from_images(writer: cache.PairWriter, items: Iterable[tuple[str, object
             flush()
     flush()
     if writer.count == 0:
-        raise DataError(f"none of the {total} image(s) for {desc} under {where} could be decoded; "
-                         f"first failures: {'; '.join(skipped[:5])}")
+        raise DataError(
+            f"none of the {total} image(s) for {desc} under {where} could be decoded; "
+            f"first failures: {'; '.join(skipped[:5])}"
+        )
     if skipped:
-        warnings.warn(f"{desc}: skipped {len(skipped)} of {total} image(s) under {where} that could not be "
-                      f"used (corrupt, truncated, missing or unreadable): {'; '.join(skipped[:5])}"
-                      + (" ..." if len(skipped) > 5 else ""), stacklevel=3)
+        warnings.warn(
+            f"{desc}: skipped {len(skipped)} of {total} image(s) under {where} that could not be "
+            f"used (corrupt, truncated, missing or unreadable): {'; '.join(skipped[:5])}"
+            + (" ..." if len(skipped) > 5 else ""),
+            stacklevel=3,
+        )
     return {"skipped": len(skipped), "skipped_examples": [s.split(" (")[0] for s in skipped[:5]]}

@@ -22,9 +22,11 @@ from .splits import fashion_mnist_range
 NAME = "fashion-mnist"
 PAD = 2
 _IDX_UBYTE = 0x08
-HOW_TO_FIX = ("run `make data` (installs Debian's dataset-fashion-mnist) or point --data-root/PRSR_DATA at a "
-              "folder with the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; gzipped or not)")
+HOW_TO_FIX = (
+    "run `make data` (installs Debian's dataset-fashion-mnist) or point --data-root/PRSR_DATA at a "
+    "folder with the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; gzipped or not)"
+)
 
 
 def find_images_file(root: Path, prefix: str) -> Path:
@@ -53,13 +55,17 @@ def read_idx_images(path: Path) -> np.ndarray:
         raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX3 header (16 bytes)")
     zeros, dtype_code, ndim = raw[:2], raw[2], raw[3]
     if zeros != b"\x00\x00" or dtype_code != _IDX_UBYTE or ndim != 3:
-        raise DataError(f"{path}: header bytes 0-3 are {raw[:4].hex()}, expected 00000803 "
-                         f"(IDX magic number of a 3-d unsigned-byte image file)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(3))
+        raise DataError(
+            f"{path}: header bytes 0-3 are {raw[:4].hex()}, expected 00000803 "
+            f"(IDX magic number of a 3-d unsigned-byte image file)"
+        )
+    dims = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(3))
     expected = 16 + dims[0] * dims[1] * dims[2]
     if len(raw) != expected:
-        raise DataError(f"{path}: header says {dims[0]} images of {dims[1]}x{dims[2]} ({expected} bytes) "
-                         f"but the file holds {len(raw)} bytes (truncated or garbled)")
+        raise DataError(
+            f"{path}: header says {dims[0]} images of {dims[1]}x{dims[2]} ({expected} bytes) "
+            f"but the file holds {len(raw)} bytes (truncated or garbled)"
+        )
     if dims[1:] != (28, 28):
         raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28 (Fashion-MNIST)")
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(dims)
@@ -75,8 +81,10 @@ def _idx_count(path: Path) -> int:
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise DataError(f"{path}: not a readable (gzipped) IDX file ({exc}). {HOW_TO_FIX}") from exc
     if len(head) < 8 or head[:4] != b"\x00\x00\x08\x03":
-        raise DataError(f"{path}: header bytes 0-3 are {head[:4].hex()}, expected 00000803 "
-                         f"(IDX magic number of a 3-d unsigned-byte image file)")
+        raise DataError(
+            f"{path}: header bytes 0-3 are {head[:4].hex()}, expected 00000803 "
+            f"(IDX magic number of a 3-d unsigned-byte image file)"
+        )
     return int.from_bytes(head[4:8], "big")
 
 

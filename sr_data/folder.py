@@ -39,7 +39,7 @@ def centre_square(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    return image[top:top + s, left:left + s]
+    return image[top : top + s, left : left + s]
 
 
 def list_images(root: Path) -> list[str]:
@@ -65,16 +65,19 @@ def load_image_folder(name: str, split: str, root: Path):
     chosen = [f for f in files if folder_split(f) == split]
     if not chosen:
         pct = len(FOLDER_BUCKETS[split])
-        raise DataError(f"the {split} split of {root} is empty: {len(files)} images, of which a file-name hash "
-                         f"puts about {pct} % in {split}; add images")
+        raise DataError(
+            f"the {split} split of {root} is empty: {len(files)} images, of which a file-name hash "
+            f"puts about {pct} % in {split}; add images"
+        )
     fp = cache.fingerprint([name, split, *cache.file_stat_parts(root, chosen)])
     ds = open_cached(name, split, root, fp)
     if ds is not None:
         return ds
 
     def fill(writer):
-        return fill_from_images(writer, ((f, root / f) for f in chosen), len(chosen), decode_image,
-                                centre_square, f"{name}/{split}", root)
+        return fill_from_images(
+            writer, ((f, root / f) for f in chosen), len(chosen), decode_image, centre_square, f"{name}/{split}", root
+        )
 
     return build_cached(name, split, root, fp, len(chosen), 3, max(len(f) for f in chosen), fill)
 

@@ -30,8 +30,10 @@ TRAIN_DB, VAL_DB = "bedroom_train_lmdb", "bedroom_val_lmdb"
 
 def _open(path: Path) -> lmdb.Environment:
     if not (path / "data.mdb").is_file():
-        raise FileNotFoundError(f"LSUN lmdb {path} not found (no data.mdb): expected <root>/{TRAIN_DB}/ and "
-                                f"<root>/{VAL_DB}/ from LSUN's download script, or a folder of bedroom images")
+        raise FileNotFoundError(
+            f"LSUN lmdb {path} not found (no data.mdb): expected <root>/{TRAIN_DB}/ and "
+            f"<root>/{VAL_DB}/ from LSUN's download script, or a folder of bedroom images"
+        )
     try:
         return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
     except lmdb.Error as exc:
@@ -45,8 +47,7 @@ def _stat_parts(path: Path) -> list[str]:
         stat, info = env.stat(), env.info()
     finally:
         env.close()
-    return [f"{path.name}|{sorted(stat.items())}|{info['last_txnid']}",
-            *cache.file_stat_parts(path, ["data.mdb"])]
+    return [f"{path.name}|{sorted(stat.items())}|{info['last_txnid']}", *cache.file_stat_parts(path, ["data.mdb"])]
 
 
 def _key_text(key: bytes) -> str:
@@ -57,8 +58,10 @@ def load(split: str, root: Path):
     """The LSUN-bedroom pairs of `split` from the lmdb export or a folder of images under `root`."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"LSUN folder {root} not found: expected <root>/{TRAIN_DB}/ and <root>/{VAL_DB}/ "
-                                f"(LSUN's lmdb export) or a folder of bedroom images; pass --data-root or set PRSR_DATA")
+        raise FileNotFoundError(
+            f"LSUN folder {root} not found: expected <root>/{TRAIN_DB}/ and <root>/{VAL_DB}/ "
+            f"(LSUN's lmdb export) or a folder of bedroom images; pass --data-root or set PRSR_DATA"
+        )
     if not ((root / TRAIN_DB).is_dir() or (root / VAL_DB).is_dir()):
         return load_image_folder(NAME, split, root)
     db = root / (VAL_DB if split == "test" else TRAIN_DB)
@@ -71,8 +74,11 @@ def load(split: str, root: Path):
     try:
         with env.begin(buffers=False) as txn:
             # keys first (cheap): they tell the split's members and the capacity of the cache entry
-            keys = [k for k in txn.cursor().iternext(keys=True, values=False)
-                    if split == "test" or lsun_train_key_split(k) == split]
+            keys = [
+                k
+                for k in txn.cursor().iternext(keys=True, values=False)
+                if split == "test" or lsun_train_key_split(k) == split
+            ]
             if not keys:
                 raise DataError(f"{db} holds no images for the {split} split")
 
@@ -83,8 +89,9 @@ def load(split: str, root: Path):
                 return decode_image(value)
 
             def fill(writer):
-                return fill_from_images(writer, ((_key_text(k), k) for k in keys), len(keys), decode,
-                                        centre_square, f"{NAME}/{split}", db)
+                return fill_from_images(
+                    writer, ((_key_text(k), k) for k in keys), len(keys), decode, centre_square, f"{NAME}/{split}", db
+                )
 
             return build_cached(NAME, split, root, fp, len(keys), 3, max(len(_key_text(k)) for k in keys), fill)
     finally:

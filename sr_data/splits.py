@@ -66,7 +66,8 @@ def fashion_mnist_range(split: str, n_train_file: int, n_test_file: int) -> tupl
     if n_train_file <= FASHION_MNIST_VALID:
         raise ValueError(
             f"the Fashion-MNIST training file holds {n_train_file} images; at least "
-            f"{FASHION_MNIST_VALID + 1} are needed (the last {FASHION_MNIST_VALID} form the valid split)")
+            f"{FASHION_MNIST_VALID + 1} are needed (the last {FASHION_MNIST_VALID} form the valid split)"
+        )
     cut = n_train_file - FASHION_MNIST_VALID
     return ("train", 0, cut) if split == "train" else ("train", cut, n_train_file)
 
@@ -85,8 +86,7 @@ def read_celeba_partition(path: Path) -> dict[str, list[str]]:
             if not fields:
                 continue
             if len(fields) != 2 or fields[1] not in CELEBA_PARTITION:
-                raise ValueError(
-                    f"{path}, line {lineno}: expected '<image name> <0|1|2>', got {line.strip()!r}")
+                raise ValueError(f"{path}, line {lineno}: expected '<image name> <0|1|2>', got {line.strip()!r}")
             name = fields[0]
             if name in seen:
                 raise ValueError(f"{path}, line {lineno}: image {name!r} is listed twice")

@@ -92,8 +92,12 @@ def git_commit(where: str | os.PathLike | None = None) -> Optional[Dict[str, Any
         sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if sha.returncode != 0:
             return None
-        status = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return {"commit": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
@@ -102,7 +106,11 @@ def git_commit(where: str | os.PathLike | None = None) -> Optional[Dict[str, Any
 def library_versions() -> Dict[str, Optional[str]]:
     from importlib import metadata
 
-    out: Dict[str, Optional[str]] = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    out: Dict[str, Optional[str]] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
     for dist_name in ("safetensors", "pixel-recursive-sr"):
         try:
             out[dist_name] = metadata.version(dist_name)
@@ -128,8 +136,13 @@ def capture_rng() -> Dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -140,7 +153,9 @@ def capture_rng() -> Dict[str, Any]:
 def restore_rng(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
@@ -159,10 +174,14 @@ def save_weights(module: torch.nn.Module, run_dir: str | os.PathLike, step: int,
     """`run_dir/model.safetensors`: parameters and persistent buffers, metadata step and method."""
     from safetensors.torch import save_model
 
-    atomic_write(Path(run_dir) / WEIGHTS, lambda tmp: save_model(module, tmp, metadata={"step": str(step), "method": method}))
+    atomic_write(
+        Path(run_dir) / WEIGHTS, lambda tmp: save_model(module, tmp, metadata={"step": str(step), "method": method})
+    )
 
 
-def load_weights(module: torch.nn.Module, path: str | os.PathLike, device: torch.device | str = "cpu") -> Dict[str, str]:
+def load_weights(
+    module: torch.nn.Module, path: str | os.PathLike, device: torch.device | str = "cpu"
+) -> Dict[str, str]:
     """Load `path` into `module` (strict: every key must match). Returns the file's metadata."""
     from safetensors import safe_open
     from safetensors.torch import load_model
@@ -177,8 +196,10 @@ def load_weights(module: torch.nn.Module, path: str | os.PathLike, device: torch
     except Exception as exc:  # safetensors raises its own error types for a truncated or garbled file
         raise DataError(f"checkpoint weights {path} are unreadable (corrupt or not a safetensors file): {exc}") from exc
     if missing or unexpected:
-        raise DataError(f"checkpoint weights {path} do not fit the model {type(module).__name__}: "
-                         f"missing keys {sorted(missing)[:8]}, unexpected keys {sorted(unexpected)[:8]}")
+        raise DataError(
+            f"checkpoint weights {path} do not fit the model {type(module).__name__}: "
+            f"missing keys {sorted(missing)[:8]}, unexpected keys {sorted(unexpected)[:8]}"
+        )
     return metadata
 
 

@@ -43,13 +43,22 @@ class ConditioningNetwork(nn.Module):
         if len(widths) != 3:
             raise ValueError(f"widths must give 3 stage widths (8x8, 16x16, 32x32), got {list(widths)}")
         w8, w16, w32 = widths
-        self.config = {"in_channels": in_channels, "out_channels": out_channels, "widths": list(widths), "blocks": blocks}
+        self.config = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "widths": list(widths),
+            "blocks": blocks,
+        }
         self.stem = nn.Conv2d(in_channels, w8, 1)
         self.stage8 = nn.Sequential(*[ResBlock(w8) for _ in range(blocks)])
         # kernel 3, stride 2, padding 1, output_padding 1: exactly doubles the size.
-        self.up16 = nn.Sequential(nn.ConvTranspose2d(w8, w16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True))
+        self.up16 = nn.Sequential(
+            nn.ConvTranspose2d(w8, w16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True)
+        )
         self.stage16 = nn.Sequential(*[ResBlock(w16) for _ in range(blocks)])
-        self.up32 = nn.Sequential(nn.ConvTranspose2d(w16, w32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True))
+        self.up32 = nn.Sequential(
+            nn.ConvTranspose2d(w16, w32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True)
+        )
         self.stage32 = nn.Sequential(*[ResBlock(w32) for _ in range(blocks)])
         self.head = nn.Conv2d(w32, out_channels, 1)
 

@@ -151,14 +151,24 @@ class GatedPixelCNN(nn.Module):
     type B to C*256. Output channel j holds colour j // 256, level j % 256 (layout [C, 256]).
     """
 
-    def __init__(self, colours: int, width: int = 32, layers: int = 20, kernel: int = 5, input_kernel: int = 7, head_channels: int = 1024):
+    def __init__(
+        self,
+        colours: int,
+        width: int = 32,
+        layers: int = 20,
+        kernel: int = 5,
+        input_kernel: int = 7,
+        head_channels: int = 1024,
+    ):
         super().__init__()
         if input_kernel < 1 or input_kernel % 2 == 0:
             raise ValueError(f"input_kernel must be odd and positive, got {input_kernel}")
         self.colours = colours
         groups = colour_groups(width, colours)
         ihalf = input_kernel // 2
-        self.input_conv = CausalConv2d(colours, width, (ihalf + 1, input_kernel), ihalf, "A", torch.arange(colours), groups)
+        self.input_conv = CausalConv2d(
+            colours, width, (ihalf + 1, input_kernel), ihalf, "A", torch.arange(colours), groups
+        )
         self.blocks = nn.ModuleList([GatedBlock(width, kernel, colours) for _ in range(layers)])
         head_groups = colour_groups(head_channels, colours)
         self.head1 = masked_1x1(groups, head_groups, "B")

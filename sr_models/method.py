@@ -64,7 +64,9 @@ class TrainableMethod(nn.Module, SuperResolver):
         """Named optimisers (e.g. {'model': ...} or {'generator': ..., 'discriminator': ...})."""
 
     @abstractmethod
-    def training_step(self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext) -> Dict[str, float]:
+    def training_step(
+        self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext
+    ) -> Dict[str, float]:
         """One iteration: forward, backward, optimiser step(s). Returns the logged scalars (floats).
         The key 'loss' is the one checked for NaN/inf and used for progress display."""
 

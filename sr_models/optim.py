@@ -32,8 +32,15 @@ class RMSPropTF(torch.optim.Optimizer):
     State per parameter: `ms` (starts at 1) and `mom` (starts at 0).
     """
 
-    def __init__(self, params, lr: float = 1e-3, decay: float = 0.95, momentum: float = 0.9, eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        decay: float = 0.95,
+        momentum: float = 0.9,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         if not lr > 0:
             raise ValueError(f"RMSPropTF: lr must be > 0, got {lr}")
         if not 0.0 <= decay < 1.0:
@@ -51,7 +58,13 @@ class RMSPropTF(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            lr, decay, momentum, eps, wd = group["lr"], group["decay"], group["momentum"], group["eps"], group["weight_decay"]
+            lr, decay, momentum, eps, wd = (
+                group["lr"],
+                group["decay"],
+                group["momentum"],
+                group["eps"],
+                group["weight_decay"],
+            )
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -78,7 +91,9 @@ def _get(cfg: Dict[str, Any], key: str, prefix: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], train_cfg: Dict[str, Any], prefix: str = "") -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], train_cfg: Dict[str, Any], prefix: str = ""
+) -> torch.optim.Optimizer:
     """The optimiser `train_cfg` asks for, over `params`.
 
     Keys (each looked up as `prefix + key` first, then `key`): `optimizer` (adam | rmsprop_tf | sgd,
@@ -102,8 +117,14 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], train_cfg: Dict[str, A
             raise ValueError(f"train config '{prefix}betas' must be two numbers, got {betas!r}")
         return torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1])), eps=eps, weight_decay=wd)
     if kind == "rmsprop_tf":
-        return RMSPropTF(params, lr=lr, decay=float(_get(train_cfg, "rms_decay", prefix, 0.95)),
-                         momentum=float(_get(train_cfg, "momentum", prefix, 0.9)), eps=eps, weight_decay=wd)
+        return RMSPropTF(
+            params,
+            lr=lr,
+            decay=float(_get(train_cfg, "rms_decay", prefix, 0.95)),
+            momentum=float(_get(train_cfg, "momentum", prefix, 0.9)),
+            eps=eps,
+            weight_decay=wd,
+        )
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=float(_get(train_cfg, "momentum", prefix, 0.0)), weight_decay=wd)
     raise ValueError(f"train config '{prefix}optimizer' is {kind!r}; expected one of {', '.join(OPTIMIZERS)}")

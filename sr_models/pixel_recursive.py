@@ -69,7 +69,9 @@ class PixelRecursiveSR(TrainableMethod):
     ):
         super().__init__()
         if isinstance(hr_size, bool) or int(hr_size) != hr_size or hr_size < 8 or hr_size % SCALE:
-            raise ValueError(f"hr_size must be a multiple of {SCALE} and >= 8 ({HR_SIZE} for 8x8 -> 32x32), got {hr_size!r}")
+            raise ValueError(
+                f"hr_size must be a multiple of {SCALE} and >= 8 ({HR_SIZE} for 8x8 -> 32x32), got {hr_size!r}"
+            )
         self.hr_size = int(hr_size)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
@@ -264,7 +266,12 @@ class PixelRecursiveSR(TrainableMethod):
             self.train(was_training)
 
     def _check_lr(self, lr: torch.Tensor) -> None:
-        if not isinstance(lr, torch.Tensor) or lr.dim() != 4 or lr.shape[1] != self.channels or not lr.is_floating_point():
+        if (
+            not isinstance(lr, torch.Tensor)
+            or lr.dim() != 4
+            or lr.shape[1] != self.channels
+            or not lr.is_floating_point()
+        ):
             raise ValueError(
                 f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] in [0, 1], "
                 f"got {getattr(lr, 'dtype', type(lr))} {tuple(getattr(lr, 'shape', ()))}"
@@ -274,6 +281,10 @@ class PixelRecursiveSR(TrainableMethod):
 
     def _check_hr(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
         if hr.dtype != torch.uint8:
-            raise TypeError(f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), got dtype {hr.dtype}")
+            raise TypeError(
+                f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), got dtype {hr.dtype}"
+            )
         if tuple(hr.shape) != (lr.shape[0], self.channels, self.hr_size, self.hr_size):
-            raise ValueError(f"hr must have shape {(lr.shape[0], self.channels, self.hr_size, self.hr_size)}, got {tuple(hr.shape)}")
+            raise ValueError(
+                f"hr must have shape {(lr.shape[0], self.channels, self.hr_size, self.hr_size)}, got {tuple(hr.shape)}"
+            )

@@ -93,14 +93,15 @@ class CornersSection:
     train_size: int = REQUIRED
     valid_size: int = 500
     test_size: int = REQUIRED
-    canvas: int = 32               # target side: 16 (4x4 inputs) or 32 (8x8, the paper's task)
-    val_purity_images: int = 0     # valid inputs scored for purity at every validation (0: none)
+    canvas: int = 32  # target side: 16 (4x4 inputs) or 32 (8x8, the paper's task)
+    val_purity_images: int = 0  # valid inputs scored for purity at every validation (0: none)
     models: Dict[str, MethodSection] = REQUIRED
 
 
 @dataclass
 class ObserverSection:
     """The machine 2AFC observer (`metrics.observer`); a missing key takes `metrics.observer.OBSERVER_DEFAULTS`."""
+
     folds: Optional[int] = None
     widths: Optional[List[int]] = None
     steps: Optional[int] = None
@@ -204,7 +205,7 @@ def apply_overrides(profile: Dict[str, Any], overrides: Iterable[str]) -> Dict[s
             if nxt is None:
                 nxt = node[key] = {}
             elif not isinstance(nxt, dict):
-                raise ProfileError(f"--set {item!r}: {'.'.join(keys[:depth + 1])!r} is a value, not a section")
+                raise ProfileError(f"--set {item!r}: {'.'.join(keys[: depth + 1])!r} is a value, not a section")
             node = nxt
         node[keys[-1]] = value
         try:
@@ -219,8 +220,12 @@ def check_model_keys(cls, model_cfg: Dict[str, Any], path: str) -> None:
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    valid = [n for n, p in params.items() if n not in ("self", "channels")
-             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    valid = [
+        n
+        for n, p in params.items()
+        if n not in ("self", "channels")
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
     for key in model_cfg:
         if key not in valid:
             raise _unknown(path, str(key), valid)

@@ -28,8 +28,9 @@ def configs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent / "configs"
 
 
-def load_profile(name_or_path: str | os.PathLike | Dict[str, Any] = DEFAULT_PROFILE,
-                 overrides: Iterable[str] = ()) -> Dict[str, Any]:
+def load_profile(
+    name_or_path: str | os.PathLike | Dict[str, Any] = DEFAULT_PROFILE, overrides: Iterable[str] = ()
+) -> Dict[str, Any]:
     """Profile dict with keys `name`, `seed`, `data`, `eval`, `methods` (one section per learned method),
     optionally `corners`; `overrides` (`PATH=VALUE`) applied on top. Unknown keys -> `ProfileError`."""
     if isinstance(name_or_path, dict):

@@ -148,9 +148,16 @@ def _level_table(device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_naive(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 1.0, greedy: bool = False,
-                 progress: bool = True, record: Optional[torch.Tensor] = None,
-                 canonical: Optional[Canonical] = None) -> torch.Tensor:
+def sample_naive(
+    model,
+    a: torch.Tensor,
+    u: torch.Tensor,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    progress: bool = True,
+    record: Optional[torch.Tensor] = None,
+    canonical: Optional[Canonical] = None,
+) -> torch.Tensor:
     """Reference sampler: the full prior over the whole image once per sub-pixel.
 
     model: a PixelRecursiveSR (in eval mode); a: its conditioning logits `model.cond_logits(lr)`,
@@ -207,7 +214,9 @@ class _CachedPrior:
         self.w_link = torch.stack([blk.link.weight.detach()[:, :, 0, 0].t() for blk in blocks])  # [L, 2p, 2p]
         self.b_link = torch.stack([blk.link.bias.detach() for blk in blocks])  # [L, 2p]
         wh = [blk.hconv.weight.detach() for blk in blocks]  # [2p, p, 1, lh+1], masked
-        self.w_hleft = torch.stack([w[:, :, 0, :lh].permute(2, 1, 0).reshape(lh * p, 2 * p) for w in wh])  # [L, lh*p, 2p]
+        self.w_hleft = torch.stack(
+            [w[:, :, 0, :lh].permute(2, 1, 0).reshape(lh * p, 2 * p) for w in wh]
+        )  # [L, lh*p, 2p]
         self.w_hcentre = [w[:, :, 0, lh].t().contiguous() for w in wh]  # [p, 2p], channel mask B
         self.b_h = torch.stack([blk.hconv.bias.detach() for blk in blocks])  # [L, 2p]
         self.w_out = [blk.hout.weight.detach()[:, :, 0, 0].t().contiguous() for blk in blocks]  # [p, p]
@@ -227,9 +236,16 @@ def _gate_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_cached(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 1.0, greedy: bool = False,
-                  progress: bool = True, record: Optional[torch.Tensor] = None,
-                  canonical: Optional[Canonical] = None) -> torch.Tensor:
+def sample_cached(
+    model,
+    a: torch.Tensor,
+    u: torch.Tensor,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    progress: bool = True,
+    record: Optional[torch.Tensor] = None,
+    canonical: Optional[Canonical] = None,
+) -> torch.Tensor:
     """Incremental sampler, same arguments and result as `sample_naive` (identical samples for the same u)."""
     bsz, height, width, c_n, _ = a.shape
     canonical = canonical if canonical is not None else Canonical(model, a)
@@ -240,7 +256,9 @@ def sample_cached(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 
     hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=dev)
 
     # row state; zero initialisation = the full model's zero padding
-    xwin = torch.zeros(bsz, c_n, kh0 - 1, width + P.pad0[0] + P.pad0[1], device=dev, dtype=dt)  # rows above, x normalised
+    xwin = torch.zeros(
+        bsz, c_n, kh0 - 1, width + P.pad0[0] + P.pad0[1], device=dev, dtype=dt
+    )  # rows above, x normalised
     xrow = torch.zeros(bsz, width + l0, c_n, device=dev, dtype=dt)  # current row, l0 zero columns on the left
     vwin = [torch.zeros(bsz, p, P.kh_v, width + P.pad_v[0] + P.pad_v[1], device=dev, dtype=dt) for _ in range(L)]
     hbuf = torch.zeros(L, bsz, width + lh, p, device=dev, dtype=dt)  # inputs h_0..h_{L-1} of the current row
@@ -248,14 +266,18 @@ def sample_cached(model, a: torch.Tensor, u: torch.Tensor, temperature: float = 
     rowbias = (P.b_h + P.b_link)[:, None, None, :].expand(L, bsz, width, 2 * p).contiguous()
     above = P.b0.expand(bsz, width, p).contiguous()
 
-    with tqdm(total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False
+    ) as bar:
         for r in range(height):
             if r > 0:
                 rowbias, above = _next_row(P, xrow, xwin, vwin, hbuf, bsz, width)
             xrow.zero_()
             for c in range(width):
                 left0 = torch.addmm(above[:, c], xrow[:, c : c + l0].reshape(bsz, l0 * c_n), P.w0_left)
-                lefts = torch.baddbmm(rowbias[:, :, c], hbuf[:, :, c : c + lh].reshape(L, bsz, lh * p), P.w_hleft).unbind(0)
+                lefts = torch.baddbmm(
+                    rowbias[:, :, c], hbuf[:, :, c : c + lh].reshape(L, bsz, lh * p), P.w_hleft
+                ).unbind(0)
                 xc = xrow[:, c + l0]
                 for g in range(c_n):
                     h = torch.addmm(left0, xc, P.w0_centre)

@@ -75,7 +75,11 @@ def resolve_train_cfg(train_cfg: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     cfg.update({k: v for k, v in (train_cfg or {}).items()})
     for key in _POSITIVE + _NON_NEGATIVE:
         value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (1 if key in _POSITIVE else 0):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < (1 if key in _POSITIVE else 0)
+        ):
             need = "a positive integer" if key in _POSITIVE else "an integer >= 0"
             raise ValueError(f"train config {key!r} must be {need}, got {value!r}")
         cfg[key] = int(value)
@@ -98,9 +102,11 @@ def check_pairs(data: Any, what: str) -> int:
     lr, hr = getattr(data, "lr", None), getattr(data, "hr", None)
     if lr is None or hr is None:
         raise TypeError(f"{what} must have .lr and .hr arrays (see sr_data.load_pairs), got {type(data).__name__}")
-    if (lr.ndim != 4 or hr.ndim != 4 or lr.shape[2] != lr.shape[3] or tuple(hr.shape[2:]) != (4 * lr.shape[2],) * 2):
-        raise ValueError(f"{what}: expected lr [N,C,8,8] and hr [N,C,32,32] (or lr [N,C,s,s] and hr [N,C,4s,4s]), "
-                         f"got {tuple(lr.shape)} and {tuple(hr.shape)}")
+    if lr.ndim != 4 or hr.ndim != 4 or lr.shape[2] != lr.shape[3] or tuple(hr.shape[2:]) != (4 * lr.shape[2],) * 2:
+        raise ValueError(
+            f"{what}: expected lr [N,C,8,8] and hr [N,C,32,32] (or lr [N,C,s,s] and hr [N,C,4s,4s]), "
+            f"got {tuple(lr.shape)} and {tuple(hr.shape)}"
+        )
     if len(lr) != len(hr) or lr.shape[1] != hr.shape[1]:
         raise ValueError(f"{what}: lr {tuple(lr.shape)} and hr {tuple(hr.shape)} do not match")
     if lr.dtype != np.uint8 or hr.dtype != np.uint8:
@@ -121,7 +127,7 @@ class BatchSampler:
     def next(self) -> torch.Tensor:
         while len(self.pending) < self.batch_size:
             self.pending = torch.cat([self.pending, torch.randperm(self.n, generator=self.generator)])
-        out, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size:]
+        out, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
         return out
 
     def state_dict(self) -> Dict[str, Any]:
@@ -189,7 +195,7 @@ def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: P
     for i in range(b):
         for j, t in enumerate(tiles):
             y, x = gap + i * (side + gap), gap + j * (side + gap)
-            canvas[:, y:y + side, x:x + side] = t[i]
+            canvas[:, y : y + side, x : x + side] = t[i]
     img = Image.fromarray(canvas[0]) if c == 1 else Image.fromarray(canvas.transpose(1, 2, 0))
     ckpt.atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
@@ -207,10 +213,20 @@ class Trainer:
     experiment scores mode purity there).
     """
 
-    def __init__(self, method: TrainableMethod, train_data: Any, valid_data: Any, run_dir: str | Path,
-                 train_cfg: Optional[Dict[str, Any]], *, seed: int, meta: Optional[Dict[str, Any]] = None,
-                 resume: bool = False, device: Optional[torch.device | str] = None,
-                 extra_validation: Optional[Callable[[TrainableMethod], Dict[str, float]]] = None):
+    def __init__(
+        self,
+        method: TrainableMethod,
+        train_data: Any,
+        valid_data: Any,
+        run_dir: str | Path,
+        train_cfg: Optional[Dict[str, Any]],
+        *,
+        seed: int,
+        meta: Optional[Dict[str, Any]] = None,
+        resume: bool = False,
+        device: Optional[torch.device | str] = None,
+        extra_validation: Optional[Callable[[TrainableMethod], Dict[str, float]]] = None,
+    ):
         if not isinstance(method, TrainableMethod):
             raise TypeError(f"Trainer needs a TrainableMethod, got {type(method).__name__}")
         self.method = method
@@ -225,8 +241,10 @@ class Trainer:
         self.info = dist_utils.setup(device)
         self.device = self.info.device
         if self.cfg["batch_size"] % self.info.world_size:
-            raise ValueError(f"train config batch_size={self.cfg['batch_size']} is not divisible by the "
-                             f"{self.info.world_size} processes of this run")
+            raise ValueError(
+                f"train config batch_size={self.cfg['batch_size']} is not divisible by the "
+                f"{self.info.world_size} processes of this run"
+            )
         self.last_checkpoint_step: Optional[int] = None
         self.extra_validation = extra_validation
 
@@ -240,14 +258,16 @@ class Trainer:
         }
         for k, v in self.meta.items():
             config.setdefault(k, v)
-        config.update({
-            "world_size": self.info.world_size,
-            "device": str(self.device),
-            "git": ckpt.git_commit(),
-            "versions": ckpt.library_versions(),
-            "command": ckpt.command_line(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        config.update(
+            {
+                "world_size": self.info.world_size,
+                "device": str(self.device),
+                "git": ckpt.git_commit(),
+                "versions": ckpt.library_versions(),
+                "command": ckpt.command_line(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
         return ckpt.jsonable(config)
 
     def _check_resume_config(self, stored: Dict[str, Any], current: Dict[str, Any]) -> None:
@@ -258,9 +278,13 @@ class Trainer:
         c_train = {k: v for k, v in current["train"].items() if k != "steps"}
         diffs += [f"train.{k}" for k in sorted(set(s_train) | set(c_train)) if s_train.get(k) != c_train.get(k)]
         if diffs:
-            detail = "; ".join(f"{k}: checkpoint {self._lookup(stored, k)!r} vs now {self._lookup(current, k)!r}" for k in diffs)
-            raise ValueError(f"cannot resume {self.run_dir}: the run was started with a different configuration ({detail}); "
-                             f"use --fresh to start a new run")
+            detail = "; ".join(
+                f"{k}: checkpoint {self._lookup(stored, k)!r} vs now {self._lookup(current, k)!r}" for k in diffs
+            )
+            raise ValueError(
+                f"cannot resume {self.run_dir}: the run was started with a different configuration ({detail}); "
+                f"use --fresh to start a new run"
+            )
 
     @staticmethod
     def _lookup(config: Dict[str, Any], key: str) -> Any:
@@ -276,16 +300,18 @@ class Trainer:
             return []
         handles = []
         for name, opt in optimizers.items():
+
             def hook(optimizer, args, kwargs, name=name):
                 params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
                 if params:
                     self._grad_norms[name] = torch.nn.utils.clip_grad_norm_(params, float(max_norm))
+
             handles.append(opt.register_step_pre_hook(hook))
         return handles
 
     def _rank_batch(self, idx: torch.Tensor) -> Dict[str, torch.Tensor]:
         per = self.cfg["batch_size"] // self.info.world_size
-        mine = idx[self.info.rank * per:(self.info.rank + 1) * per].numpy()
+        mine = idx[self.info.rank * per : (self.info.rank + 1) * per].numpy()
         return make_batch(self.train_data.lr[mine], self.train_data.hr[mine], self.device)
 
     @torch.no_grad()
@@ -359,8 +385,10 @@ class Trainer:
         state = dist_utils.broadcast_object(state, self.info)
         self.method.load_state_dict(state["model"])
         if set(state["optimizers"]) != set(optimizers):
-            raise ValueError(f"{self.run_dir / ckpt.STATE} holds optimisers {sorted(state['optimizers'])}, "
-                             f"the method makes {sorted(optimizers)}")
+            raise ValueError(
+                f"{self.run_dir / ckpt.STATE} holds optimisers {sorted(state['optimizers'])}, "
+                f"the method makes {sorted(optimizers)}"
+            )
         for k, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         sampler.load_state_dict(state["sampler"])
@@ -370,8 +398,10 @@ class Trainer:
         else:
             # Different process count: batches stay the same (global sampler); per-rank noise cannot.
             if self.info.is_main:
-                tqdm.write(f"note: {self.run_dir} was trained with {len(rngs)} processes, resuming with "
-                           f"{self.info.world_size}; per-process random streams are re-seeded")
+                tqdm.write(
+                    f"note: {self.run_dir} was trained with {len(rngs)} processes, resuming with "
+                    f"{self.info.world_size}; per-process random streams are re-seeded"
+                )
             ckpt.seed_everything(self.seed + self.info.rank + 7919 * int(state["step"]))
         self.last_checkpoint_step = int(state["step"])
         return int(state["step"]), float(state["elapsed"]), dict(state.get("last_val") or {})
@@ -399,8 +429,13 @@ class Trainer:
                 if stored.get("train", {}).get("steps") != cfg["steps"] or stored.get("world_size") != info.world_size:
                     stored["train"]["steps"] = cfg["steps"]
                     stored.setdefault("resumed", []).append(
-                        {"command": config["command"], "world_size": info.world_size, "steps": cfg["steps"],
-                         "time": config["created"]})
+                        {
+                            "command": config["command"],
+                            "world_size": info.world_size,
+                            "steps": cfg["steps"],
+                            "time": config["created"],
+                        }
+                    )
                     ckpt.write_json(self.run_dir / ckpt.CONFIG, stored)
             else:
                 ckpt.write_json(self.run_dir / ckpt.CONFIG, config)
@@ -415,8 +450,14 @@ class Trainer:
         steps = cfg["steps"]
         ctx = TrainContext(info, bf16=cfg["bf16"], sync_bn=cfg["sync_bn"])
         log = RunLog(self.run_dir, start_step=start) if info.is_main else None
-        bar = tqdm(total=steps, initial=start, desc=f"train {method.name}", disable=not info.is_main,
-                   dynamic_ncols=True, unit="step")
+        bar = tqdm(
+            total=steps,
+            initial=start,
+            desc=f"train {method.name}",
+            disable=not info.is_main,
+            dynamic_ncols=True,
+            unit="step",
+        )
         acc: Dict[str, float] = {}
         n_acc = 0
         session_start = time.perf_counter()
@@ -433,12 +474,16 @@ class Trainer:
                 t2 = time.perf_counter()
                 bad = not all(math.isfinite(float(v)) for v in scalars.values())
                 if dist_utils.any_true(bad, info):
-                    done = f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched" \
-                        if self.last_checkpoint_step is not None else f"no checkpoint had been written in {self.run_dir}"
+                    done = (
+                        f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched"
+                        if self.last_checkpoint_step is not None
+                        else f"no checkpoint had been written in {self.run_dir}"
+                    )
                     shown = ", ".join(f"{k}={float(v):.6g}" for k, v in scalars.items())
                     raise NonFiniteLossError(
                         f"non-finite training loss at step {step + 1} (rank {info.rank}: {shown}); training stopped "
-                        f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume.")
+                        f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume."
+                    )
                 for k, v in scalars.items():
                     acc[k] = acc.get(k, 0.0) + float(v)
                 acc["data_time"] = acc.get("data_time", 0.0) + (t1 - t0)
@@ -446,8 +491,11 @@ class Trainer:
                 n_acc += 1
                 done_steps = step + 1
                 bar.update(1)
-                bar.set_postfix_str(f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * (t1 - t0):.0f}ms "
-                                    f"step={1e3 * (t2 - t1):.0f}ms", refresh=False)
+                bar.set_postfix_str(
+                    f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * (t1 - t0):.0f}ms "
+                    f"step={1e3 * (t2 - t1):.0f}ms",
+                    refresh=False,
+                )
                 now = elapsed + time.perf_counter() - session_start
                 last = done_steps == steps
                 if done_steps % cfg["log_every"] == 0 or last:

@@ -43,8 +43,9 @@ from study_app.handoff import handoff, read_link, redirect_component
 from study_app.trial_component import make_component, trial_data
 
 TEST_HOOK = os.environ.get("PRSR_STUDY_TEST_HOOK") == "1"
-TEST_ENV = dict(viewport_w=1280, viewport_h=800, device_pixel_ratio=1.0, user_agent="AppTest", refresh_hz=60.0,
-                content_w=704)
+TEST_ENV = dict(
+    viewport_w=1280, viewport_h=800, device_pixel_ratio=1.0, user_agent="AppTest", refresh_hz=60.0, content_w=704
+)
 
 st.set_page_config(page_title="Image study", layout="centered")
 
@@ -84,7 +85,8 @@ def _client(settings: dict) -> str | None:
     if hops == 0 and st.context.headers.get("X-Forwarded-For") and not st.session_state.get("xff_warned"):
         st.session_state.xff_warned = True
         logging.getLogger("study_app").warning(
-            "X-Forwarded-For present but not trusted: start `prsr study serve --trusted-proxies 1` behind a proxy")
+            "X-Forwarded-For present but not trusted: start `prsr study serve --trusted-proxies 1` behind a proxy"
+        )
     if hops > 0:
         forwarded = [p.strip() for p in (st.context.headers.get("X-Forwarded-For") or "").split(",") if p.strip()]
         if len(forwarded) >= hops:
@@ -124,8 +126,11 @@ def admin_page(url: str, engine, settings: dict) -> None:
             ss.admin_outcome = store.admin_attempt(engine, _client(settings) or "local", ok)
             ss.admin_ok = ss.admin_outcome == "ok"
         if not ss.admin_ok:
-            st.error("Too many wrong attempts from this address; try again later." if ss.admin_outcome == "limited"
-                     else "Wrong secret.")
+            st.error(
+                "Too many wrong attempts from this address; try again later."
+                if ss.admin_outcome == "limited"
+                else "Wrong secret."
+            )
             return
     st.subheader("Progress per method")
     st.dataframe(progress_table(url), hide_index=True)
@@ -194,14 +199,16 @@ def device_page(engine, settings: dict) -> None:
     if TEST_HOOK:
         ss.env = dict(TEST_ENV)
     else:
+
         def on_env():
             value = st.session_state.get("env-probe")
             env = value.get("env") if hasattr(value, "get") else None
             if isinstance(env, dict):
                 st.session_state.env = env
 
-        result = _env_component()(key="env-probe", data=dict(study=settings.get("client_salt") or "", remember=""),
-                                  on_env_change=on_env)
+        result = _env_component()(
+            key="env-probe", data=dict(study=settings.get("client_salt") or "", remember=""), on_env_change=on_env
+        )
         env = result.get("env") if result is not None else None
         if isinstance(env, dict):
             ss.env = env
@@ -212,10 +219,12 @@ def device_page(engine, settings: dict) -> None:
     if not fits(env, settings["display_px"]):
         need = 2 * settings["display_px"] + 48
         with st.container(key="device-refused"):
-            st.warning(f"This study needs a window at least {need} pixels wide and "
-                       f"{settings['display_px'] + 160} pixels high, so that both images are shown whole "
-                       "and at the same size for everyone. Please turn your device sideways, enlarge "
-                       "the window, or use a computer; this page checks again by itself.")
+            st.warning(
+                f"This study needs a window at least {need} pixels wide and "
+                f"{settings['display_px'] + 160} pixels high, so that both images are shown whole "
+                "and at the same size for everyone. Please turn your device sideways, enlarge "
+                "the window, or use a computer; this page checks again by itself."
+            )
         return
     if ss.rater_id is None:  # a bare link: this browser may already hold a resume token
         token = env.get("stored_token") or ""
@@ -242,11 +251,16 @@ def consent_page(engine, settings: dict, texts: dict) -> None:
             ss.rater_id = store.new_resume_token()
             st.query_params["pid"] = ss.rater_id  # a refresh of this URL resumes the session
         link = ss.link
-        ids = dict(participant_id=link["pid"] or ss.rater_id, study_id=link["study_id"],
-                   session_id=link["session_id"], platform=link["platform"])
+        ids = dict(
+            participant_id=link["pid"] or ss.rater_id,
+            study_id=link["study_id"],
+            session_id=link["session_id"],
+            platform=link["platform"],
+        )
         try:
-            enrolment = store.enrol(engine, ss.rater_id, id_source=ss.id_source, client=_client(settings),
-                                    ids=ids, env=ss.env)
+            enrolment = store.enrol(
+                engine, ss.rater_id, id_source=ss.id_source, client=_client(settings), ids=ids, env=ss.env
+            )
         except store.StudyFull:
             _go("full")
         except store.TooManyClaims:
@@ -261,15 +275,22 @@ def _remember_token(settings: dict) -> None:
     """Keep an anonymous rater's resume token in local storage (Back to the bare link resumes)."""
     ss = st.session_state
     if ss.id_source == "token" and ss.rater_id and not TEST_HOOK:
-        _env_component()(key="env-remember", data=dict(study=settings.get("client_salt") or "",
-                                                         remember=ss.rater_id), on_env_change=lambda: None)
+        _env_component()(
+            key="env-remember",
+            data=dict(study=settings.get("client_salt") or "", remember=ss.rater_id),
+            on_env_change=lambda: None,
+        )
 
 
 def instructions_page(settings: dict, texts: dict) -> None:
     st.title("Instructions")
-    st.markdown(texts["instructions"].format(n_practice=settings["n_practice"],
-                                             n_test_trials=settings["n_test_trials"],
-                                             exposure_s=settings["exposure_ms"] / 1000))
+    st.markdown(
+        texts["instructions"].format(
+            n_practice=settings["n_practice"],
+            n_test_trials=settings["n_test_trials"],
+            exposure_s=settings["exposure_ms"] / 1000,
+        )
+    )
     _remember_token(settings)
     if st.session_state.rater_id and st.session_state.id_source == "token":
         st.caption(f"Your resume code is `{st.session_state.rater_id}` (it is also in this page's address).")
@@ -280,8 +301,9 @@ def instructions_page(settings: dict, texts: dict) -> None:
 def _progress(trial: store.Trial) -> None:
     """Practice and counted pairs have their own bars (the counted bar starts at 0 after practice)."""
     if trial.is_practice:
-        st.progress(trial.trial_index / max(1, trial.n_practice),
-                    text=f"Practice {trial.trial_index + 1} of {trial.n_practice}")
+        st.progress(
+            trial.trial_index / max(1, trial.n_practice), text=f"Practice {trial.trial_index + 1} of {trial.n_practice}"
+        )
     else:
         k = trial.trial_index - trial.n_practice
         st.progress(k / trial.n_test, text=f"Pair {k + 1} of {trial.n_test}")
@@ -303,8 +325,14 @@ def _submit(engine, trial: store.Trial, answer: dict) -> None:
     ss = st.session_state
     try:
         result = store.record_answer(
-            engine, trial.rater_id, trial.trial_index, trial.attempt, answer.get("choice"),
-            answer.get("exposure_ms"), answer.get("reaction_ms"), bool(answer.get("tab_hidden")),
+            engine,
+            trial.rater_id,
+            trial.trial_index,
+            trial.attempt,
+            answer.get("choice"),
+            answer.get("exposure_ms"),
+            answer.get("reaction_ms"),
+            bool(answer.get("tab_hidden")),
         )
     except ValueError:
         st.error("That answer could not be read; the pair will be shown again.")
@@ -351,9 +379,15 @@ def trials_page(engine, settings: dict) -> None:
         left = right = None  # the exposure is over: the page data no longer carries the pixels
     else:
         left, right = store.trial_images(engine, trial)
-    data = trial_data(trial.token, left, right, display_px=settings["display_px"],
-                      exposure_ms=settings["exposure_ms"], fixation_ms=settings["fixation_ms"],
-                      practice=trial.is_practice)
+    data = trial_data(
+        trial.token,
+        left,
+        right,
+        display_px=settings["display_px"],
+        exposure_ms=settings["exposure_ms"],
+        fixation_ms=settings["fixation_ms"],
+        practice=trial.is_practice,
+    )
     result = _trial_component()(key=key, data=data, on_answer_change=lambda: None, on_exposed_change=on_exposed)
     answer = result.get("answer") if result is not None else None
     if isinstance(answer, dict) and answer.get("token") == trial.token:
@@ -417,7 +451,7 @@ SCREENOUTS = {
     "full": "Thank you for your interest: every place in this study is taken.",
     "expired": "This session expired after a long pause and its place was given to someone else.",
     "bad_link": "This study link is incomplete or its participant id is not valid (1-64 letters, digits or "
-                "_ . @ : + -). Please open the study again from the platform's page.",
+    "_ . @ : + -). Please open the study again from the platform's page.",
 }
 
 
@@ -435,9 +469,13 @@ def screenout_page(settings: dict, texts: dict, reason: str) -> None:
 def preview_page(settings: dict, texts: dict) -> None:
     st.title(texts["title"])
     st.info("This is a preview. Accept the HIT to take part; no place is reserved before that.")
-    st.markdown(texts["instructions"].format(n_practice=settings["n_practice"],
-                                             n_test_trials=settings["n_test_trials"],
-                                             exposure_s=settings["exposure_ms"] / 1000))
+    st.markdown(
+        texts["instructions"].format(
+            n_practice=settings["n_practice"],
+            n_test_trials=settings["n_test_trials"],
+            exposure_s=settings["exposure_ms"] / 1000,
+        )
+    )
 
 
 def main() -> None:
@@ -456,8 +494,9 @@ def main() -> None:
     elif stage == "limited":
         st.warning("Too many places were taken from this connection recently; no further place is given to it.")
     elif stage == "stale":
-        st.warning("This page is out of date: the study continues in another window. "
-                   "Reload this page to continue here.")
+        st.warning(
+            "This page is out of date: the study continues in another window. Reload this page to continue here."
+        )
     elif stage == "preview":
         preview_page(settings, texts)
     elif stage == "device":

@@ -70,10 +70,17 @@ def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def _check_images(path: Path, name: str, arr: np.ndarray, size: int, n: int) -> None:
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != n or arr.shape[1] not in (1, 3) \
-            or arr.shape[2:] != (size, size):
-        raise ValueError(f"{path}: `{name}` must be uint8 [{n}, C, {size}, {size}] with C in (1, 3), "
-                         f"got {arr.dtype} {list(arr.shape)}")
+    if (
+        arr.dtype != np.uint8
+        or arr.ndim != 4
+        or arr.shape[0] != n
+        or arr.shape[1] not in (1, 3)
+        or arr.shape[2:] != (size, size)
+    ):
+        raise ValueError(
+            f"{path}: `{name}` must be uint8 [{n}, C, {size}, {size}] with C in (1, 3), "
+            f"got {arr.dtype} {list(arr.shape)}"
+        )
 
 
 def _ids(path: Path, ids: np.ndarray, n: int) -> list[str]:
@@ -118,14 +125,17 @@ def balanced_sides(n: int, rng: np.random.Generator) -> list[str]:
     return sides
 
 
-def build_plan(methods: list[str], pool: list[str], raters_per_method: int, n_practice: int, n_test: int,
-               n_golden: int, seed: int) -> tuple[list[dict], list[dict]]:
+def build_plan(
+    methods: list[str], pool: list[str], raters_per_method: int, n_practice: int, n_test: int, n_golden: int, seed: int
+) -> tuple[list[dict], list[dict]]:
     """The slots (slot_id, slot_order, method) and their plan items (slot_id, position, is_practice,
     is_golden, image_id, real_side). Positions 0..n_practice-1 are practice, the rest counted."""
     k = n_practice + n_test
     if len(pool) < k:
-        raise ValueError(f"the predictions hold {len(pool)} images common to truth and every method; "
-                         f"each rater needs {k} distinct images ({n_practice} practice + {n_test} trials)")
+        raise ValueError(
+            f"the predictions hold {len(pool)} images common to truth and every method; "
+            f"each rater needs {k} distinct images ({n_practice} practice + {n_test} trials)"
+        )
     rng = np.random.default_rng(seed)
     perms = {m: rng.permutation(len(pool)) for m in methods}
     slot_rows, items = [], []
@@ -138,16 +148,35 @@ def build_plan(methods: list[str], pool: list[str], raters_per_method: int, n_pr
             sides = balanced_sides(n_practice, rng) + balanced_sides(n_test, rng)
             for pos, image_id in enumerate(chosen):
                 counted = pos - n_practice
-                items.append(dict(slot_id=slot_id, position=pos, is_practice=counted < 0,
-                                  is_golden=counted in golden, image_id=image_id, real_side=sides[pos]))
+                items.append(
+                    dict(
+                        slot_id=slot_id,
+                        position=pos,
+                        is_practice=counted < 0,
+                        is_golden=counted in golden,
+                        image_id=image_id,
+                        real_side=sides[pos],
+                    )
+                )
     return slot_rows, items
 
 
-def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | None = None,
-               raters_per_method: int = 40, n_test: int = 45, n_practice: int = 10, n_golden: int = 5,
-               seed: int = 0, dataset: str | None = None, display_px: int = DISPLAY_PX,
-               exposure_ms: int = EXPOSURE_MS, abandon_after_s: int = ABANDON_AFTER_S,
-               crowd: dict | None = None) -> dict:
+def init_study(
+    predictions: str | Path,
+    db: str | Path,
+    *,
+    methods: list[str] | None = None,
+    raters_per_method: int = 40,
+    n_test: int = 45,
+    n_practice: int = 10,
+    n_golden: int = 5,
+    seed: int = 0,
+    dataset: str | None = None,
+    display_px: int = DISPLAY_PX,
+    exposure_ms: int = EXPOSURE_MS,
+    abandon_after_s: int = ABANDON_AFTER_S,
+    crowd: dict | None = None,
+) -> dict:
     """Create the study database `db` from the predictions folder. Refuses an existing study.
 
     `crowd`: texts and platform settings as returned by `study_app.config.load_config` (keys texts,
@@ -169,17 +198,24 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
     code = None if code in (None, "per-rater") else check_code(str(code), "--completion-code")
     max_claims = crowd.get("max_claims_per_client")
     max_claims = DEFAULT_MAX_CLAIMS if max_claims is None else int(max_claims)
-    window_s = int(round(60 * float(crowd["claim_window_min"]))) if crowd.get("claim_window_min") else DEFAULT_CLAIM_WINDOW_S
+    window_s = (
+        int(round(60 * float(crowd["claim_window_min"]))) if crowd.get("claim_window_min") else DEFAULT_CLAIM_WINDOW_S
+    )
     attention = crowd.get("attention_max_misses")
     if max_claims < 0 or window_s < 1 or (attention is not None and int(attention) < 0):
         raise ValueError("max_claims_per_client and attention_max_misses must be >= 0, claim_window_min > 0")
     predictions = Path(predictions)
     if not predictions.is_dir():
         raise FileNotFoundError(f"predictions folder {predictions} does not exist (run `prsr eval` first)")
-    for name, v, lo in (("raters_per_method", raters_per_method, 1), ("n_test", n_test, 1),
-                        ("n_practice", n_practice, 0), ("n_golden", n_golden, 0),
-                        ("display_px", display_px, 32), ("exposure_ms", exposure_ms, 1),
-                        ("abandon_after_s", abandon_after_s, 1)):
+    for name, v, lo in (
+        ("raters_per_method", raters_per_method, 1),
+        ("n_test", n_test, 1),
+        ("n_practice", n_practice, 0),
+        ("n_golden", n_golden, 0),
+        ("display_px", display_px, 32),
+        ("exposure_ms", exposure_ms, 1),
+        ("abandon_after_s", abandon_after_s, 1),
+    ):
         if int(v) != v or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v}")
     if n_golden > n_test:
@@ -188,12 +224,16 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
     if methods is None:
         methods = [m for m in study_rows() if m in present]
         if not methods:
-            raise ValueError(f"{predictions} holds none of the paper's study rows {list(study_rows())} "
-                             f"(found {present}); choose with --methods")
+            raise ValueError(
+                f"{predictions} holds none of the paper's study rows {list(study_rows())} "
+                f"(found {present}); choose with --methods"
+            )
     missing = [m for m in methods if m not in present]
     if missing or not methods or len(set(methods)) != len(methods):
-        raise ValueError(f"--methods {methods}: need distinct methods with a .npz in {predictions} "
-                         f"(missing {missing}; available {present})")
+        raise ValueError(
+            f"--methods {methods}: need distinct methods with a .npz in {predictions} "
+            f"(missing {missing}; available {present})"
+        )
     for m in methods:
         if m in ("truth", "golden") or not 0 < len(m) <= 64:
             raise ValueError(f"invalid method name {m!r}")
@@ -202,8 +242,10 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
     engine = get_engine(url)
     existing = set(inspect(engine).get_table_names())
     if existing & set(metadata.tables):
-        raise ValueError(f"{url} already holds a study ({sorted(existing & set(metadata.tables))}); "
-                         "refusing to overwrite it (its answers would be lost) — choose a new --db")
+        raise ValueError(
+            f"{url} already holds a study ({sorted(existing & set(metadata.tables))}); "
+            "refusing to overwrite it (its answers would be lost) — choose a new --db"
+        )
 
     truth_path = predictions / "truth.npz"
     truth = _load_npz(truth_path, ("lr", "hr", "ids"))
@@ -242,18 +284,36 @@ def init_study(predictions: str | Path, db: str | Path, *, methods: list[str] | 
     store._SIZES.pop(url, None)  # a study re-created at a URL this process used before
     metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(insert(study).values(
-            id=1, dataset=dataset or predictions.resolve().parent.name, methods=json.dumps(methods),
-            n_practice=n_practice, n_test_trials=n_test, n_golden=n_golden,
-            raters_per_method=raters_per_method, display_px=display_px, exposure_ms=exposure_ms,
-            fixation_ms=FIXATION_MS, abandon_after_s=abandon_after_s,
-            golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
-            seed=seed, created_at=utcnow(), simulated=False, sim_params=None,
-            platform=platform, completion_url=completion_url, completion_code=code,
-            require_pid=bool(crowd.get("require_pid", False)), screenout=json.dumps(crowd.get("screenout") or {}),
-            texts=json.dumps(crowd["texts"]), max_claims_per_client=max_claims, claim_window_s=window_s,
-            attention_max_misses=None if attention is None else int(attention), client_salt=secrets.token_hex(16),
-        ))
+        conn.execute(
+            insert(study).values(
+                id=1,
+                dataset=dataset or predictions.resolve().parent.name,
+                methods=json.dumps(methods),
+                n_practice=n_practice,
+                n_test_trials=n_test,
+                n_golden=n_golden,
+                raters_per_method=raters_per_method,
+                display_px=display_px,
+                exposure_ms=exposure_ms,
+                fixation_ms=FIXATION_MS,
+                abandon_after_s=abandon_after_s,
+                golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
+                seed=seed,
+                created_at=utcnow(),
+                simulated=False,
+                sim_params=None,
+                platform=platform,
+                completion_url=completion_url,
+                completion_code=code,
+                require_pid=bool(crowd.get("require_pid", False)),
+                screenout=json.dumps(crowd.get("screenout") or {}),
+                texts=json.dumps(crowd["texts"]),
+                max_claims_per_client=max_claims,
+                claim_window_s=window_s,
+                attention_max_misses=None if attention is None else int(attention),
+                client_salt=secrets.token_hex(16),
+            )
+        )
         conn.execute(insert(images), image_rows)
         conn.execute(insert(slots), slot_rows)
         conn.execute(insert(plan_items), items)

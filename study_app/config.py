@@ -68,8 +68,17 @@ DEFAULT_TEXTS = {
     "comments": False,
 }
 
-_KEYS = {"texts", "platform", "completion_url", "completion_code", "require_pid", "screenout",
-         "attention_max_misses", "max_claims_per_client", "claim_window_min"}
+_KEYS = {
+    "texts",
+    "platform",
+    "completion_url",
+    "completion_code",
+    "require_pid",
+    "screenout",
+    "attention_max_misses",
+    "max_claims_per_client",
+    "claim_window_min",
+}
 
 
 def check_completion_url(url: str | None, where: str = "--completion-url") -> str | None:
@@ -77,8 +86,9 @@ def check_completion_url(url: str | None, where: str = "--completion-url") -> st
     if url is None:
         return None
     if not isinstance(url, str) or not re.match(r"^https?://[^\s{}]+", url) or url.count("{code}") != 1:
-        raise ValueError(f"{where} {url!r}: expected an http(s) URL with one {{code}} placeholder, "
-                         f"e.g. {PROLIFIC_COMPLETION_URL}")
+        raise ValueError(
+            f"{where} {url!r}: expected an http(s) URL with one {{code}} placeholder, e.g. {PROLIFIC_COMPLETION_URL}"
+        )
     return url
 
 
@@ -119,8 +129,10 @@ def load_config(path: str | Path | None) -> dict:
     try:
         texts["instructions"].format(n_practice=10, n_test_trials=45, exposure_s=1.0)
     except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(f"{path}: texts.instructions may use only {{n_practice}}, {{n_test_trials}}, "
-                         f"{{exposure_s}} (literal braces doubled): {e}") from None
+        raise ValueError(
+            f"{path}: texts.instructions may use only {{n_practice}}, {{n_test_trials}}, "
+            f"{{exposure_s}} (literal braces doubled): {e}"
+        ) from None
     out = {k: v for k, v in cfg.items() if k != "texts"}
     out["texts"] = texts
     screenout = out.get("screenout") or {}

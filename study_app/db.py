@@ -75,13 +75,17 @@ def get_engine(db: str | Path) -> Engine:
                 if not database or database == ":memory:":
                     raise ValueError("the study needs a SQLite *file* (in-memory databases are per-connection)")
                 engine = create_engine(
-                    url, pool_size=8, max_overflow=64, pool_timeout=120,
+                    url,
+                    pool_size=8,
+                    max_overflow=64,
+                    pool_timeout=120,
                     connect_args={"check_same_thread": False, "timeout": 60},
                 )
                 _configure_sqlite(engine)
             else:
-                engine = create_engine(url, pool_size=8, max_overflow=64, pool_timeout=120, pool_recycle=1800,
-                                       pool_pre_ping=True)
+                engine = create_engine(
+                    url, pool_size=8, max_overflow=64, pool_timeout=120, pool_recycle=1800, pool_pre_ping=True
+                )
                 _wait_for_server(engine)
             _ENGINES[url] = engine
         return engine
@@ -124,7 +128,7 @@ def retry_on_disconnect(fn):
                 if k == RETRIES or not _lost_connection(exc):
                     raise
                 _log.warning("%s lost its database connection (%s); retrying", fn.__name__, type(exc.orig).__name__)
-                time.sleep(min(0.2 * 2 ** k, 2.0))
+                time.sleep(min(0.2 * 2**k, 2.0))
 
     return wrapper
 

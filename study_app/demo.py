@@ -12,9 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
-def write_demo_predictions(folder: str | Path, n: int = 64, channels: int = 1,
-                           methods: tuple[str, ...] = ("resnet_l2", "gan", "pixel_recursive_t1.0"),
-                           seed: int = 0, shuffle_method_ids: bool = True) -> Path:
+def write_demo_predictions(
+    folder: str | Path,
+    n: int = 64,
+    channels: int = 1,
+    methods: tuple[str, ...] = ("resnet_l2", "gan", "pixel_recursive_t1.0"),
+    seed: int = 0,
+    shuffle_method_ids: bool = True,
+) -> Path:
     """Write `truth.npz` (lr uint8 [n,C,8,8], hr uint8 [n,C,32,32], ids "img0000"...) and one
     `<method>.npz` (sr uint8 [n,C,32,32], ids) per method into `folder`; returns the folder.
 
@@ -31,7 +36,7 @@ def write_demo_predictions(folder: str | Path, n: int = 64, channels: int = 1,
         base = 128 + 60 * (a * xx + b * yy)
         r, c = rng.integers(0, 24, 2)
         img = np.repeat(base[None], channels, 0) + rng.normal(0, 6, (channels, 32, 32))
-        img[:, r:r + 8, c:c + 8] += rng.uniform(40, 90, (channels, 1, 1))
+        img[:, r : r + 8, c : c + 8] += rng.uniform(40, 90, (channels, 1, 1))
         hr[k] = np.clip(np.round(img), 0, 255).astype(np.uint8)
     lr = np.round(hr.reshape(n, channels, 8, 4, 8, 4).mean(axis=(3, 5))).astype(np.uint8)
     ids = np.array([f"img{k:04d}" for k in range(n)])

@@ -27,15 +27,66 @@ from .db import open_study
 from .schema import images, raters, study, trials, voided_trials
 from .store import _aware
 
-RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total", "participant_id", "study_id",
-                 "session_id", "completion_code", "enrolled_at", "completed_at", "viewport_w", "viewport_h",
-                 "device_pixel_ratio", "user_agent", "refresh_hz"]
-TRIAL_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "attempt", "is_practice", "is_golden", "real_side",
-                 "choice", "chose_model", "exposure_ms", "reaction_ms", "tab_hidden", "shown_at", "answered_at"]
-VOIDED_COLUMNS = ["rater_id", "method", "image_id", "trial_index", "attempt", "is_practice", "is_golden",
-                  "real_side", "issued_at", "voided_at"]
-_RATER_DB = ["participant_id", "study_id", "session_id", "completion_code", "enrolled_at", "completed_at",
-             "viewport_w", "viewport_h", "device_pixel_ratio", "user_agent", "refresh_hz"]
+RATER_COLUMNS = [
+    "rater_id",
+    "method",
+    "status",
+    "golden_correct",
+    "golden_total",
+    "participant_id",
+    "study_id",
+    "session_id",
+    "completion_code",
+    "enrolled_at",
+    "completed_at",
+    "viewport_w",
+    "viewport_h",
+    "device_pixel_ratio",
+    "user_agent",
+    "refresh_hz",
+]
+TRIAL_COLUMNS = [
+    "rater_id",
+    "method",
+    "image_id",
+    "trial_index",
+    "attempt",
+    "is_practice",
+    "is_golden",
+    "real_side",
+    "choice",
+    "chose_model",
+    "exposure_ms",
+    "reaction_ms",
+    "tab_hidden",
+    "shown_at",
+    "answered_at",
+]
+VOIDED_COLUMNS = [
+    "rater_id",
+    "method",
+    "image_id",
+    "trial_index",
+    "attempt",
+    "is_practice",
+    "is_golden",
+    "real_side",
+    "issued_at",
+    "voided_at",
+]
+_RATER_DB = [
+    "participant_id",
+    "study_id",
+    "session_id",
+    "completion_code",
+    "enrolled_at",
+    "completed_at",
+    "viewport_w",
+    "viewport_h",
+    "device_pixel_ratio",
+    "user_agent",
+    "refresh_hz",
+]
 
 
 def _iso(values) -> list:
@@ -54,19 +105,38 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(raters, trials) of the study at `db_url`; see the module docstring for the columns."""
     engine = open_study(db_url)
     with engine.connect() as conn:
-        r = pd.DataFrame(conn.execute(
-            select(raters.c.rater_id, raters.c.method, raters.c.status, *(raters.c[c] for c in _RATER_DB))
-            .order_by(raters.c.enrolled_at, raters.c.rater_id)
-        ).all(), columns=["rater_id", "method", "status", *_RATER_DB])
-        t = pd.DataFrame(conn.execute(
-            select(trials.c.rater_id, raters.c.method, trials.c.image_id, trials.c.trial_index, trials.c.attempt,
-                   trials.c.is_practice, trials.c.is_golden, trials.c.real_side, trials.c.choice,
-                   trials.c.exposure_ms, trials.c.reaction_ms, trials.c.tab_hidden, trials.c.shown_at,
-                   trials.c.answered_at)
-            .join(raters, raters.c.rater_id == trials.c.rater_id)
-            .where(trials.c.answered_at.is_not(None))
-            .order_by(trials.c.rater_id, trials.c.trial_index)
-        ).all(), columns=[c for c in TRIAL_COLUMNS if c != "chose_model"])
+        r = pd.DataFrame(
+            conn.execute(
+                select(raters.c.rater_id, raters.c.method, raters.c.status, *(raters.c[c] for c in _RATER_DB)).order_by(
+                    raters.c.enrolled_at, raters.c.rater_id
+                )
+            ).all(),
+            columns=["rater_id", "method", "status", *_RATER_DB],
+        )
+        t = pd.DataFrame(
+            conn.execute(
+                select(
+                    trials.c.rater_id,
+                    raters.c.method,
+                    trials.c.image_id,
+                    trials.c.trial_index,
+                    trials.c.attempt,
+                    trials.c.is_practice,
+                    trials.c.is_golden,
+                    trials.c.real_side,
+                    trials.c.choice,
+                    trials.c.exposure_ms,
+                    trials.c.reaction_ms,
+                    trials.c.tab_hidden,
+                    trials.c.shown_at,
+                    trials.c.answered_at,
+                )
+                .join(raters, raters.c.rater_id == trials.c.rater_id)
+                .where(trials.c.answered_at.is_not(None))
+                .order_by(trials.c.rater_id, trials.c.trial_index)
+            ).all(),
+            columns=[c for c in TRIAL_COLUMNS if c != "chose_model"],
+        )
     for frame, cols in ((r, ("enrolled_at", "completed_at")), (t, ("shown_at", "answered_at"))):
         for col in cols:
             frame[col] = pd.Series(_iso(frame[col].tolist()), index=frame.index, dtype=object)
@@ -91,12 +161,25 @@ def read_voided(db_url: str) -> pd.DataFrame:
     engine = open_study(db_url)
     v = voided_trials
     with engine.connect() as conn:
-        out = pd.DataFrame(conn.execute(
-            select(v.c.rater_id, raters.c.method, v.c.image_id, v.c.trial_index, v.c.attempt, v.c.is_practice,
-                   v.c.is_golden, v.c.real_side, v.c.issued_at, v.c.voided_at)
-            .join(raters, raters.c.rater_id == v.c.rater_id)
-            .order_by(v.c.rater_id, v.c.voided_at, v.c.id)
-        ).all(), columns=VOIDED_COLUMNS)
+        out = pd.DataFrame(
+            conn.execute(
+                select(
+                    v.c.rater_id,
+                    raters.c.method,
+                    v.c.image_id,
+                    v.c.trial_index,
+                    v.c.attempt,
+                    v.c.is_practice,
+                    v.c.is_golden,
+                    v.c.real_side,
+                    v.c.issued_at,
+                    v.c.voided_at,
+                )
+                .join(raters, raters.c.rater_id == v.c.rater_id)
+                .order_by(v.c.rater_id, v.c.voided_at, v.c.id)
+            ).all(),
+            columns=VOIDED_COLUMNS,
+        )
     for col in ("issued_at", "voided_at"):
         out[col] = pd.Series(_iso(out[col].tolist()), index=out.index, dtype=object)
     for col in ("is_practice", "is_golden"):
@@ -114,8 +197,22 @@ def study_info(db_url: str) -> dict:
         row = conn.execute(select(study).where(study.c.id == 1)).mappings().first()
     if row is None:
         raise ValueError(f"{db_url} holds no study; create one with `prsr study init`")
-    info = {k: row[k] for k in ("dataset", "n_practice", "n_test_trials", "n_golden", "raters_per_method",
-                                "display_px", "exposure_ms", "fixation_ms", "abandon_after_s", "golden_kind", "seed")}
+    info = {
+        k: row[k]
+        for k in (
+            "dataset",
+            "n_practice",
+            "n_test_trials",
+            "n_golden",
+            "raters_per_method",
+            "display_px",
+            "exposure_ms",
+            "fixation_ms",
+            "abandon_after_s",
+            "golden_kind",
+            "seed",
+        )
+    }
     info["methods"] = json.loads(row["methods"])
     info["simulated"] = bool(row["simulated"])
     info["created_at"] = _aware(row["created_at"]).isoformat()
@@ -130,8 +227,9 @@ def read_images(db_url: str, method: str, image_ids) -> dict[str, tuple[np.ndarr
     engine = open_study(db_url)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(images.c.kind, images.c.image_id, images.c.png)
-            .where(images.c.kind.in_(["truth", method]), images.c.image_id.in_(ids))
+            select(images.c.kind, images.c.image_id, images.c.png).where(
+                images.c.kind.in_(["truth", method]), images.c.image_id.in_(ids)
+            )
         ).all()
     found = {(k, i): png for k, i, png in rows}
     missing = [i for i in ids if ("truth", i) not in found or (method, i) not in found]

@@ -64,8 +64,11 @@ def handoff(study: dict, link: dict, code: str | None, outcome: str) -> dict | N
     code is then only shown). `study`: the study row; `link`: the ids read from the link
     (platform parameters, incl. `turk_submit_to` and `assignment_id` for MTurk)."""
     if study.get("platform") == "mturk" and link.get("turk_submit_to") and link.get("assignment_id"):
-        return dict(url=mturk_submit_url(link["turk_submit_to"]), method="post",
-                    fields=dict(assignmentId=link["assignment_id"], code=code or "", outcome=outcome))
+        return dict(
+            url=mturk_submit_url(link["turk_submit_to"]),
+            method="post",
+            fields=dict(assignmentId=link["assignment_id"], code=code or "", outcome=outcome),
+        )
     if study.get("completion_url") and code:
         return dict(url=completion_target(study["completion_url"], code), method="get", fields={})
     return None
@@ -74,7 +77,9 @@ def handoff(study: dict, link: dict, code: str | None, outcome: str) -> dict | N
 def redirect_component():
     import streamlit as st
 
-    return st.components.v2.component("prsr_handoff", html='<div class="prsr-handoff" data-testid="handoff"></div>', js=JS)
+    return st.components.v2.component(
+        "prsr_handoff", html='<div class="prsr-handoff" data-testid="handoff"></div>', js=JS
+    )
 
 
 def read_link(params, platform: str) -> dict:
@@ -83,16 +88,28 @@ def read_link(params, platform: str) -> dict:
     `assignment_id`, `turk_submit_to`. Prolific: PROLIFIC_PID, STUDY_ID, SESSION_ID; MTurk: workerId,
     hitId, assignmentId, turkSubmitTo; every platform also accepts the generic `pid`.
     `params`: a mapping of query parameters (str values)."""
-    get = lambda k: (params.get(k) or None)  # noqa: E731  (empty parameters count as missing)
-    link = dict(pid=get("pid"), study_id=None, session_id=None, platform=platform, preview=False,
-                assignment_id=None, turk_submit_to=None)
+    get = lambda k: params.get(k) or None  # noqa: E731  (empty parameters count as missing)
+    link = dict(
+        pid=get("pid"),
+        study_id=None,
+        session_id=None,
+        platform=platform,
+        preview=False,
+        assignment_id=None,
+        turk_submit_to=None,
+    )
     if platform == "prolific":
         link.update(pid=get("PROLIFIC_PID") or link["pid"], study_id=get("STUDY_ID"), session_id=get("SESSION_ID"))
     elif platform == "mturk":
         assignment = get("assignmentId")
-        link.update(pid=get("workerId") or link["pid"], study_id=get("hitId"), session_id=assignment,
-                    assignment_id=assignment, turk_submit_to=get("turkSubmitTo"),
-                    preview=assignment == MTURK_PREVIEW)
+        link.update(
+            pid=get("workerId") or link["pid"],
+            study_id=get("hitId"),
+            session_id=assignment,
+            assignment_id=assignment,
+            turk_submit_to=get("turkSubmitTo"),
+            preview=assignment == MTURK_PREVIEW,
+        )
         if link["preview"]:
             link.update(pid=None, session_id=None, assignment_id=None)
     return link

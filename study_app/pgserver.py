@@ -25,8 +25,10 @@ def find_pg_bin() -> Path | None:
     initdb = shutil.which("initdb")
     if initdb and shutil.which("pg_ctl"):
         return Path(initdb).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     return Path(candidates[-1]).parent if candidates else None
 
 
@@ -61,14 +63,19 @@ class ThrowawayPostgres:
             shutil.chown(self.dir, user="postgres", group="postgres")
         data = self.dir / "data"
         try:
-            self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
-                      "--no-sync", "--locale=C")
+            self._run(
+                "initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"
+            )
             self.port = _free_port()
-            opts = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
-                    f"-c synchronous_commit=off -c max_connections=200")
-            self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-o", opts, "-w", "-t", "60", "start")
+            opts = (
+                f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
+                f"-c synchronous_commit=off -c max_connections=200"
+            )
+            self._run(
+                "pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-o", opts, "-w", "-t", "60", "start"
+            )
         except subprocess.CalledProcessError as exc:
-            log = (self.dir / "server.log")
+            log = self.dir / "server.log"
             detail = log.read_text()[-2000:] if log.exists() else ""
             self._cleanup()
             raise RuntimeError(f"could not start PostgreSQL: {exc.stderr or exc.stdout}\n{detail}") from exc
@@ -82,16 +89,28 @@ class ThrowawayPostgres:
         import psycopg
 
         name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # name is generated here, never user input
         return self.url(name)
 
     def restart(self) -> None:
         """`pg_ctl restart -m fast`: every client connection is cut, the server is back on the same port
         (the fault the study app must survive)."""
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "server.log"), "-m", "fast", "-w",
-                  "-t", "60", "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "server.log"),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
 
     def stop(self) -> None:
         if self.dir is not None and (self.dir / "data" / "postmaster.pid").exists():

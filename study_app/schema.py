@@ -209,8 +209,10 @@ def upgrade(engine) -> list[str]:
                 if col.name in have:
                     continue
                 if not col.nullable:
-                    raise ValueError(f"study database lacks the required column {table.name}.{col.name}; "
-                                     "it was made by an incompatible version (nothing was changed)")
+                    raise ValueError(
+                        f"study database lacks the required column {table.name}.{col.name}; "
+                        "it was made by an incompatible version (nothing was changed)"
+                    )
                 kind = col.type.compile(dialect=engine.dialect)
                 prep = engine.dialect.identifier_preparer
                 conn.execute(text(f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} {kind}"))

@@ -31,8 +31,13 @@ from .fool_model import solve_logit_intercept
 from .schema import raters, study
 from .store import StudyFull, enrol, next_trial, reclaim_abandoned, record_answer, study_settings, utcnow
 
-DEFAULT_FOOL_RATES = {"resnet_l2": 0.040, "gan": 0.085, "pixel_recursive_t1.0": 0.110,
-                      "pixel_recursive_t0.9": 0.104, "pixel_recursive_t0.8": 0.102}
+DEFAULT_FOOL_RATES = {
+    "resnet_l2": 0.040,
+    "gan": 0.085,
+    "pixel_recursive_t1.0": 0.110,
+    "pixel_recursive_t0.9": 0.104,
+    "pixel_recursive_t0.8": 0.102,
+}
 FALLBACK_FOOL_RATE = 0.10
 SECONDS_PER_TRIAL = 3.0
 
@@ -52,9 +57,18 @@ def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def simulate_study(db: str, n_raters: int, fool_rates: dict[str, float] | None = None, *, rater_sd: float = 0.8,
-                   image_sd: float = 0.8, golden_fail_rate: float = 0.0, abandon_rate: float = 0.0,
-                   seed: int = 0, progress: bool = True) -> dict:
+def simulate_study(
+    db: str,
+    n_raters: int,
+    fool_rates: dict[str, float] | None = None,
+    *,
+    rater_sd: float = 0.8,
+    image_sd: float = 0.8,
+    golden_fail_rate: float = 0.0,
+    abandon_rate: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Simulate `n_raters` raters (abandoned ones included) into the fresh study at `db`.
 
     Returns the stored simulation parameters plus counts (`complete`, `abandoned`).
@@ -76,10 +90,17 @@ def simulate_study(db: str, n_raters: int, fool_rates: dict[str, float] | None =
         raise ValueError("rater_sd and image_sd must be >= 0")
     rates = {m: fool_rates.get(m, DEFAULT_FOOL_RATES.get(m, FALLBACK_FOOL_RATE)) for m in methods}
     intercepts = {m: solve_logit_intercept(p, rater_sd, image_sd) for m, p in rates.items()}
-    params = dict(true_fool_rates=rates, rater_sd=rater_sd, image_sd=image_sd, seed=seed,
-                  golden_fail_rate=golden_fail_rate, abandon_rate=abandon_rate, n_raters=n_raters,
-                  logit_intercepts=intercepts,
-                  answer_model="sigmoid(b0_method + u_rater + v_(method,image)); inattentive raters guess")
+    params = dict(
+        true_fool_rates=rates,
+        rater_sd=rater_sd,
+        image_sd=image_sd,
+        seed=seed,
+        golden_fail_rate=golden_fail_rate,
+        abandon_rate=abandon_rate,
+        n_raters=n_raters,
+        logit_intercepts=intercepts,
+        answer_model="sigmoid(b0_method + u_rater + v_(method,image)); inattentive raters guess",
+    )
     with engine.begin() as conn:
         if conn.execute(select(func.count()).select_from(raters)).scalar_one():
             raise ValueError(f"{url} already holds raters; simulate into a freshly initialised study")
@@ -97,8 +118,10 @@ def simulate_study(db: str, n_raters: int, fool_rates: dict[str, float] | None =
         try:
             who = enrol(engine, pid, now=clock)
         except StudyFull:
-            raise ValueError(f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "
-                             "initialise it with more --raters-per-method") from None
+            raise ValueError(
+                f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "
+                "initialise it with more --raters-per-method"
+            ) from None
         u = rng.normal(0.0, rater_sd)
         attentive = rng.random() >= golden_fail_rate
         stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
@@ -124,9 +147,17 @@ def simulate_study(db: str, n_raters: int, fool_rates: dict[str, float] | None =
             other = "right" if trial.real_side == "left" else "left"
             choice = other if fooled else trial.real_side
             clock += timedelta(seconds=SECONDS_PER_TRIAL)
-            record_answer(engine, pid, trial.trial_index, trial.attempt, choice,
-                          exposure_ms=1000.0 + rng.normal(0.0, 0.3), reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
-                          tab_hidden=False, now=clock)
+            record_answer(
+                engine,
+                pid,
+                trial.trial_index,
+                trial.attempt,
+                choice,
+                exposure_ms=1000.0 + rng.normal(0.0, 0.3),
+                reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
+                tab_hidden=False,
+                now=clock,
+            )
             answered += 1
         counts["abandoned" if stop_after is not None else "complete"] += 1
         clock += gap  # past the timeout: an abandoned slot is reclaimed by the next enrolment

@@ -149,10 +149,14 @@ def _lock_bucket(conn, kind: str, key: str) -> None:
     if name in ("postgresql", "sqlite"):
         dialect_insert = __import__(f"sqlalchemy.dialects.{name}", fromlist=["insert"]).insert
         conn.execute(dialect_insert(rate_buckets).values(kind=kind, client_key=key).on_conflict_do_nothing())
-    elif conn.execute(select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key)).first() is None:
+    elif (
+        conn.execute(select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key)).first()
+        is None
+    ):
         conn.execute(insert(rate_buckets).values(kind=kind, client_key=key))
-    conn.execute(select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key)
-                 .with_for_update()).first()
+    conn.execute(
+        select(rate_buckets).where(rate_buckets.c.kind == kind, rate_buckets.c.client_key == key).with_for_update()
+    ).first()
 
 
 def _prune_events(conn, kind: str, now: datetime, window_s: int) -> None:
@@ -165,14 +169,26 @@ def _prune_events(conn, kind: str, now: datetime, window_s: int) -> None:
 
 def _events(conn, kind: str, key: str, since: datetime, outcomes: tuple[str, ...]) -> int:
     return conn.execute(
-        select(func.count()).select_from(rate_events)
-        .where(rate_events.c.kind == kind, rate_events.c.client_key == key, rate_events.c.at >= since,
-               rate_events.c.outcome.in_(outcomes))
+        select(func.count())
+        .select_from(rate_events)
+        .where(
+            rate_events.c.kind == kind,
+            rate_events.c.client_key == key,
+            rate_events.c.at >= since,
+            rate_events.c.outcome.in_(outcomes),
+        )
     ).scalar_one()
 
 
-def admin_attempt(engine: Engine, key: str | None, correct: bool, *, now: datetime | None = None,
-                  max_failures: int = ADMIN_MAX_FAILURES, window_s: int = ADMIN_WINDOW_S) -> str:
+def admin_attempt(
+    engine: Engine,
+    key: str | None,
+    correct: bool,
+    *,
+    now: datetime | None = None,
+    max_failures: int = ADMIN_MAX_FAILURES,
+    window_s: int = ADMIN_WINDOW_S,
+) -> str:
     """Log one admin login attempt; "ok", "wrong", or "limited" (more than `max_failures` wrong
     attempts from this client in `window_s`: refused whatever was typed, and logged as such)."""
     now = now or utcnow()
@@ -211,7 +227,8 @@ def _reclaim_abandoned(conn, now: datetime, abandon_after_s: int) -> int:
     for rater_id, slot_id in stale:
         conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(status="abandoned"))
         conn.execute(
-            update(slots).where(slots.c.slot_id == slot_id, slots.c.rater_id == rater_id)
+            update(slots)
+            .where(slots.c.slot_id == slot_id, slots.c.rater_id == rater_id)
             .values(status="free", rater_id=None)
         )
     return len(stale)
@@ -255,8 +272,16 @@ def _clean_env(env: dict | None) -> dict:
 
 
 @retry_on_disconnect
-def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: datetime | None = None,
-          client: str | None = None, ids: dict | None = None, env: dict | None = None) -> Enrolment:
+def enrol(
+    engine: Engine,
+    participant_id: str,
+    *,
+    id_source: str = "pid",
+    now: datetime | None = None,
+    client: str | None = None,
+    ids: dict | None = None,
+    env: dict | None = None,
+) -> Enrolment:
     """Enrol `participant_id` (trimmed, validated, compared case-insensitively) or resume it.
 
     `client`: the client's key (`client_key`); a NEW claim from a client that made
@@ -279,8 +304,11 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
                 existing = _find_rater(conn, pid, lock=True)
                 if existing is not None:
                     if existing["status"] == "in_progress":
-                        conn.execute(update(raters).where(raters.c.rater_id == existing["rater_id"])
-                                     .values(last_seen_at=now, **env))
+                        conn.execute(
+                            update(raters)
+                            .where(raters.c.rater_id == existing["rater_id"])
+                            .values(last_seen_at=now, **env)
+                        )
                     return _enrolment(existing, resumed=True)
                 settings = _study_row(conn)
                 _reclaim_abandoned(conn, now, settings["abandon_after_s"])
@@ -291,8 +319,10 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
                     window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
                     _prune_events(conn, "claim", now, window)
                     if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
-                        raise TooManyClaims(f"this connection took {limit} places in the last "
-                                            f"{window // 60} minutes; no further place is given to it")
+                        raise TooManyClaims(
+                            f"this connection took {limit} places in the last "
+                            f"{window // 60} minutes; no further place is given to it"
+                        )
                 slot = conn.execute(
                     select(slots.c.slot_id, slots.c.method)
                     .where(slots.c.status == "free")
@@ -302,22 +332,45 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
                 ).first()
                 if slot is None:
                     raise StudyFull("every rater slot of this study is taken; thank you for your interest")
-                conn.execute(insert(raters).values(
-                    rater_id=pid, id_source=id_source, slot_id=slot.slot_id, method=slot.method,
-                    status="in_progress", enrolled_at=now, last_seen_at=now, client_key=client, **given, **env,
-                ))
+                conn.execute(
+                    insert(raters).values(
+                        rater_id=pid,
+                        id_source=id_source,
+                        slot_id=slot.slot_id,
+                        method=slot.method,
+                        status="in_progress",
+                        enrolled_at=now,
+                        last_seen_at=now,
+                        client_key=client,
+                        **given,
+                        **env,
+                    )
+                )
                 if client:
                     conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
-                conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id)
-                             .values(status="taken", rater_id=pid))
-                plan = conn.execute(
-                    select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
-                ).mappings().all()
-                conn.execute(insert(trials), [
-                    dict(rater_id=pid, trial_index=p["position"], is_practice=p["is_practice"],
-                         is_golden=p["is_golden"], image_id=p["image_id"], real_side=p["real_side"], attempt=0)
-                    for p in plan
-                ])
+                conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id).values(status="taken", rater_id=pid))
+                plan = (
+                    conn.execute(
+                        select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
+                    )
+                    .mappings()
+                    .all()
+                )
+                conn.execute(
+                    insert(trials),
+                    [
+                        dict(
+                            rater_id=pid,
+                            trial_index=p["position"],
+                            is_practice=p["is_practice"],
+                            is_golden=p["is_golden"],
+                            image_id=p["image_id"],
+                            real_side=p["real_side"],
+                            attempt=0,
+                        )
+                        for p in plan
+                    ],
+                )
                 return Enrolment(pid, slot.method, "in_progress", False, None)
         except IntegrityError:
             continue
@@ -326,7 +379,11 @@ def enrol(engine: Engine, participant_id: str, *, id_source: str = "pid", now: d
 
 def _replacement_image(conn, rater_id: str, trial_index: int, attempt: int, current: str) -> str:
     """An image id of the pool this rater has not been shown (the voided image if none is left)."""
-    pool = conn.execute(select(images.c.image_id).where(images.c.kind == "truth").order_by(images.c.image_id)).scalars().all()
+    pool = (
+        conn.execute(select(images.c.image_id).where(images.c.kind == "truth").order_by(images.c.image_id))
+        .scalars()
+        .all()
+    )
     seen = set(conn.execute(select(trials.c.image_id).where(trials.c.rater_id == rater_id)).scalars())
     seen |= set(conn.execute(select(voided_trials.c.image_id).where(voided_trials.c.rater_id == rater_id)).scalars())
     unseen = [i for i in pool if i not in seen]
@@ -338,11 +395,15 @@ def _replacement_image(conn, rater_id: str, trial_index: int, attempt: int, curr
 def _complete(conn, rater_id: str, slot_id: int | None, now: datetime) -> str:
     # a study-wide code (Prolific's usual set-up) or one random code per rater
     code = _study_row(conn).get("completion_code") or secrets.token_hex(4).upper()
-    conn.execute(update(raters).where(raters.c.rater_id == rater_id)
-                 .values(status="complete", completed_at=now, completion_code=code, last_seen_at=now))
+    conn.execute(
+        update(raters)
+        .where(raters.c.rater_id == rater_id)
+        .values(status="complete", completed_at=now, completion_code=code, last_seen_at=now)
+    )
     if slot_id is not None:
-        conn.execute(update(slots).where(slots.c.slot_id == slot_id, slots.c.rater_id == rater_id)
-                     .values(status="complete"))
+        conn.execute(
+            update(slots).where(slots.c.slot_id == slot_id, slots.c.rater_id == rater_id).values(status="complete")
+        )
     return code
 
 
@@ -350,9 +411,11 @@ def _lock_rater(conn, rater_id: str, now: datetime):
     """Lock the rater's row (serialising this rater's transactions) and record activity, in one
     statement: an UPDATE takes the row lock on PostgreSQL, and SQLite's BEGIN IMMEDIATE already holds
     the write lock."""
-    row = conn.execute(
-        update(raters).where(raters.c.rater_id == rater_id).values(last_seen_at=now).returning(*raters.c)
-    ).mappings().first()
+    row = (
+        conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(last_seen_at=now).returning(*raters.c))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise SessionExpired(f"unknown rater id {rater_id!r}")
     return row
@@ -385,10 +448,16 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
             raise SessionExpired(f"the session of {rater_id!r} ended ({rater['status']})")
         if rater["status"] == "complete":
             return None
-        row = conn.execute(
-            select(trials).where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
-            .order_by(trials.c.trial_index).limit(1)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(trials)
+                .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
+                .order_by(trials.c.trial_index)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             _complete(conn, rater_id, rater["slot_id"], now)
             return None
@@ -402,14 +471,22 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
             image_id = _replacement_image(conn, rater_id, row["trial_index"], attempt, image_id)
             real_side = random.Random(f"{rater_id}:{row['trial_index']}:{attempt}:side").choice(SIDES)
         conn.execute(
-            update(trials).where(trials.c.id == row["id"])
+            update(trials)
+            .where(trials.c.id == row["id"])
             .values(issued_at=now, attempt=attempt, image_id=image_id, real_side=real_side)
         )
         n_practice, n_test = _sizes(conn)
         return Trial(
-            rater_id=rater_id, trial_index=row["trial_index"], attempt=attempt, method=rater["method"],
-            image_id=image_id, is_practice=bool(row["is_practice"]), is_golden=bool(row["is_golden"]),
-            real_side=real_side, n_practice=n_practice, n_test=n_test,
+            rater_id=rater_id,
+            trial_index=row["trial_index"],
+            attempt=attempt,
+            method=rater["method"],
+            image_id=image_id,
+            is_practice=bool(row["is_practice"]),
+            is_golden=bool(row["is_golden"]),
+            real_side=real_side,
+            n_practice=n_practice,
+            n_test=n_test,
         )
 
 
@@ -454,28 +531,49 @@ def record_answer(
             # the common path is this one conditional UPDATE: only the current, issued, unanswered attempt
             row = conn.execute(
                 update(trials)
-                .where(trials.c.rater_id == rater_id, trials.c.trial_index == trial_index,
-                       trials.c.attempt == attempt, trials.c.answered_at.is_(None), trials.c.issued_at.is_not(None))
-                .values(answered_at=now, choice=choice, exposure_ms=exposure_ms, reaction_ms=reaction_ms,
-                        tab_hidden=tab_hidden, shown_at=now - timedelta(milliseconds=exposure_ms + reaction_ms))
+                .where(
+                    trials.c.rater_id == rater_id,
+                    trials.c.trial_index == trial_index,
+                    trials.c.attempt == attempt,
+                    trials.c.answered_at.is_(None),
+                    trials.c.issued_at.is_not(None),
+                )
+                .values(
+                    answered_at=now,
+                    choice=choice,
+                    exposure_ms=exposure_ms,
+                    reaction_ms=reaction_ms,
+                    tab_hidden=tab_hidden,
+                    shown_at=now - timedelta(milliseconds=exposure_ms + reaction_ms),
+                )
                 .returning(trials.c.real_side, trials.c.is_golden, trials.c.is_practice)
             ).first()
-            if row is not None and row.is_golden and not row.is_practice and choice != row.real_side \
-                    and _screen_out_for_attention(conn, rater, now):
+            if (
+                row is not None
+                and row.is_golden
+                and not row.is_practice
+                and choice != row.real_side
+                and _screen_out_for_attention(conn, rater, now)
+            ):
                 return AnswerResult("recorded", False, False, screened_out=True)
             if row is not None:
                 # trials are issued in order, so answering the last index means every trial is answered
                 n_practice, n_test = _sizes(conn)
-                complete = trial_index == n_practice + n_test - 1 and not conn.execute(
-                    select(func.count()).select_from(trials)
-                    .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
-                ).scalar_one()
+                complete = (
+                    trial_index == n_practice + n_test - 1
+                    and not conn.execute(
+                        select(func.count())
+                        .select_from(trials)
+                        .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
+                    ).scalar_one()
+                )
                 if complete:
                     _complete(conn, rater_id, rater["slot_id"], now)
                 return AnswerResult("recorded", choice == row.real_side, complete)
         old = conn.execute(
-            select(trials.c.attempt, trials.c.answered_at, trials.c.choice, trials.c.real_side)
-            .where(trials.c.rater_id == rater_id, trials.c.trial_index == trial_index)
+            select(trials.c.attempt, trials.c.answered_at, trials.c.choice, trials.c.real_side).where(
+                trials.c.rater_id == rater_id, trials.c.trial_index == trial_index
+            )
         ).first()
         if old is not None and old.attempt == attempt and old.answered_at is not None:
             return AnswerResult("duplicate", old.choice == old.real_side, rater["status"] == "complete")
@@ -489,17 +587,29 @@ def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
     if limit is None:
         return False
     misses = conn.execute(
-        select(func.count()).select_from(trials)
-        .where(trials.c.rater_id == rater["rater_id"], trials.c.is_golden.is_(True), trials.c.is_practice.is_(False),
-               trials.c.answered_at.is_not(None), trials.c.choice != trials.c.real_side)
+        select(func.count())
+        .select_from(trials)
+        .where(
+            trials.c.rater_id == rater["rater_id"],
+            trials.c.is_golden.is_(True),
+            trials.c.is_practice.is_(False),
+            trials.c.answered_at.is_not(None),
+            trials.c.choice != trials.c.real_side,
+        )
     ).scalar_one()
     if misses <= limit:
         return False
-    conn.execute(update(raters).where(raters.c.rater_id == rater["rater_id"])
-                 .values(status="screened_out", completed_at=now, slot_id=None))
+    conn.execute(
+        update(raters)
+        .where(raters.c.rater_id == rater["rater_id"])
+        .values(status="screened_out", completed_at=now, slot_id=None)
+    )
     if rater["slot_id"] is not None:
-        conn.execute(update(slots).where(slots.c.slot_id == rater["slot_id"], slots.c.rater_id == rater["rater_id"])
-                     .values(status="free", rater_id=None))
+        conn.execute(
+            update(slots)
+            .where(slots.c.slot_id == rater["slot_id"], slots.c.rater_id == rater["rater_id"])
+            .values(status="free", rater_id=None)
+        )
     return True
 
 
@@ -529,7 +639,8 @@ def rater_status(engine: Engine, rater_id: str) -> dict | None:
         if row is None:
             return None
         answered = conn.execute(
-            select(func.count()).select_from(trials)
+            select(func.count())
+            .select_from(trials)
             .where(trials.c.rater_id == row["rater_id"], trials.c.answered_at.is_not(None))
         ).scalar_one()
         return {**dict(row), "answered": int(answered)}
@@ -540,10 +651,13 @@ def trial_pngs(engine: Engine, trial: Trial) -> tuple[bytes, bytes]:
     """The PNG bytes (left, right) of a trial: the ground truth on `real_side`, the other image opposite."""
     other_kind = "golden" if trial.is_golden else trial.method
     with engine.connect() as conn:
-        rows = dict(conn.execute(
-            select(images.c.kind, images.c.png)
-            .where(images.c.image_id == trial.image_id, images.c.kind.in_(["truth", other_kind]))
-        ).all())
+        rows = dict(
+            conn.execute(
+                select(images.c.kind, images.c.png).where(
+                    images.c.image_id == trial.image_id, images.c.kind.in_(["truth", other_kind])
+                )
+            ).all()
+        )
     if "truth" not in rows or other_kind not in rows:
         raise ValueError(f"the study database lacks the images of {other_kind!r} / {trial.image_id!r}")
     real, fake = rows["truth"], rows[other_kind]

@@ -183,15 +183,29 @@ def rgba_payload(img: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(rgba).tobytes()).decode("ascii")
 
 
-def trial_data(token: str, left: np.ndarray | None, right: np.ndarray | None, *, display_px: int,
-               exposure_ms: int, fixation_ms: int, practice: bool) -> dict:
+def trial_data(
+    token: str,
+    left: np.ndarray | None,
+    right: np.ndarray | None,
+    *,
+    display_px: int,
+    exposure_ms: int,
+    fixation_ms: int,
+    practice: bool,
+) -> dict:
     """The JSON-serialisable `data` the component receives for one trial. `left` / `right`: uint8
     images [32, 32, C]; None for both once the exposure has ended (the re-render without pixels)."""
     if (left is None) != (right is None):
         raise ValueError("give both images of a pair or neither")
-    return dict(token=token, left="" if left is None else rgba_payload(left),
-                right="" if right is None else rgba_payload(right), display_px=int(display_px),
-                exposure_ms=int(exposure_ms), fixation_ms=int(fixation_ms), practice=bool(practice))
+    return dict(
+        token=token,
+        left="" if left is None else rgba_payload(left),
+        right="" if right is None else rgba_payload(right),
+        display_px=int(display_px),
+        exposure_ms=int(exposure_ms),
+        fixation_ms=int(fixation_ms),
+        practice=bool(practice),
+    )
 
 
 def make_component():

@@ -28,8 +28,16 @@ import urllib.request
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "study_app" / "app.py"
 
@@ -80,8 +88,10 @@ def require_browser() -> None:
     from conftest import require_or_skip
 
     if not (os.path.exists(CHROMIUM) and shutil.which("chromium")):
-        require_or_skip("Debian's chromium is not installed; install: sudo apt-get install chromium "
-                        "(or sudo scripts/install-test-deps.sh)")
+        require_or_skip(
+            "Debian's chromium is not installed; install: sudo apt-get install chromium "
+            "(or sudo scripts/install-test-deps.sh)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -107,8 +117,13 @@ def start_app(db_url: str, port: int, log_path: Path, *, wait: bool = True) -> s
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("PRSR_STUDY_TEST_HOOK", None)
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prsr.cli", "study", "serve", "--db", db_url, "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prsr.cli", "study", "serve", "--db", db_url, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()  # the child holds its own descriptor
     if wait:
         wait_healthy(proc, port, log_path)
@@ -251,12 +266,17 @@ class Rater:
                 if await self._visible(selector) and await self._enabled(selector):
                     # one click per appearance: a second click on a button still painted while the
                     # rerun runs would be a click on the next page's button
-                    again = last_clicked is None or last_clicked[:2] != (key, self.answers) \
+                    again = (
+                        last_clicked is None
+                        or last_clicked[:2] != (key, self.answers)
                         or time.monotonic() - last_clicked[2] > 3.0
+                    )
                     if again and await self._click(selector):
                         last_clicked = (key, self.answers, time.monotonic())
                         await asyncio.sleep(0.2)
                     break
             await asyncio.sleep(0.1)  # polling costs CPU that the app under test would otherwise get
-        raise TimeoutError(f"rater at {self.url} did not finish in {self.timeout_s:.0f} s "
-                           f"({self.answers} answers; errors: {self.errors[-3:]})")
+        raise TimeoutError(
+            f"rater at {self.url} did not finish in {self.timeout_s:.0f} s "
+            f"({self.answers} answers; errors: {self.errors[-3:]})"
+        )

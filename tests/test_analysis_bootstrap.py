@@ -11,8 +11,9 @@ from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_te
 def test_bootstrap_matches_exact_enumeration_of_all_resamples():
     fooled = np.array([0, 3, 5, 1])
     trials = np.array([4, 6, 5, 10])  # unequal trial counts: the pooled ratio, not a mean of rates
-    exact = np.array([fooled[list(i)].sum() / trials[list(i)].sum()
-                      for i in itertools.product(range(4), repeat=4)])  # all 4^4 equally likely resamples
+    exact = np.array(
+        [fooled[list(i)].sum() / trials[list(i)].sum() for i in itertools.product(range(4), repeat=4)]
+    )  # all 4^4 equally likely resamples
     reps = bootstrap_rates(fooled, trials, 200_000, np.random.default_rng(0))
     assert reps.mean() == pytest.approx(exact.mean(), abs=1e-3)
     se, lo, hi = summarize(reps)
@@ -27,7 +28,7 @@ def test_batched_bootstrap_resamples_each_study_independently():
     trials = np.array([[3, 3, 3], [3, 3, 3]])
     reps = bootstrap_rates(fooled, trials, 5000, rng, chunk=3 * 5000)  # one study per chunk
     assert reps.shape == (2, 5000)
-    assert np.all(reps[1] == 1.0)                              # a study without variation has none
+    assert np.all(reps[1] == 1.0)  # a study without variation has none
     assert reps[0].std() == pytest.approx(np.sqrt(2 / 3 / 3) / 3, rel=0.05)  # SD of the mean of 3 draws
     with pytest.raises(ValueError, match="0 <= fooled <= trials"):
         bootstrap_rates(np.array([4]), np.array([3]), 10, rng)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis.machine import find_table1, machine_vs_human
 from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS
+from analysis.machine import find_table1, machine_vs_human
 from prsr.cli import main as prsr_main
 from study_app.builder import init_study
 from study_app.export import read_tables
@@ -26,15 +26,27 @@ def study_db(tmp_path_factory):
     rng = np.random.default_rng(0)
     n = 40
     ids = np.array([f"{i:03d}" for i in range(n)])
-    np.savez(root / "truth.npz", lr=rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
-             hr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8), ids=ids)
+    np.savez(
+        root / "truth.npz",
+        lr=rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
+        hr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8),
+        ids=ids,
+    )
     for m in METHODS:
         np.savez(root / f"{m}.npz", sr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8), ids=ids)
     url = f"sqlite:///{root / 'simulated_study.db'}"
-    init_study(root, url, methods=METHODS, raters_per_method=7, n_test=20, n_practice=3, n_golden=2, seed=0,
-               dataset="e2e")
-    simulate_study(url, 24, {"resnet_l2": 0.05, "pixel_recursive_t1.0": 0.2, "pixel_recursive_t0.8": 0.3},
-                   golden_fail_rate=0.2, abandon_rate=0.15, seed=1, progress=False)
+    init_study(
+        root, url, methods=METHODS, raters_per_method=7, n_test=20, n_practice=3, n_golden=2, seed=0, dataset="e2e"
+    )
+    simulate_study(
+        url,
+        24,
+        {"resnet_l2": 0.05, "pixel_recursive_t1.0": 0.2, "pixel_recursive_t0.8": 0.3},
+        golden_fail_rate=0.2,
+        abandon_rate=0.15,
+        seed=1,
+        progress=False,
+    )
     return url
 
 
@@ -65,8 +77,14 @@ def test_database_path_counts_exactly_the_counted_trials(study_db):
 
 def _table1(path):
     # Table 1's machine columns (percent) for two of the study's methods and one the study lacks
-    pd.DataFrame({"method": ["bicubic", "resnet_l2", "pixel_recursive_t1.0"], "machine_fooled": [0.0, 1.2, 30.0],
-                  "machine_ci_low": [0.0, 0.6, 27.0], "machine_ci_high": [0.0, 1.9, 33.1]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "method": ["bicubic", "resnet_l2", "pixel_recursive_t1.0"],
+            "machine_fooled": [0.0, 1.2, 30.0],
+            "machine_ci_low": [0.0, 0.6, 27.0],
+            "machine_ci_high": [0.0, 1.9, 33.1],
+        }
+    ).to_csv(path, index=False)
     return path
 
 
@@ -96,8 +114,22 @@ def test_machine_vs_human_side_by_side(study_db, tmp_path):
 def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys):
     out = tmp_path / "analysis"
     table1 = _table1(tmp_path / "table1.csv")
-    code = prsr_main(["analyze", "--db", study_db, "--out", str(out), "--n-boot", "1000", "--seed", "4", "--notebook",
-                      "--table1", str(table1)])
+    code = prsr_main(
+        [
+            "analyze",
+            "--db",
+            study_db,
+            "--out",
+            str(out),
+            "--n-boot",
+            "1000",
+            "--seed",
+            "4",
+            "--notebook",
+            "--table1",
+            str(table1),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "SIMULATED" in printed
     table = pd.read_csv(out / "fool_rates.csv")
@@ -106,7 +138,9 @@ def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys
     pw = pd.read_csv(out / "pairwise.csv")
     assert list(pw.columns) == PAIRWISE_COLUMNS and len(pw) == 3
     again = analysis.fool_rates(study_db, n_boot=1000, seed=4, glmm=False)  # same draws -> same bootstrap
-    np.testing.assert_allclose(table[["fool_rate", "se", "ci_low", "ci_high"]], again[["fool_rate", "se", "ci_low", "ci_high"]])
+    np.testing.assert_allclose(
+        table[["fool_rate", "se", "ci_low", "ci_high"]], again[["fool_rate", "se", "ci_low", "ci_high"]]
+    )
     # the GLMM check ran and its marginal rate sits near the pooled rate
     assert table.glmm_rate.notna().all()
     assert np.all(np.abs(table.glmm_rate - table.fool_rate) < 0.05)

@@ -22,9 +22,16 @@ def _study():
                F complete, golden 1/1;  test: T, F
     """
     raters = pd.DataFrame(
-        [("A", "gan", "complete", 2, 2), ("B", "gan", "complete", 1, 2), ("C", "gan", "abandoned", 1, 1),
-         ("D", "gan", "complete", 1, 1), ("E", "resnet_l2", "complete", 1, 1), ("F", "resnet_l2", "complete", 1, 1)],
-        columns=["rater_id", "method", "status", "golden_correct", "golden_total"])
+        [
+            ("A", "gan", "complete", 2, 2),
+            ("B", "gan", "complete", 1, 2),
+            ("C", "gan", "abandoned", 1, 1),
+            ("D", "gan", "complete", 1, 1),
+            ("E", "resnet_l2", "complete", 1, 1),
+            ("F", "resnet_l2", "complete", 1, 1),
+        ],
+        columns=["rater_id", "method", "status", "golden_correct", "golden_total"],
+    )
     rows = []
 
     def add(rater, kind, fooled, exposure=1000.0, hidden=False):
@@ -32,8 +39,22 @@ def _study():
         index = sum(r[0] == rater for r in rows)
         real = "left" if index % 2 else "right"
         choice = ("right" if real == "left" else "left") if fooled else real
-        rows.append((rater, method, f"img{index}", index, kind == "practice", kind == "golden", real, choice,
-                     fooled, exposure, 800.0, hidden))
+        rows.append(
+            (
+                rater,
+                method,
+                f"img{index}",
+                index,
+                kind == "practice",
+                kind == "golden",
+                real,
+                choice,
+                fooled,
+                exposure,
+                800.0,
+                hidden,
+            )
+        )
 
     add("A", "practice", T), add("A", "practice", T), add("A", "golden", F), add("A", "golden", F)
     add("A", "test", T), add("A", "test", F, 1020.0), add("A", "test", F, 1030.0), add("A", "test", T, hidden=True)
@@ -59,14 +80,14 @@ def test_default_rules_remove_what_each_rule_should():
     ex = result.exclusions
     assert list(ex.columns) == EXCLUSION_COLUMNS and list(ex.rule) == RULES
     expected = {  # rule: (raters, trials)
-        "practice": (0, 7),            # one per rater, two for A
-        "golden_trials": (0, 8),       # A 2, B 2, C..F 1 each
-        "incomplete": (1, 2),          # C (abandoned) and its two test trials
-        "golden_failed": (1, 4),       # B missed one golden pair; its four test trials go
-        "too_many_voids": (0, 0),      # no voided attempts in a hand-built study
-        "hidden_tab": (0, 2),          # A's 4th, D's 2nd
-        "exposure": (0, 5),            # A 1030 ms, D unmeasured, E's three at 1200 ms (1020 ms is kept)
-        "no_counted_trials": (1, 0),   # E has nothing left
+        "practice": (0, 7),  # one per rater, two for A
+        "golden_trials": (0, 8),  # A 2, B 2, C..F 1 each
+        "incomplete": (1, 2),  # C (abandoned) and its two test trials
+        "golden_failed": (1, 4),  # B missed one golden pair; its four test trials go
+        "too_many_voids": (0, 0),  # no voided attempts in a hand-built study
+        "hidden_tab": (0, 2),  # A's 4th, D's 2nd
+        "exposure": (0, 5),  # A 1030 ms, D unmeasured, E's three at 1200 ms (1020 ms is kept)
+        "no_counted_trials": (1, 0),  # E has nothing left
     }
     assert {r.rule: (r.raters_removed, r.trials_removed) for r in ex.itertuples()} == expected
     table = result.fool_rates
@@ -87,7 +108,9 @@ def test_rule_options_change_the_counts_as_worked_out():
     study = _study()
     # one golden miss allowed: B returns with four fooled trials -> gan (1 + 4 + 0) / (2 + 4 + 1)
     assert _rates(analysis.fool_rates(study, golden_rule=1, n_boot=50, glmm=False))["gan"] == pytest.approx(5 / 7)
-    assert _rates(analysis.fool_rates(study, golden_rule="max_misses=1", n_boot=50, glmm=False))["gan"] == pytest.approx(5 / 7)
+    assert _rates(analysis.fool_rates(study, golden_rule="max_misses=1", n_boot=50, glmm=False))[
+        "gan"
+    ] == pytest.approx(5 / 7)
     # abandoned rater kept (it passed its golden question): C adds T, F -> (1 + 1) / (3 + 2)
     assert _rates(analysis.fool_rates(study, incomplete="keep", n_boot=50, glmm=False))["gan"] == pytest.approx(2 / 5)
     # exposure rule and hidden-tab rule off: A T,F,F,T and D F,F,F -> 2/7; resnet E T,T,F + F T,F -> 3/5

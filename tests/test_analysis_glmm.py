@@ -18,8 +18,9 @@ def test_glmm_marginal_rate_matches_pooled_rate_and_not_the_conditional_one():
     assert 0.4 < res.rater_sd < 1.3 and 0.4 < res.image_sd < 1.3  # simulated with 0.8 each
     # its interval is about as wide as the bootstrap's over raters (both include the rater variation)
     counts = trials.groupby("rater_id").chose_model.agg(["sum", "count"])
-    _, lo, hi = summarize(bootstrap_rates(counts["sum"].to_numpy(), counts["count"].to_numpy(), 4000,
-                                          np.random.default_rng(0)))
+    _, lo, hi = summarize(
+        bootstrap_rates(counts["sum"].to_numpy(), counts["count"].to_numpy(), 4000, np.random.default_rng(0))
+    )
     assert 0.7 < (res.ci_high - res.ci_low) / (hi - lo) < 1.5
     assert res.ci_low < res.rate < res.ci_high
     again = fit_glmm(trials, seed=0)

@@ -53,7 +53,7 @@ def _hr_images(n: int) -> torch.Tensor:
     for i in range(n):
         y0, x0 = torch.randint(2, 14, (2,), generator=g).tolist()
         h, w = torch.randint(8, 18, (2,), generator=g).tolist()
-        img[i, 0, y0:y0 + h, x0:x0 + w] = 0.3 + 0.7 * torch.rand(1, generator=g).item()
+        img[i, 0, y0 : y0 + h, x0 : x0 + w] = 0.3 + 0.7 * torch.rand(1, generator=g).item()
     return to_uint8(img)
 
 
@@ -313,8 +313,11 @@ def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
         train = dict(train, steps=6, log_every=2)  # the profile's other keys; fewer steps keep the test short
         run = tmp_path / name
         final = Trainer(method, data, data, run, train, seed=0, meta={"profile": "smoke", "test": True}).fit()
-        expected_val = {"resnet_l2": {"mse", "psnr"}, "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"},
-                        "pixel_ce": {"nll_bpd", "mse", "psnr"}}[name]
+        expected_val = {
+            "resnet_l2": {"mse", "psnr"},
+            "gan": {"consistency_l1", "mse", "psnr", "d_real", "d_fake", "d_real_eval", "d_fake_eval"},
+            "pixel_ce": {"nll_bpd", "mse", "psnr"},
+        }[name]
         assert set(final) == expected_val and all(math.isfinite(v) for v in final.values())
         for f in ("model.safetensors", "config.json", "state.pt", "log.csv"):
             assert (run / f).is_file(), f"{name}: {f} missing"
@@ -336,8 +339,9 @@ def _ddp_gan_worker(rank: int, world: int, port: int, run_dir: str, out_dir: str
     from sr_models import distributed as dist_utils
     from sr_models.trainer import Trainer
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     try:
         b = make_batch(_hr_images(16))

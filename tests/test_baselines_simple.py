@@ -62,7 +62,9 @@ def test_nearest_equals_brute_force_with_ties(channels, cache_bytes):
     nn = NearestNeighbour(pairs, chunk_size=37, cache_bytes=cache_bytes, device="cpu")
     expected = _brute_force(train, queries)
     # the set really has ties: some query has several training images at its minimum distance
-    d = ((train.reshape(len(train), -1).astype(np.int64)[None] - queries.reshape(12, 1, -1).astype(np.int64)) ** 2).sum(-1)
+    d = ((train.reshape(len(train), -1).astype(np.int64)[None] - queries.reshape(12, 1, -1).astype(np.int64)) ** 2).sum(
+        -1
+    )
     assert ((d == d.min(1, keepdims=True)).sum(1) > 1).any()
     got = nn.neighbour_indices(sr_data.to_float(torch.from_numpy(queries)))
     assert got.dtype == torch.long and got.shape == (12,)
@@ -92,7 +94,9 @@ def test_nearest_float64_path_for_large_lr_and_memmap(tmp_path):
     rng.shuffle(train)
     np.save(tmp_path / "lr.npy", train)
     np.save(tmp_path / "hr.npy", rng.integers(0, 256, size=(len(train), 3, 64, 64), dtype=np.uint8))
-    pairs = types.SimpleNamespace(lr=np.load(tmp_path / "lr.npy", mmap_mode="r"), hr=np.load(tmp_path / "hr.npy", mmap_mode="r"))
+    pairs = types.SimpleNamespace(
+        lr=np.load(tmp_path / "lr.npy", mmap_mode="r"), hr=np.load(tmp_path / "hr.npy", mmap_mode="r")
+    )
     nn = NearestNeighbour(pairs, chunk_size=50, cache_bytes=0, device="cpu")
     assert nn._dtype == torch.float64
     q = sr_data.to_float(torch.from_numpy(queries))

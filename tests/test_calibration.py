@@ -27,7 +27,9 @@ def _cases():
         metric = row.pop("Method")
         color, tol = settings[metric]
         for image, value in row.items():
-            cases.append(pytest.param(metric, Path(image).stem, float(value), color, tol, id=f"{metric}-{Path(image).stem}"))
+            cases.append(
+                pytest.param(metric, Path(image).stem, float(value), color, tol, id=f"{metric}-{Path(image).stem}")
+            )
     return cases
 
 

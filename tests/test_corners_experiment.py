@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from metrics.corners import mode_purity
-
 from prsr.cli import main as prsr_main
 
 
@@ -36,7 +35,9 @@ def test_corners_smoke_end_to_end(tmp_path, capsys):
     assert list(curve["model"]) == ["resnet_l2", "pixel_ce", "pixel_recursive"] and (curve["step"] == 4).all()
     diag = json.loads((root / "diagnostics.json").read_text())["blank_image_bits"]
     assert diag["total"] == pytest.approx(diag["top_half"] + diag["bottom_half"], rel=1e-6)
-    assert diag["total"] == pytest.approx(diag["top_left"] + diag["top_right"] + diag["bottom_left"] + diag["bottom_right"], rel=1e-6)
+    assert diag["total"] == pytest.approx(
+        diag["top_left"] + diag["top_right"] + diag["bottom_left"] + diag["bottom_right"], rel=1e-6
+    )
     for name in results["model"]:
         assert (root / name / "model.safetensors").is_file()
     # a second call reuses the finished runs (no error about existing checkpoints) and gives the same numbers

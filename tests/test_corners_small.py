@@ -15,8 +15,8 @@ import torch
 
 import sr_data
 from metrics.corners import mode_purity
-from sr_models import PixelRecursiveSR
 from prsr.pipelines.corners import draw_outputs
+from sr_models import PixelRecursiveSR
 from sr_models.profiles import load_profile
 from sr_models.trainer import Trainer
 
@@ -28,7 +28,9 @@ N_TEST = 200
 @pytest.mark.slow
 def test_small_corners_pixel_recursive_commits_to_one_corner(tmp_path, monkeypatch):
     if not (FMNIST / "train-images-idx3-ubyte.gz").is_file() and not (FMNIST / "train-images-idx3-ubyte").is_file():
-        pytest.fail(f"Fashion-MNIST not found in {FMNIST} (make test installs it: scripts/install-data.sh fashion-mnist)")
+        pytest.fail(
+            f"Fashion-MNIST not found in {FMNIST} (make test installs it: scripts/install-data.sh fashion-mnist)"
+        )
     monkeypatch.setenv("PRSR_CACHE", str(tmp_path / "cache"))
     cfg = load_profile("quick")["corners"]
     assert cfg["canvas"] == 16

@@ -72,9 +72,11 @@ def test_missing_and_corrupt_listed_images_are_skipped_with_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"skipped 2 of 7 .*000002\.jpg.*000005\.jpg"):
         ds = sr_data.load_pairs("celeba", "train", root=root)
     assert list(ds.ids) == ["000001.jpg", "000006.jpg", "000009.jpg", "000010.jpg", "000012.jpg"]
+
     # from the cache: no decode, but the skipped images are still reported
     def no_decode(_):
         raise AssertionError("decoded again")
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sr_data.celeba.decode_image", no_decode)
         with pytest.warns(UserWarning, match=r"2 unreadable image"):

@@ -113,4 +113,6 @@ def test_small_canvas_places_8x8_items_and_4x4_blind_inputs(fmnist_root):
     assert np.array_equal(a.lr, b.lr) and (a.quadrant != b.quadrant).sum() > 50  # input blind to the corner
     canvas = np.zeros((200, 1, 16, 16), np.uint8)
     canvas[:, :, 4:12, 4:12] = item8
-    assert np.array_equal(a.lr, sr_data.to_uint8(sr_data.downsample(sr_data.to_float(torch.from_numpy(canvas)), 4)).numpy())
+    assert np.array_equal(
+        a.lr, sr_data.to_uint8(sr_data.downsample(sr_data.to_float(torch.from_numpy(canvas)), 4)).numpy()
+    )

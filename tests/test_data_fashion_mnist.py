@@ -14,8 +14,10 @@ import sr_data
 from sr_data import fashion_mnist
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
-needs_real = pytest.mark.skipif(not (REAL / "train-images-idx3-ubyte.gz").is_file(),
-                                reason="Debian's dataset-fashion-mnist is not installed (run `make data`)")
+needs_real = pytest.mark.skipif(
+    not (REAL / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (run `make data`)",
+)
 
 
 def idx_bytes(images: np.ndarray) -> bytes:
@@ -180,11 +182,15 @@ def test_prsr_data_command(tmp_path, own_cache, capsys):
     from prsr.cli import main
 
     write_fmnist(tmp_path / "src", 5004, 6)
-    assert main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "src"),
-                 "--splits", "train,test"]) == 0
+    assert (
+        main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "src"), "--splits", "train,test"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert str(own_cache) in out
     assert "train          4 pairs" in out and "test           6 pairs" in out and "valid" not in out
     assert len(list(own_cache.rglob("meta.json"))) == 2
-    assert main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "nowhere")]) == 1  # bad data (was 2 before usage and data errors got their own codes)
+    assert (
+        main(["data", "--dataset", "fashion-mnist", "--data-root", str(tmp_path / "nowhere")]) == 1
+    )  # bad data (was 2 before usage and data errors got their own codes)
     assert "make data" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_centre_crop_grey_to_rgb_and_lr(tmp_path):
         img = np.asarray(Image.open(root / rel).convert("RGB"))
         h, w = img.shape[:2]
         s = min(h, w)
-        crop = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        crop = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
         t = torch.from_numpy(crop.copy()).permute(2, 0, 1)[None]
         assert np.array_equal(ds.hr[i], sr_data.to_uint8(sr_data.resize(sr_data.to_float(t), 32))[0].numpy())
     grey = list(ds.ids).index("img007.png")

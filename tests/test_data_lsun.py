@@ -60,7 +60,7 @@ def manual_hr(value: bytes) -> np.ndarray:
     img = np.asarray(Image.open(io.BytesIO(value)).convert("RGB"))
     h, w = img.shape[:2]
     s = min(h, w)
-    crop = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    crop = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     t = torch.from_numpy(crop.copy()).permute(2, 0, 1)[None]
     return sr_data.to_uint8(sr_data.resize(sr_data.to_float(t), 32))[0].numpy()
 
@@ -79,8 +79,9 @@ def lsun_root(tmp_path):
     root = tmp_path / "lsun"
     root.mkdir()
     write_db(root / "bedroom_train_lmdb", values)
-    val_values = {f"val{j:03d}".encode(): encode(rng.integers(0, 256, (70, 70, 3), dtype=np.uint8), "WEBP")
-                  for j in range(3)}
+    val_values = {
+        f"val{j:03d}".encode(): encode(rng.integers(0, 256, (70, 70, 3), dtype=np.uint8), "WEBP") for j in range(3)
+    }
     write_db(root / "bedroom_val_lmdb", val_values)
     return root, train_keys, valid_keys, corrupt, values, val_values
 
@@ -111,6 +112,7 @@ def test_lmdb_cache_reused(lsun_root, monkeypatch):
 
     def no_decode(_):
         raise AssertionError("decoded again")
+
     monkeypatch.setattr("sr_data.lsun.decode_image", no_decode)
     second = sr_data.load_pairs("lsun-bedroom", "test", root=root)
     assert second.cache_dir == first.cache_dir and np.array_equal(second.hr, first.hr)

@@ -9,11 +9,11 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+from trainer_tiny import build_method, ddp_worker, make_pairs
 
 from sr_models import checkpoint as ckpt
 from sr_models import distributed as dist_utils
 from sr_models.trainer import BatchSampler, make_batch
-from trainer_tiny import build_method, ddp_worker, make_pairs
 
 SEED = 4
 HAVE_PRSR = importlib.util.find_spec("sr_models.pixel_recursive") is not None
@@ -56,8 +56,20 @@ def reference(kind, train_cfg, world=2, split=True):
 
 
 def train_cfg(batch_size, lr):
-    return dict(steps=1, batch_size=batch_size, optimizer="sgd", lr=lr, bf16=False, grad_clip=None,
-                log_every=1, val_every=1, ckpt_every=1, grid_every=1, val_images=0, grid_images=0)
+    return dict(
+        steps=1,
+        batch_size=batch_size,
+        optimizer="sgd",
+        lr=lr,
+        bf16=False,
+        grad_clip=None,
+        log_every=1,
+        val_every=1,
+        ckpt_every=1,
+        grid_every=1,
+        val_images=0,
+        grid_images=0,
+    )
 
 
 @pytest.mark.slow

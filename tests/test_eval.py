@@ -10,10 +10,10 @@ from PIL import Image
 
 import metrics
 import sr_data
-from prsr.pipelines.evaluate import EvalLayout, evaluate, evaluation_indices
 from baselines.registry import row_labels
 from metrics.table import TABLE_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, to_latex, to_markdown
 from prsr.cli import main as prsr_main
+from prsr.pipelines.evaluate import evaluate, evaluation_indices
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,16 @@ def test_evaluation_subset_is_fixed_and_seeded():
 def test_eval_writes_design_files(smoke_eval):
     runs, table = smoke_eval
     root = runs / "fashion-mnist"
-    for name in ["predictions/truth.npz", "predictions/bicubic.npz", "predictions/nearest.npz", "metrics.csv",
-                 "table1.csv", "table1.md", "table1.tex", "fig6_grid.png"]:
+    for name in [
+        "predictions/truth.npz",
+        "predictions/bicubic.npz",
+        "predictions/nearest.npz",
+        "metrics.csv",
+        "table1.csv",
+        "table1.md",
+        "table1.tex",
+        "fig6_grid.png",
+    ]:
         assert (root / name).is_file(), name
     with np.load(root / "predictions/truth.npz") as z:
         assert z["lr"].dtype == np.uint8 and z["lr"].shape == (16, 1, 8, 8)
@@ -96,18 +104,30 @@ def test_unknown_or_untrained_method_is_a_clear_error(tmp_path):
 
 
 def test_table_formats_and_fool_rates():
-    per_image = pd.DataFrame({
-        "method": ["bicubic", "bicubic", "gan", "gan"], "image_id": ["a", "b", "a", "b"],
-        "psnr": [20.0, 22.0, 18.0, 19.0], "ssim": [0.5, 0.7, 0.4, 0.5], "ms_ssim": [0.6, 0.6, 0.5, 0.5],
-        "consistency": [0.001, 0.003, 0.02, 0.04], "nll_bpd": [np.nan] * 4,
-    })
+    per_image = pd.DataFrame(
+        {
+            "method": ["bicubic", "bicubic", "gan", "gan"],
+            "image_id": ["a", "b", "a", "b"],
+            "psnr": [20.0, 22.0, 18.0, 19.0],
+            "ssim": [0.5, 0.7, 0.4, 0.5],
+            "ms_ssim": [0.6, 0.6, 0.5, 0.5],
+            "consistency": [0.001, 0.003, 0.02, 0.04],
+            "nll_bpd": [np.nan] * 4,
+        }
+    )
     table = table1_from_metrics(per_image, order=["bicubic", "gan"])
     assert table.loc[0, "psnr"] == 21.0 and table.loc[1, "consistency"] == pytest.approx(0.03)
     rates = pd.DataFrame({"method": ["gan"], "fool_rate": [0.085], "se": [0.012]})
     rates.attrs["simulated"] = True
     table = fill_fooled(table, rates)
-    machine = pd.DataFrame({"method": ["bicubic", "golden"], "machine_fooled": [1.5, 0.0],
-                            "machine_ci_low": [0.5, 0.0], "machine_ci_high": [2.5, 0.0]})
+    machine = pd.DataFrame(
+        {
+            "method": ["bicubic", "golden"],
+            "machine_fooled": [1.5, 0.0],
+            "machine_ci_low": [0.5, 0.0],
+            "machine_ci_high": [2.5, 0.0],
+        }
+    )
     table = fill_machine(table, machine)
     assert table.loc[0, "machine_fooled"] == 1.5 and np.isnan(table.loc[1, "machine_fooled"])
     assert "golden" not in set(table["method"])
@@ -115,7 +135,7 @@ def test_table_formats_and_fool_rates():
     assert table.loc[1, "fooled"] == pytest.approx(8.5) and table.loc[1, "fooled_source"] == "simulated"
     md = to_markdown(table, labels=row_labels())
     assert "| Bicubic | **21.00** |" in md  # higher pSNR is better
-    assert "**0.00200**" in md               # lower consistency is better
+    assert "**0.00200**" in md  # lower consistency is better
     assert "8.5 ± 1.2*" in md and "SIMULATED" in md
     tex = to_latex(table)
     assert "\\textbf{21.00}" in tex and "$\\pm$" in tex

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -31,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = ["bicubic", "pixel_recursive_greedy", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"]
 # 8 images in chunks of 2: 4 chunks per row, two per rank; no observer (not what is tested here)
 EVAL_SET = ["eval.subset=8", "eval.batch_size=2", "eval.grid_inputs=2", "eval.grid_samples=2", "observer=null"]
-TRAIN_SET = ["methods.pixel_recursive.train.steps=2", "methods.pixel_recursive.train.val_images=0",
-             "methods.pixel_recursive.train.grid_images=0"]
+TRAIN_SET = [
+    "methods.pixel_recursive.train.steps=2",
+    "methods.pixel_recursive.train.val_images=0",
+    "methods.pixel_recursive.train.grid_images=0",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,14 +56,29 @@ def free_port() -> int:
 def reference(tmp_path_factory):
     """A tiny trained smoke pixel_recursive run, and its one-process evaluation (with bicubic) -> (runs, trained)."""
     trained = tmp_path_factory.mktemp("trained")
-    args = ["-q", "train", "--method", "pixel_recursive", "--profile", "smoke", "--dataset", "fashion-mnist",
-            "--runs-dir", str(trained)]
+    args = [
+        "-q",
+        "train",
+        "--method",
+        "pixel_recursive",
+        "--profile",
+        "smoke",
+        "--dataset",
+        "fashion-mnist",
+        "--runs-dir",
+        str(trained),
+    ]
     for s in TRAIN_SET:
         args += ["--set", s]
     assert prsr_main(args) == 0
     runs = fresh_runs(tmp_path_factory.mktemp("one"), trained)
-    evaluate("fashion-mnist", load_profile("smoke", overrides=EVAL_SET), runs, methods=["bicubic", "pixel_recursive"],
-             log=lambda *_: None)
+    evaluate(
+        "fashion-mnist",
+        load_profile("smoke", overrides=EVAL_SET),
+        runs,
+        methods=["bicubic", "pixel_recursive"],
+        log=lambda *_: None,
+    )
     return runs, trained
 
 
@@ -73,14 +90,17 @@ def fresh_runs(path: Path, trained: Path) -> Path:
 def assert_same_results(got: Path, want: Path):
     """Every prediction file (its arrays sr, ids, meta, nll_bpd, and its bytes) and table1.csv equal the reference's."""
     for row in ["truth", *ROWS]:
-        with np.load(got / "fashion-mnist/predictions" / f"{row}.npz") as a, \
-             np.load(want / "fashion-mnist/predictions" / f"{row}.npz") as b:
+        with (
+            np.load(got / "fashion-mnist/predictions" / f"{row}.npz") as a,
+            np.load(want / "fashion-mnist/predictions" / f"{row}.npz") as b,
+        ):
             assert sorted(a.files) == sorted(b.files), row
             for k in a.files:
                 assert np.array_equal(a[k], b[k]), f"{row}.npz: {k} differs"
         # and the files themselves, byte for byte (np.savez of equal arrays writes equal bytes)
-        assert (got / "fashion-mnist/predictions" / f"{row}.npz").read_bytes() == \
-            (want / "fashion-mnist/predictions" / f"{row}.npz").read_bytes(), row
+        assert (got / "fashion-mnist/predictions" / f"{row}.npz").read_bytes() == (
+            want / "fashion-mnist/predictions" / f"{row}.npz"
+        ).read_bytes(), row
     assert (got / "fashion-mnist/table1.csv").read_bytes() == (want / "fashion-mnist/table1.csv").read_bytes()
     assert not (got / "fashion-mnist/predictions/.chunks").exists()  # chunks removed once assembled
 
@@ -135,14 +155,34 @@ def test_one_process_manifest(reference):
 
 def torchrun_eval(runs: Path, *extra: str, **env_extra) -> subprocess.CompletedProcess:
     """`torchrun --nproc_per_node=2 -m prsr.cli eval` (gloo on CPU) on `runs` with the test's profile."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={free_port()}", "-m", "prsr.cli", "-q", "eval", "--profile", "smoke",
-           "--dataset", "fashion-mnist", "--runs-dir", str(runs), "--methods", "bicubic,pixel_recursive", "--device", "cpu",
-           *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "prsr.cli",
+        "-q",
+        "eval",
+        "--profile",
+        "smoke",
+        "--dataset",
+        "fashion-mnist",
+        "--runs-dir",
+        str(runs),
+        "--methods",
+        "bicubic,pixel_recursive",
+        "--device",
+        "cpu",
+        *extra,
+    ]
     for s in EVAL_SET:
         cmd += ["--set", s]
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1",
-               **env_extra)
+    env = dict(
+        os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1", **env_extra
+    )
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -183,11 +223,26 @@ def test_stale_chunks_are_not_mixed_in(reference, tmp_path):
     folder.mkdir(parents=True)
     with np.load(want / "fashion-mnist/predictions/bicubic.npz") as z:  # right ids, another seed's meta
         ids, meta = z["ids"][:2], json.loads(str(z["meta"]))
-    np.savez(folder / "0-2.npz", sr=np.zeros((2, 1, 32, 32), np.uint8), ids=ids,
-             meta=np.array(json.dumps({**meta, "seed": 1}, sort_keys=True)), rank=np.array(0), world_size=np.array(1))
-    evaluate("fashion-mnist", load_profile("smoke", overrides=EVAL_SET), runs, methods=["bicubic"], resume=True,
-             log=lambda *_: None)
-    with np.load(runs / "fashion-mnist/predictions/bicubic.npz") as a, np.load(want / "fashion-mnist/predictions/bicubic.npz") as b:
+    np.savez(
+        folder / "0-2.npz",
+        sr=np.zeros((2, 1, 32, 32), np.uint8),
+        ids=ids,
+        meta=np.array(json.dumps({**meta, "seed": 1}, sort_keys=True)),
+        rank=np.array(0),
+        world_size=np.array(1),
+    )
+    evaluate(
+        "fashion-mnist",
+        load_profile("smoke", overrides=EVAL_SET),
+        runs,
+        methods=["bicubic"],
+        resume=True,
+        log=lambda *_: None,
+    )
+    with (
+        np.load(runs / "fashion-mnist/predictions/bicubic.npz") as a,
+        np.load(want / "fashion-mnist/predictions/bicubic.npz") as b,
+    ):
         assert np.array_equal(a["sr"], b["sr"])
     assert manifest(runs)["bicubic"]["resumed_ids"] == []
 
@@ -206,9 +261,13 @@ def test_deterministic_baselines_do_not_depend_on_the_batch():
         for p in ce.parameters():
             p.mul_(4.0)
     nn = NearestNeighbour(train, device="cpu")
-    for name, f in [("nearest", nn.predict), ("pixel_ce_mean", ce.predict_mean), ("pixel_ce_argmax", ce.predict_argmax)]:
+    for name, f in [
+        ("nearest", nn.predict),
+        ("pixel_ce_mean", ce.predict_mean),
+        ("pixel_ce_argmax", ce.predict_argmax),
+    ]:
         whole = sr_data.to_uint8(f(lr))
-        parts = torch.cat([sr_data.to_uint8(f(lr[s:s + 5])) for s in range(0, 24, 5)])
+        parts = torch.cat([sr_data.to_uint8(f(lr[s : s + 5])) for s in range(0, 24, 5)])
         assert torch.equal(parts, whole), name
         assert whole.float().std() > 0, name  # not a constant image
 

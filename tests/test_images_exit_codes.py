@@ -71,10 +71,10 @@ def test_score_folders_caps_psnr_like_table1(tmp_path):
 
 
 def test_exit_codes_usage_2_bad_data_1(tmp_path, capsys):
-    assert main(["eval", "--no-such-flag"]) == 2                                    # argparse
+    assert main(["eval", "--no-such-flag"]) == 2  # argparse
     assert main(["train", "--method", "no_such_method", "--profile", "smoke"]) == 2  # unknown method
     assert "no_such_method" in capsys.readouterr().err
-    assert main(["eval", "--pred", str(tmp_path)]) == 2                             # --pred without --gt
+    assert main(["eval", "--pred", str(tmp_path)]) == 2  # --pred without --gt
     (tmp_path / "p").mkdir()
     (tmp_path / "g").mkdir()
     (tmp_path / "p" / "x.png").write_bytes(b"not a png")

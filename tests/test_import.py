@@ -37,11 +37,19 @@ def evaluated(tmp_path_factory):
     """A smoke-profile Table 1 with the fast bicubic row, then the inputs exported."""
     root = tmp_path_factory.mktemp("byom")
     runs = root / "runs"
-    assert prsr_main(["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
-                      "--methods", "bicubic"]) == 0
+    assert (
+        prsr_main(
+            ["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs), "--methods", "bicubic"]
+        )
+        == 0
+    )
     inputs = root / "inputs"
-    assert prsr_main(["-q", "inputs", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
-                      "--out", str(inputs)]) == 0
+    assert (
+        prsr_main(
+            ["-q", "inputs", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs), "--out", str(inputs)]
+        )
+        == 0
+    )
     return root, runs, inputs
 
 
@@ -62,9 +70,27 @@ def test_inputs_are_truths_lr_with_a_manifest(evaluated):
 def test_inputs_without_truth_build_the_same_subset(evaluated, tmp_path):
     root, runs, _ = evaluated
     fresh = tmp_path / "runs"
-    assert prsr_main(["-q", "inputs", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(fresh),
-                      "--out", str(tmp_path / "in")]) == 0
-    with np.load(fresh / DATASET / "predictions/truth.npz") as a, np.load(runs / DATASET / "predictions/truth.npz") as b:
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "inputs",
+                "--dataset",
+                DATASET,
+                "--profile",
+                "smoke",
+                "--runs-dir",
+                str(fresh),
+                "--out",
+                str(tmp_path / "in"),
+            ]
+        )
+        == 0
+    )
+    with (
+        np.load(fresh / DATASET / "predictions/truth.npz") as a,
+        np.load(runs / DATASET / "predictions/truth.npz") as b,
+    ):
         assert np.array_equal(a["ids"], b["ids"]) and np.array_equal(a["lr"], b["lr"])
 
 
@@ -74,8 +100,24 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
     outputs = tmp_path / "outputs"
     _nearest_x4(inputs, outputs)
     (outputs / "notes.txt").write_text("not an image")  # warned about, left out
-    assert prsr_main(["-q", "import", "mynn", "--from", str(outputs), "--dataset", DATASET,
-                      "--runs-dir", str(runs), "--label", "My nearest x4"]) == 0
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "import",
+                "mynn",
+                "--from",
+                str(outputs),
+                "--dataset",
+                DATASET,
+                "--runs-dir",
+                str(runs),
+                "--label",
+                "My nearest x4",
+            ]
+        )
+        == 0
+    )
     pred = runs / DATASET / "predictions"
     with np.load(pred / "mynn.npz") as z:
         meta = json.loads(str(z["meta"]))
@@ -86,8 +128,23 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
     with Image.open(runs / DATASET / "fig6_grid.png") as im:
         grid_width_before = im.width
 
-    assert prsr_main(["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
-                      "--methods", "bicubic,mynn"]) == 0
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "eval",
+                "--dataset",
+                DATASET,
+                "--profile",
+                "smoke",
+                "--runs-dir",
+                str(runs),
+                "--methods",
+                "bicubic,mynn",
+            ]
+        )
+        == 0
+    )
     assert (pred / "bicubic.npz").read_bytes() == bicubic_before  # reused, not re-predicted
     with np.load(pred / "mynn.npz") as z:  # eval only reads an imported row
         assert np.array_equal(z["sr"], sr) and json.loads(str(z["meta"])) == meta
@@ -124,13 +181,40 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
         (gt / image_id).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(hr[k, 0], mode="L").save(gt / f"{image_id}.png")
     (sub,) = {Path(i).parent.as_posix() for i in ids}  # the folder scorer matches flat folders by file name
-    assert prsr_main(["-q", "eval", "--pred", str(outputs / sub), "--gt", str(gt / sub), "--out", str(tmp_path / "scores")]) == 0
+    assert (
+        prsr_main(
+            ["-q", "eval", "--pred", str(outputs / sub), "--gt", str(gt / sub), "--out", str(tmp_path / "scores")]
+        )
+        == 0
+    )
     means = pd.read_csv(tmp_path / "scores/means.csv").set_index("metric")["value"]
     assert float(means["psnr"]) == pytest.approx(row["psnr"], abs=1e-6)
 
     db = tmp_path / "study.db"
-    assert prsr_main(["-q", "study", "init", "--predictions", str(pred), "--db", str(db), "--methods", "mynn,bicubic",
-                      "--raters-per-method", "2", "--n-trials", "8", "--n-practice", "2", "--n-golden", "2"]) == 0
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "study",
+                "init",
+                "--predictions",
+                str(pred),
+                "--db",
+                str(db),
+                "--methods",
+                "mynn,bicubic",
+                "--raters-per-method",
+                "2",
+                "--n-trials",
+                "8",
+                "--n-practice",
+                "2",
+                "--n-golden",
+                "2",
+            ]
+        )
+        == 0
+    )
     from sqlalchemy import create_engine, text
 
     with create_engine(f"sqlite:///{db}").connect() as conn:
@@ -141,8 +225,12 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
 
     # `prsr analyze` reports it (simulated raters; imported rows follow the built-in ones)
     assert prsr_main(["-q", "study", "simulate", "--db", str(db), "--raters", "4", "--fool-rate", "mynn=0.3"]) == 0
-    assert prsr_main(["-q", "analyze", "--db", str(db), "--out", str(tmp_path / "analysis"), "--n-boot", "50",
-                      "--no-glmm"]) == 0
+    assert (
+        prsr_main(
+            ["-q", "analyze", "--db", str(db), "--out", str(tmp_path / "analysis"), "--n-boot", "50", "--no-glmm"]
+        )
+        == 0
+    )
     rates = pd.read_csv(tmp_path / "analysis/fool_rates.csv")
     assert list(rates["method"]) == ["bicubic", "mynn"] and (rates["trials"] > 0).all()
 
@@ -173,7 +261,9 @@ def test_folder_scorer_caps_identical_images_at_100_db(tmp_path):
 
 
 def _import(runs, name, source, *extra):
-    return prsr_main(["-q", "import", name, "--from", str(source), "--dataset", DATASET, "--runs-dir", str(runs), *extra])
+    return prsr_main(
+        ["-q", "import", name, "--from", str(source), "--dataset", DATASET, "--runs-dir", str(runs), *extra]
+    )
 
 
 @pytest.fixture
@@ -213,7 +303,9 @@ def test_refuses_rgb_outputs_for_greyscale_data(good_outputs, capsys):
     assert _snapshot(runs / DATASET / "predictions") == before
 
 
-@pytest.mark.parametrize("name", ["Bad", "9lives", "a/b", "x" * 41, "truth", "golden", "bicubic", "pixel_recursive_t0.9", "gan"])
+@pytest.mark.parametrize(
+    "name", ["Bad", "9lives", "a/b", "x" * 41, "truth", "golden", "bicubic", "pixel_recursive_t0.9", "gan"]
+)
 def test_refuses_bad_or_clashing_names(good_outputs, capsys, name):
     runs, outputs, _ = good_outputs
     before = _snapshot(runs / DATASET / "predictions")
@@ -267,10 +359,15 @@ def test_from_class_runs_a_user_superresolver(evaluated, tmp_path, monkeypatch):
         "import torch.nn.functional as F\n"
         "class Nearest4:\n"
         "    def predict(self, lr):\n"
-        "        return F.interpolate(lr, scale_factor=4, mode='nearest')\n")
+        "        return F.interpolate(lr, scale_factor=4, mode='nearest')\n"
+    )
     monkeypatch.chdir(tmp_path)
-    assert prsr_main(["-q", "import", "clsnn", "--from-class", "my_sr:Nearest4", "--dataset", DATASET,
-                      "--runs-dir", str(runs)]) == 0
+    assert (
+        prsr_main(
+            ["-q", "import", "clsnn", "--from-class", "my_sr:Nearest4", "--dataset", DATASET, "--runs-dir", str(runs)]
+        )
+        == 0
+    )
     pred = runs / DATASET / "predictions"
     with np.load(pred / "truth.npz") as t, np.load(pred / "clsnn.npz") as z:
         expect = t["lr"].repeat(4, axis=2).repeat(4, axis=3)
@@ -288,8 +385,23 @@ def test_python_api_load_run_and_reexports(tmp_path):
     from baselines.registry import load_method
 
     runs = tmp_path / "runs"
-    assert prsr_main(["-q", "train", "--method", "resnet_l2", "--profile", "smoke", "--runs-dir", str(runs),
-                      "--set", "methods.resnet_l2.train.steps=2"]) == 0
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "train",
+                "--method",
+                "resnet_l2",
+                "--profile",
+                "smoke",
+                "--runs-dir",
+                str(runs),
+                "--set",
+                "methods.resnet_l2.train.steps=2",
+            ]
+        )
+        == 0
+    )
     run = runs / DATASET / "resnet_l2"
     m = prsr.load_run(run, device="cpu")
     lr = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -310,13 +422,32 @@ def test_python_api_load_run_and_reexports(tmp_path):
 
 def test_eval_never_overwrites_an_imported_file(tmp_path, capsys):
     runs = tmp_path / "runs"
-    assert prsr_main(["-q", "inputs", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
-                      "--out", str(tmp_path / "in")]) == 0
+    assert (
+        prsr_main(
+            [
+                "-q",
+                "inputs",
+                "--dataset",
+                DATASET,
+                "--profile",
+                "smoke",
+                "--runs-dir",
+                str(runs),
+                "--out",
+                str(tmp_path / "in"),
+            ]
+        )
+        == 0
+    )
     pred = runs / DATASET / "predictions"
     with np.load(pred / "truth.npz") as z:
         np.savez(pred / "bicubic.npz", sr=z["hr"], ids=z["ids"], meta=np.array(json.dumps({"kind": "imported"})))
     before = (pred / "bicubic.npz").read_bytes()  # a hand-made "imported" file under a built-in name
-    assert prsr_main(["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs),
-                      "--methods", "bicubic"]) == 1
+    assert (
+        prsr_main(
+            ["-q", "eval", "--dataset", DATASET, "--profile", "smoke", "--runs-dir", str(runs), "--methods", "bicubic"]
+        )
+        == 1
+    )
     assert "bicubic.npz" in capsys.readouterr().err
     assert (pred / "bicubic.npz").read_bytes() == before

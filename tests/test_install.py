@@ -51,8 +51,14 @@ def installed(tmp_path_factory):
 def test_wheel_ships_profiles_and_assets(installed):
     _, wheel, _, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    for need in ("sr_models/configs/smoke.yaml", "sr_models/configs/quick.yaml", "sr_models/configs/paper.yaml",
-                 "analysis/fool_rate_analysis.ipynb", "study_app/app.py", "prsr/commands/import_.py"):
+    for need in (
+        "sr_models/configs/smoke.yaml",
+        "sr_models/configs/quick.yaml",
+        "sr_models/configs/paper.yaml",
+        "analysis/fool_rate_analysis.ipynb",
+        "study_app/app.py",
+        "prsr/commands/import_.py",
+    ):
         assert need in names, need
     assert not any(n.startswith("tests/") for n in names)
 
@@ -82,5 +88,9 @@ def test_installed_copy_runs_from_another_folder(installed):
     assert out["celeba"] == str(elsewhere / "data" / "celeba")
     assert out["runs"] == "runs"
     home = tmp / "home"
-    out = json.loads(_run([sys.executable, "-c", probe], cwd=elsewhere, env={**env, "PRSR_HOME": str(home)}).stdout.strip().splitlines()[-1])
+    out = json.loads(
+        _run([sys.executable, "-c", probe], cwd=elsewhere, env={**env, "PRSR_HOME": str(home)})
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert out["cache"] == str(home / "data" / "cache") and out["runs"] == str(home / "runs")

@@ -64,13 +64,18 @@ def edges():
 def test_every_package_imports_only_packages_before_it():
     rank = {p: i for i, p in enumerate(ORDER)}
     _, graph = edges()
-    bad = [f"{name}:{line} imports {target}" for name, deps in graph.items() for target, line in deps
-           if rank[target.split(".")[0]] > rank[name.split(".")[0]]]
+    bad = [
+        f"{name}:{line} imports {target}"
+        for name, deps in graph.items()
+        for target, line in deps
+        if rank[target.split(".")[0]] > rank[name.split(".")[0]]
+    ]
     assert not bad, "imports against the layer order:\n" + "\n".join(sorted(bad))
 
 
 def test_no_file_import_cycles():
     mods, graph = edges()
+
     # file -> files it imports (a package's __init__ counts only when imported by its own name)
     # (a file's own package ancestors are left out: Python runs them before any submodule anyway;
     # `from pkg import mod` counts as an import of pkg.mod alone)
@@ -90,7 +95,7 @@ def test_no_file_import_cycles():
         stack.append(node)
         for nxt in adj[node]:
             if colour.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in colour:
                 visit(nxt)
         stack.pop()
@@ -107,4 +112,4 @@ def test_the_scan_sees_function_level_imports_and_target_strings(tmp_path):
     src = ROOT / "baselines" / "registry.py"
     names = {t for t, _ in imported_names(src, "baselines.registry")}
     assert "sr_models.pixel_recursive" in names  # a "module:Class" string
-    assert "sr_models.checkpoint" in names       # an import inside a function
+    assert "sr_models.checkpoint" in names  # an import inside a function

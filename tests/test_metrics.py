@@ -55,8 +55,14 @@ def _np_images(x: torch.Tensor) -> np.ndarray:
     return sr_data.to_uint8(x).permute(0, 2, 3, 1).numpy()
 
 
-CASES = [("astronaut", (32, 32)), ("coffee", (32, 32)), ("camera", (32, 32)), ("chelsea", (48, 40)),
-         ("moon", (64, 64)), ("rocket", (77, 100))]
+CASES = [
+    ("astronaut", (32, 32)),
+    ("coffee", (32, 32)),
+    ("camera", (32, 32)),
+    ("chelsea", (48, 40)),
+    ("moon", (64, 64)),
+    ("rocket", (77, 100)),
+]
 
 
 @pytest.mark.parametrize("name,size", CASES, ids=[f"{n}-{s[0]}x{s[1]}" for n, s in CASES])
@@ -71,8 +77,13 @@ def test_psnr_ssim_equal_scikit_image_on_photos(name, size):
         x, y = (a[i], b[i]) if channel_axis is not None else (a[i, ..., 0], b[i, ..., 0])
         ref_p = peak_signal_noise_ratio(y, x, data_range=255)
         ref_s = structural_similarity(
-            x / 255.0, y / 255.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            data_range=1, channel_axis=channel_axis,
+            x / 255.0,
+            y / 255.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1,
+            channel_axis=channel_axis,
         )
         assert abs(float(got_p[i]) - ref_p) < 1e-4, (name, i, float(got_p[i]), ref_p)
         assert abs(float(got_s[i]) - ref_s) < 1e-4, (name, i, float(got_s[i]), ref_s)
@@ -82,16 +93,22 @@ def test_psnr_ssim_equal_scikit_image_on_photos(name, size):
 
 def test_gray_is_matlab_rgb2gray_on_uint8_levels():
     hr, sr = _pairs("coffee", (32, 32), n=2)
+
     def gray(x):  # noqa: E306
         v = _np_images(x).astype(np.float64)
         return np.floor(v @ np.array(metrics.quality.GRAY_WEIGHTS) + 0.5)
+
     ga, gb = gray(sr), gray(hr)
     assert np.array_equal(metrics.to_levels(sr, "gray")[:, 0].numpy(), ga)
     for i in range(2):
-        ref_s = structural_similarity(ga[i] / 255, gb[i] / 255, gaussian_weights=True, sigma=1.5,
-                                      use_sample_covariance=False, data_range=1)
+        ref_s = structural_similarity(
+            ga[i] / 255, gb[i] / 255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1
+        )
         assert abs(float(metrics.ssim(sr, hr, color="gray")[i]) - ref_s) < 1e-4
-        assert abs(float(metrics.psnr(sr, hr, color="gray")[i]) - peak_signal_noise_ratio(gb[i], ga[i], data_range=255)) < 1e-4
+        assert (
+            abs(float(metrics.psnr(sr, hr, color="gray")[i]) - peak_signal_noise_ratio(gb[i], ga[i], data_range=255))
+            < 1e-4
+        )
     # grey input: "gray" is the identity
     g1 = hr[:, :1]
     assert torch.equal(metrics.ssim(sr[:, :1], g1, color="gray"), metrics.ssim(sr[:, :1], g1, color="rgb"))
@@ -123,7 +140,7 @@ def test_ground_truth_against_itself():
 def _np_ssim_terms(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(mean cs, mean ssim) over the valid region of one grey image pair of levels (float64)."""
     t = np.arange(11) - 5.0
-    g = np.exp(-t**2 / (2 * 1.5**2))
+    g = np.exp(-(t**2) / (2 * 1.5**2))
     win = np.outer(g, g) / np.outer(g, g).sum()
 
     def filt(z):
@@ -158,8 +175,13 @@ def _np_ms_ssim(x: np.ndarray, y: np.ndarray, scales: int) -> float:
 
 @pytest.mark.parametrize(
     "name,size,scales",
-    [("astronaut", (32, 32), 2), ("camera", (32, 32), 2), ("chelsea", (45, 37), 2), ("coffee", (70, 90), 3),
-     ("rocket", (180, 190), 5)],
+    [
+        ("astronaut", (32, 32), 2),
+        ("camera", (32, 32), 2),
+        ("chelsea", (45, 37), 2),
+        ("coffee", (70, 90), 3),
+        ("rocket", (180, 190), 5),
+    ],
 )
 def test_ms_ssim_equals_numpy_reference(name, size, scales):
     hr, sr = _pairs(name, size, n=2)
@@ -174,14 +196,28 @@ def test_ms_ssim_equals_numpy_reference(name, size, scales):
 
 def test_ms_ssim_scale_rule():
     assert [metrics.ms_ssim_scales(s, s) for s in (11, 20, 21, 32, 40, 41, 64, 80, 81, 160, 161, 512)] == [
-        1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 5]
+        1,
+        1,
+        2,
+        2,
+        2,
+        3,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+    ]
     assert metrics.ms_ssim_scales(384, 512) == 5 and metrics.ms_ssim_scales(32, 300) == 2
     with pytest.raises(ValueError, match="11"):
         metrics.ms_ssim_scales(10, 64)
 
 
 def test_ms_ssim_anticorrelated_is_zero_not_nan():
-    a = sr_data.to_float(torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)))
+    a = sr_data.to_float(
+        torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    )
     v = metrics.ms_ssim(a, 1.0 - a)
     assert torch.equal(v, torch.zeros(2, dtype=torch.float64))
 
@@ -208,8 +244,12 @@ def test_consistency_by_hand():
     lr = torch.full((2, 3, 8, 8), 0.2)
     sr = torch.full((2, 3, 32, 32), 0.6)
     # constant images stay constant under the antialiased bicubic; levels 51 and 153
-    assert torch.allclose(metrics.consistency(lr, sr), torch.full((2,), (102 / 255) ** 2, dtype=torch.float64), atol=1e-15)
-    assert torch.allclose(metrics.consistency(lr, sr, quantize=False), torch.full((2,), 0.16, dtype=torch.float64), atol=1e-7)
+    assert torch.allclose(
+        metrics.consistency(lr, sr), torch.full((2,), (102 / 255) ** 2, dtype=torch.float64), atol=1e-15
+    )
+    assert torch.allclose(
+        metrics.consistency(lr, sr, quantize=False), torch.full((2,), 0.16, dtype=torch.float64), atol=1e-7
+    )
     with pytest.raises(ValueError, match=r"sr must have shape \(2, 3, 32, 32\)"):
         metrics.consistency(lr, sr[:, :, :16, :16])
 

@@ -19,7 +19,9 @@ def images():
     test = sr_data.load_pairs("fashion-mnist", "test")
     hr = np.array(test.hr[: 2 * N])
     real, other = hr[:N], hr[N:]  # other = distinct real images: nothing but "real" to learn
-    bicubic = sr_data.to_uint8(sr_data.upsample(sr_data.downsample(sr_data.to_float(torch.from_numpy(real)), 4), 4)).numpy()
+    bicubic = sr_data.to_uint8(
+        sr_data.upsample(sr_data.downsample(sr_data.to_float(torch.from_numpy(real)), 4), 4)
+    ).numpy()
     return real, other, bicubic
 
 
@@ -97,5 +99,7 @@ def test_machine_rates_caches_by_content(images, tmp_path):
     again = machine_rates(real[:20], rows, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append)
     assert "cached" in lines[2] and "cached" in lines[3]
     assert first.drop(columns="seconds").equals(again.drop(columns="seconds"))
-    changed = machine_rates(real[:20], {"other": other[20:40]}, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append)
+    changed = machine_rates(
+        real[:20], {"other": other[20:40]}, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append
+    )
     assert "cached" not in lines[4] and changed.n_pairs[0] == 20

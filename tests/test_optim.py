@@ -12,7 +12,7 @@ from sr_models.optim import RMSPropTF, build_optimizer
 def tf_rmsprop_numpy(p0, grads, lr, decay=0.95, momentum=0.9, eps=1e-8, weight_decay=0.0):
     """tf.compat.v1.train.RMSPropOptimizer (momentum, not centred), written out in float64."""
     p = p0.astype(np.float64).copy()
-    ms = np.ones_like(p)   # TensorFlow initialises the mean-square accumulator to 1
+    ms = np.ones_like(p)  # TensorFlow initialises the mean-square accumulator to 1
     mom = np.zeros_like(p)
     out = []
     for g in grads:
@@ -71,8 +71,9 @@ def test_build_optimizer_kinds_and_prefixes():
     assert isinstance(rms, RMSPropTF) and (group["decay"], group["momentum"], group["eps"]) == (0.95, 0.9, 1e-8)
     sgd = build_optimizer(params, {"optimizer": "SGD", "lr": 0.1, "d_optimizer": "adam", "momentum": 0.5})
     assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.5
-    assert isinstance(build_optimizer(params, {"optimizer": "SGD", "lr": 0.1, "d_optimizer": "adam"}, prefix="d_"),
-                      torch.optim.Adam)
+    assert isinstance(
+        build_optimizer(params, {"optimizer": "SGD", "lr": 0.1, "d_optimizer": "adam"}, prefix="d_"), torch.optim.Adam
+    )
 
 
 def test_build_optimizer_errors():

@@ -34,7 +34,10 @@ def test_eval_has_every_table1_row_and_the_nll_column(smoke_runs):
         with np.load(smoke_runs / "predictions" / f"{row}.npz") as z:
             assert z["sr"].shape == (16, 1, 32, 32) and z["sr"].dtype == np.uint8
     # greedy decoding is deterministic; two temperatures draw different samples
-    with np.load(smoke_runs / "predictions/pixel_recursive_t1.0.npz") as a, np.load(smoke_runs / "predictions/pixel_recursive_t0.8.npz") as b:
+    with (
+        np.load(smoke_runs / "predictions/pixel_recursive_t1.0.npz") as a,
+        np.load(smoke_runs / "predictions/pixel_recursive_t0.8.npz") as b,
+    ):
         assert not np.array_equal(a["sr"], b["sr"])
     lik = pd.read_csv(smoke_runs / "likelihood.csv").set_index("method")
     assert lik.loc["pixel_recursive", "nll_bpd"] == pytest.approx(nll["pixel_recursive_greedy"], rel=1e-4)
@@ -46,14 +49,38 @@ def test_eval_has_every_table1_row_and_the_nll_column(smoke_runs):
 @pytest.mark.slow
 def test_simulated_study_fills_fooled_column_labelled_simulated(smoke_runs, tmp_path):
     db = f"sqlite:///{tmp_path / 'study.db'}"
-    assert prsr_main(["study", "init", "--predictions", str(smoke_runs / "predictions"), "--db", db,
-                      "--raters-per-method", "2", "--n-trials", "6", "--n-practice", "1", "--n-golden", "1"]) == 0
-    assert prsr_main(["study", "simulate", "--db", db, "--raters", "10", "--seed", "1",
-                      "--fool-rate", "gan=0.3"]) == 0
+    assert (
+        prsr_main(
+            [
+                "study",
+                "init",
+                "--predictions",
+                str(smoke_runs / "predictions"),
+                "--db",
+                db,
+                "--raters-per-method",
+                "2",
+                "--n-trials",
+                "6",
+                "--n-practice",
+                "1",
+                "--n-golden",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert prsr_main(["study", "simulate", "--db", db, "--raters", "10", "--seed", "1", "--fool-rate", "gan=0.3"]) == 0
     out = tmp_path / "analysis"
     assert prsr_main(["analyze", "--db", db, "--out", str(out), "--no-glmm"]) == 0
     rates = pd.read_csv(out / "fool_rates.csv")
-    assert set(rates["method"]) == {"resnet_l2", "gan", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"}
+    assert set(rates["method"]) == {
+        "resnet_l2",
+        "gan",
+        "pixel_recursive_t1.0",
+        "pixel_recursive_t0.9",
+        "pixel_recursive_t0.8",
+    }
     assert prsr_main(["eval", "--profile", "smoke", "--runs-dir", str(smoke_runs.parent), "--study-db", db]) == 0
     table = pd.read_csv(smoke_runs / "table1.csv").set_index("method")
     gan = rates.set_index("method").loc["gan"]

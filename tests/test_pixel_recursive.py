@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from sr_data import downsample, to_float
 from sr_models.pixel_recursive import PixelRecursiveSR, normalise_levels
 
-TINY = dict(cond_widths=(8, 8, 8), cond_blocks=1, prior_width=12, prior_layers=3, prior_kernel=5, input_kernel=7, head_channels=24)
+TINY = dict(
+    cond_widths=(8, 8, 8),
+    cond_blocks=1,
+    prior_width=12,
+    prior_layers=3,
+    prior_kernel=5,
+    input_kernel=7,
+    head_channels=24,
+)
 
 
 def tiny(channels: int, seed: int = 0) -> PixelRecursiveSR:
@@ -69,7 +77,14 @@ def test_masks_by_finite_perturbation(channels):
     gen = torch.Generator().manual_seed(0)
     hr = torch.randint(0, 256, (1, channels, 32, 32), generator=gen, dtype=torch.uint8)
     order = order_index(32, channels)
-    positions = [(0, 0, 0), (0, 31, channels - 1), (5, 17, channels - 1), (31, 0, 0), (17, 9, 0), (31, 31, channels - 1)]
+    positions = [
+        (0, 0, 0),
+        (0, 31, channels - 1),
+        (5, 17, channels - 1),
+        (31, 0, 0),
+        (17, 9, 0),
+        (31, 31, channels - 1),
+    ]
     if channels == 3:
         positions += [(12, 12, 1), (20, 3, 2)]
     with torch.no_grad():
@@ -169,8 +184,16 @@ def test_initial_loss_near_uniform_and_overfits_eight_images():
     hr_f = F.interpolate(coarse, size=32, mode="bicubic", align_corners=False).clamp(0, 1)
     hr = (hr_f * 255).round().to(torch.uint8)
     lr = downsample(to_float(hr), 4)
-    model = PixelRecursiveSR(1, cond_widths=(16, 16, 16), cond_blocks=1, prior_width=16, prior_layers=3,
-                             prior_kernel=3, input_kernel=5, head_channels=64)
+    model = PixelRecursiveSR(
+        1,
+        cond_widths=(16, 16, 16),
+        cond_blocks=1,
+        prior_width=16,
+        prior_layers=3,
+        prior_kernel=3,
+        input_kernel=5,
+        head_channels=64,
+    )
     with torch.no_grad():
         start = model.nll_bpd(lr, hr).mean().item()
     assert 7.0 < start < 10.0
@@ -226,7 +249,12 @@ def test_profiles_build_and_config_round_trips():
             assert again.model_config() == m.model_config()
             assert sum(p.numel() for p in again.parameters()) == sum(p.numel() for p in m.parameters())
     paper = PixelRecursiveSR.from_profile("paper", 3).model_config()
-    assert (paper["prior_layers"], paper["prior_width"], paper["prior_kernel"], paper["head_channels"]) == (20, 32, 5, 1024)
+    assert (paper["prior_layers"], paper["prior_width"], paper["prior_kernel"], paper["head_channels"]) == (
+        20,
+        32,
+        5,
+        1024,
+    )
     assert (paper["cond_blocks"], paper["cond_widths"]) == (6, [32, 32, 32])
 
 

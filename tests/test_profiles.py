@@ -13,7 +13,6 @@ from prsr.cli import main
 from sr_models.profile_schema import ProfileError
 from sr_models.profiles import configs_dir, load_profile
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -61,7 +60,10 @@ def test_train_set_typo_exits_2_naming_the_key_and_set_trains_exactly_that(tmp_p
     assert main(common + ["--set", "methods.resnet_l2.model.widht=8"]) == 2
     assert "methods.resnet_l2.model.widht" in capsys.readouterr().err and not (runs / "fashion-mnist").exists()
 
-    assert main(common + ["--set", "methods.resnet_l2.train.steps=3", "--set", "methods.resnet_l2.train.val_images=8"]) == 0
+    assert (
+        main(common + ["--set", "methods.resnet_l2.train.steps=3", "--set", "methods.resnet_l2.train.val_images=8"])
+        == 0
+    )
     run = runs / "fashion-mnist" / "resnet_l2"
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["steps"] == 3 and config["train"]["val_images"] == 8

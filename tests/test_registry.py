@@ -12,9 +12,13 @@ from baselines.registry import METHODS, MethodSpec, Row
 
 
 def _throwaway(monkeypatch):
-    spec = MethodSpec("toy_sr", "baselines.bicubic:Bicubic", True,
-                      (Row("toy_sr_a", "Toy SR (variant A)", "Toy A", study=True), Row("toy_sr_b", "Toy SR (B)", "Toy B")),
-                      train_order=-1)
+    spec = MethodSpec(
+        "toy_sr",
+        "baselines.bicubic:Bicubic",
+        True,
+        (Row("toy_sr_a", "Toy SR (variant A)", "Toy A", study=True), Row("toy_sr_b", "Toy SR (B)", "Toy B")),
+        train_order=-1,
+    )
     monkeypatch.setitem(METHODS, "toy_sr", spec)
     return spec
 
@@ -28,15 +32,29 @@ def test_a_new_entry_reaches_table1_study_analysis_and_training(monkeypatch, tmp
     rows = registry.table_rows()
     assert rows[-2:] == ("toy_sr_a", "toy_sr_b") and rows[0] == "bicubic"
     assert registry.row_labels()["toy_sr_a"] == "Toy SR (variant A)" and registry.short_labels()["toy_sr_b"] == "Toy B"
-    assert registry.study_rows() == ("resnet_l2", "gan", "pixel_recursive_t1.0", "pixel_recursive_t0.9",
-                                     "pixel_recursive_t0.8", "toy_sr_a")
+    assert registry.study_rows() == (
+        "resnet_l2",
+        "gan",
+        "pixel_recursive_t1.0",
+        "pixel_recursive_t0.9",
+        "pixel_recursive_t0.8",
+        "toy_sr_a",
+    )
     assert registry.train_order()[0] == "toy_sr"  # train_order -1 goes before pixel_recursive (0)
     assert registry.method_of_row("toy_sr_b").name == "toy_sr"
     assert order_methods({"toy_sr_a", "gan", "zzz"}) == ["gan", "toy_sr_a", "zzz"]
 
-    per_image = pd.DataFrame({"method": ["toy_sr_b", "toy_sr_a", "bicubic"], "image_id": ["x"] * 3,
-                              "psnr": [20.0, 21.0, 22.0], "ssim": [0.5] * 3, "ms_ssim": [0.5] * 3,
-                              "consistency": [0.01] * 3, "nll_bpd": [np.nan] * 3})
+    per_image = pd.DataFrame(
+        {
+            "method": ["toy_sr_b", "toy_sr_a", "bicubic"],
+            "image_id": ["x"] * 3,
+            "psnr": [20.0, 21.0, 22.0],
+            "ssim": [0.5] * 3,
+            "ms_ssim": [0.5] * 3,
+            "consistency": [0.01] * 3,
+            "nll_bpd": [np.nan] * 3,
+        }
+    )
     table = table1_from_metrics(per_image, order=registry.table_rows())
     assert list(table["method"]) == ["bicubic", "toy_sr_a", "toy_sr_b"]
     assert "| Toy SR (variant A) |" in to_markdown(table, labels=registry.row_labels())
@@ -45,8 +63,9 @@ def test_a_new_entry_reaches_table1_study_analysis_and_training(monkeypatch, tmp
     from study_app.demo import write_demo_predictions
 
     folder = write_demo_predictions(tmp_path / "predictions", n=12, methods=("gan", "toy_sr_a", "toy_sr_b"))
-    summary = init_study(folder, f"sqlite:///{tmp_path / 's.db'}", raters_per_method=2, n_test=6, n_practice=1,
-                         n_golden=1, seed=0)
+    summary = init_study(
+        folder, f"sqlite:///{tmp_path / 's.db'}", raters_per_method=2, n_test=6, n_practice=1, n_golden=1, seed=0
+    )
     assert summary["methods"] == ["gan", "toy_sr_a"]
 
 

@@ -8,9 +8,25 @@ import pytest
 import torch
 
 from sr_models.pixel_recursive import PixelRecursiveSR
-from sr_models.sampling import CDF_ROUND, LOGIT_TOL, Canonical, draw, draw_checked, draw_uniforms, sample_cached, sample_naive
+from sr_models.sampling import (
+    CDF_ROUND,
+    LOGIT_TOL,
+    draw,
+    draw_checked,
+    draw_uniforms,
+    sample_cached,
+    sample_naive,
+)
 
-TINY = dict(cond_widths=(8, 8, 8), cond_blocks=1, prior_width=12, prior_layers=3, prior_kernel=5, input_kernel=7, head_channels=24)
+TINY = dict(
+    cond_widths=(8, 8, 8),
+    cond_blocks=1,
+    prior_width=12,
+    prior_layers=3,
+    prior_kernel=5,
+    input_kernel=7,
+    head_channels=24,
+)
 
 
 def tiny(channels: int, seed: int = 0, **over) -> PixelRecursiveSR:
@@ -105,10 +121,17 @@ def test_sampling_uses_eval_mode_and_restores_it():
 def test_decodings_rows():
     model = tiny(1, prior_layers=1, head_channels=12)
     rows = model.decodings()
-    assert list(rows) == ["pixel_recursive_greedy", "pixel_recursive_t1.0", "pixel_recursive_t0.9", "pixel_recursive_t0.8"]
+    assert list(rows) == [
+        "pixel_recursive_greedy",
+        "pixel_recursive_t1.0",
+        "pixel_recursive_t0.9",
+        "pixel_recursive_t0.8",
+    ]
     lr = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     out = rows["pixel_recursive_t0.8"](lr, torch.Generator().manual_seed(2))
-    assert torch.equal(out, model.sample(lr, temperature=0.8, generator=torch.Generator().manual_seed(2), progress=False))
+    assert torch.equal(
+        out, model.sample(lr, temperature=0.8, generator=torch.Generator().manual_seed(2), progress=False)
+    )
     assert torch.equal(rows["pixel_recursive_greedy"](lr, None), model.sample(lr, greedy=True, progress=False))
 
 

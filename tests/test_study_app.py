@@ -54,10 +54,15 @@ def _click(at: AppTest, label: str) -> AppTest:
 
 def _current(url: str, pid: str) -> dict:
     with get_engine(url).connect() as conn:
-        return dict(conn.execute(
-            select(trials).where(trials.c.rater_id == pid, trials.c.issued_at.is_not(None),
-                                 trials.c.answered_at.is_(None))
-        ).mappings().one())
+        return dict(
+            conn.execute(
+                select(trials).where(
+                    trials.c.rater_id == pid, trials.c.issued_at.is_not(None), trials.c.answered_at.is_(None)
+                )
+            )
+            .mappings()
+            .one()
+        )
 
 
 def test_page_flow_consent_practice_trials_completion(study_url):
@@ -134,13 +139,56 @@ def test_admin_page_needs_the_secret(study_url, monkeypatch):
 def test_cli_init_simulate_export(tmp_path, capsys):
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=20, methods=("gan", "resnet_l2"))
     db = tmp_path / "sim.db"
-    assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db), "--raters-per-method", "12",
-                      "--n-trials", "10", "--n-practice", "2", "--n-golden", "2", "--seed", "1"]) == 0
+    assert (
+        prsr_main(
+            [
+                "study",
+                "init",
+                "--predictions",
+                str(folder),
+                "--db",
+                str(db),
+                "--raters-per-method",
+                "12",
+                "--n-trials",
+                "10",
+                "--n-practice",
+                "2",
+                "--n-golden",
+                "2",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db)]) == 2  # refuses
     assert "refusing to overwrite" in capsys.readouterr().err
-    assert prsr_main(["study", "simulate", "--db", str(db), "--raters", "20", "--fool-rate", "gan=0.4",
-                      "--rater-sd", "0", "--image-sd", "0", "--golden-fail-rate", "0.25", "--abandon-rate", "0.2",
-                      "--seed", "4"]) == 0
+    assert (
+        prsr_main(
+            [
+                "study",
+                "simulate",
+                "--db",
+                str(db),
+                "--raters",
+                "20",
+                "--fool-rate",
+                "gan=0.4",
+                "--rater-sd",
+                "0",
+                "--image-sd",
+                "0",
+                "--golden-fail-rate",
+                "0.25",
+                "--abandon-rate",
+                "0.2",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert prsr_main(["study", "export", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
     import pandas as pd
 
@@ -178,13 +226,19 @@ def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
     from study_app.config import load_config
 
     cfg = tmp_path / "study.yaml"
-    cfg.write_text("texts:\n  title: Zebra study\n  consent: Consent text from the file.\n"
-                   "  contact: 'Ethics: board 42'\n"
-                   "platform: mturk\nrequire_pid: true\nscreenout:\n  no_consent: NOCONS1\n  bad_link: BADLINK1\n")
+    cfg.write_text(
+        "texts:\n  title: Zebra study\n  consent: Consent text from the file.\n"
+        "  contact: 'Ethics: board 42'\n"
+        "platform: mturk\nrequire_pid: true\nscreenout:\n  no_consent: NOCONS1\n  bad_link: BADLINK1\n"
+    )
     url = _crowd_study(tmp_path, monkeypatch, load_config(cfg))
     preview = AppTest.from_file(APP, default_timeout=60)
-    for k, v in dict(assignmentId="ASSIGNMENT_ID_NOT_AVAILABLE", hitId="H1", workerId="",
-                     turkSubmitTo="https://workersandbox.mturk.com").items():
+    for k, v in dict(
+        assignmentId="ASSIGNMENT_ID_NOT_AVAILABLE",
+        hitId="H1",
+        workerId="",
+        turkSubmitTo="https://workersandbox.mturk.com",
+    ).items():
         preview.query_params[k] = v
     preview.run()
     assert preview.title[0].value == "Zebra study" and "preview" in preview.info[0].value
@@ -192,7 +246,9 @@ def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
     bare = AppTest.from_file(APP, default_timeout=60).run()  # require_pid: a link without workerId is refused
     assert "BADLINK1" in bare.markdown[0].value
     at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in dict(assignmentId="A1", hitId="H1", workerId="W1", turkSubmitTo="https://workersandbox.mturk.com").items():
+    for k, v in dict(
+        assignmentId="A1", hitId="H1", workerId="W1", turkSubmitTo="https://workersandbox.mturk.com"
+    ).items():
         at.query_params[k] = v
     at.run()
     assert "Consent text from the file." in at.markdown[0].value and "board 42" in at.caption[0].value
@@ -205,8 +261,15 @@ def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
 
 
 def test_prolific_ids_are_recorded_and_a_returning_pid_gets_its_code(tmp_path, monkeypatch):
-    url = _crowd_study(tmp_path, monkeypatch, dict(platform="prolific", completion_code="C0MPLETE",
-                                                   completion_url="https://app.prolific.com/submissions/complete?cc={code}"))
+    url = _crowd_study(
+        tmp_path,
+        monkeypatch,
+        dict(
+            platform="prolific",
+            completion_code="C0MPLETE",
+            completion_url="https://app.prolific.com/submissions/complete?cc={code}",
+        ),
+    )
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in dict(PROLIFIC_PID="AbC123", STUDY_ID="st1", SESSION_ID="se1").items():
         at.query_params[k] = v
@@ -231,16 +294,23 @@ def test_prolific_ids_are_recorded_and_a_returning_pid_gets_its_code(tmp_path, m
 def test_handoff_targets():
     from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
 
-    assert completion_target("https://app.prolific.com/submissions/complete?cc={code}", "AB 1") == \
-        "https://app.prolific.com/submissions/complete?cc=AB%201"
+    assert (
+        completion_target("https://app.prolific.com/submissions/complete?cc={code}", "AB 1")
+        == "https://app.prolific.com/submissions/complete?cc=AB%201"
+    )
     assert mturk_submit_url("https://www.mturk.com") == "https://www.mturk.com/mturk/externalSubmit"
     with pytest.raises(ValueError, match="not one of MTurk"):
         mturk_submit_url("https://evil.example/")  # never an open redirect
-    link = read_link({"workerId": "W", "assignmentId": "A9", "hitId": "H", "turkSubmitTo": "https://www.mturk.com"}, "mturk")
+    link = read_link(
+        {"workerId": "W", "assignmentId": "A9", "hitId": "H", "turkSubmitTo": "https://www.mturk.com"}, "mturk"
+    )
     assert (link["pid"], link["study_id"], link["session_id"], link["preview"]) == ("W", "H", "A9", False)
     target = handoff({"platform": "mturk"}, link, "CODE", "complete")
-    assert target == dict(url="https://www.mturk.com/mturk/externalSubmit", method="post",
-                          fields=dict(assignmentId="A9", code="CODE", outcome="complete"))
+    assert target == dict(
+        url="https://www.mturk.com/mturk/externalSubmit",
+        method="post",
+        fields=dict(assignmentId="A9", code="CODE", outcome="complete"),
+    )
     assert handoff({"platform": "none"}, {}, "CODE", "complete") is None
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
-
 from study_browser_helpers import APP, CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, wait_healthy
+
 from study_app import store
 from study_app.builder import init_study
 from study_app.db import dispose_engine, get_engine
@@ -113,9 +113,27 @@ def serve_study(tmp_path):
         log_path = tmp_path / f"streamlit{len(started)}.log"
         log = open(log_path, "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--client.toolbarMode", "minimal"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--client.toolbarMode",
+                "minimal",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append((proc, log, url))
         wait_healthy(proc, port, log_path, timeout=60)
         return f"http://127.0.0.1:{port}", url
@@ -178,7 +196,8 @@ def _answer_all(page, n_practice: int, n_test: int, side: str = "left", on_expos
     """Answer every pair on `side` once its answer buttons appear; leave each practice feedback."""
     for k in range(n_practice + n_test):
         page.wait_for_function(
-            "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1, timeout=30000)
+            "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1, timeout=30000
+        )
         if on_exposure is not None:
             on_exposure(k)
         button = page.locator(f"[data-testid=trial][data-phase=response] [data-testid=answer-{side}]")
@@ -214,7 +233,9 @@ def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
                 nonlocal early_clicks_blocked
                 right = page.locator("[data-testid=answer-right]")
                 # during the exposure: a real mouse click where the Right button will appear ...
-                box = right.evaluate("b => { const r = b.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
+                box = right.evaluate(
+                    "b => { const r = b.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }"
+                )
                 page.mouse.click(box[0] + box[2] / 2, box[1] + box[3] / 2)
                 page.keyboard.press("ArrowRight")  # ... the answer key ...
                 # ... and Playwright's own click, which must find nothing clickable
@@ -240,7 +261,9 @@ def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
     measured = [s for s in probe if s["shownAt"] is not None]
     assert len(measured) == 5 and all(s["hiddenAt"] is not None for s in measured)
     assert not any(s["clickableWhileShown"] for s in measured)
-    assert all(s["phases"][:3] == ["fixation", "exposure", "response"] for s in measured), [s["phases"] for s in measured]
+    assert all(s["phases"][:3] == ["fixation", "exposure", "response"] for s in measured), [
+        s["phases"] for s in measured
+    ]
     # the first trial was screenshotted during its exposure (which can stall a frame): timing from the rest
     durations = [s["hiddenAt"] - s["shownAt"] for s in measured[1:]]
     print("probe: pair on screen (ms)", [round(d, 1) for d in durations])
@@ -269,7 +292,7 @@ def _leaky_predictions(folder: Path, n: int = 24, seed: int = 7) -> Path:
 
     def blur(x: np.ndarray, r: int) -> np.ndarray:
         pad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (r, r), (r, r)), mode="edge")
-        out = sum(pad[:, :, i:i + 32, j:j + 32] for i in range(2 * r + 1) for j in range(2 * r + 1))
+        out = sum(pad[:, :, i : i + 32, j : j + 32] for i in range(2 * r + 1) for j in range(2 * r + 1))
         return np.clip(np.round(out / (2 * r + 1) ** 2), 0, 255).astype(np.uint8)
 
     lr = np.round(hr.reshape(n, 3, 8, 4, 8, 4).mean(axis=(3, 5))).astype(np.uint8)
@@ -310,8 +333,9 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
     from study_app.schema import images
 
     folder = _leaky_predictions(tmp_path / "runs" / "leaky" / "predictions")
-    base, url = serve_study(folder, methods=["resnet_l2", "gan"], raters_per_method=1, n_test=6, n_practice=2,
-                            n_golden=1, seed=3)
+    base, url = serve_study(
+        folder, methods=["resnet_l2", "gan"], raters_per_method=1, n_test=6, n_practice=2, n_golden=1, seed=3
+    )
     frames: list[bytes] = []
     probes = []
     with sync_playwright() as pw:
@@ -321,8 +345,12 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
                 context = browser.new_context(viewport={"width": 960, "height": 700})
                 page = context.new_page()
                 page.add_init_script(PROBE)
-                page.on("websocket", lambda ws: ws.on(
-                    "framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())))
+                page.on(
+                    "websocket",
+                    lambda ws: ws.on(
+                        "framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())
+                    ),
+                )
                 page.goto(f"{base}/?pid={pid}")
                 _consent_and_start(page)
                 _answer_all(page, 2, 6)
@@ -368,9 +396,11 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
             assert payload[2000:2100] not in s["snapshot"] and payload not in s["snapshot"]
     old_acc, new_acc = old_right / len(trials), new_right / len(trials)
     share_left = float((trials.real_side == "left").mean())
-    print(f"integrity: old PNG-length rule right {old_acc:.3f} of all pairs, {np.mean(old_method):.3f} of the "
-          f"{len(old_method)} method pairs; new payload-length rule right {new_acc:.3f} "
-          f"(= share of real-on-left {share_left:.3f}); {len(trials)} trials")
+    print(
+        f"integrity: old PNG-length rule right {old_acc:.3f} of all pairs, {np.mean(old_method):.3f} of the "
+        f"{len(old_method)} method pairs; new payload-length rule right {new_acc:.3f} "
+        f"(= share of real-on-left {share_left:.3f}); {len(trials)} trials"
+    )
     assert np.mean(old_method) >= 0.9  # the leak is reproduced ...
     assert new_acc == share_left and abs(new_acc - 0.5) <= 0.125  # ... and the new payload says nothing
 
@@ -385,9 +415,15 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
 
     done_base, seen = completion_server
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
-    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=4,
-                            crowd=dict(platform="prolific", completion_url=done_base + "/done?cc={code}",
-                                       require_pid=True))
+    base, url = serve_study(
+        folder,
+        raters_per_method=2,
+        n_test=3,
+        n_practice=2,
+        n_golden=1,
+        seed=4,
+        crowd=dict(platform="prolific", completion_url=done_base + "/done?cc={code}", require_pid=True),
+    )
     link = f"{base}/?PROLIFIC_PID=5f0c0ffeeABC&STUDY_ID=study-77&SESSION_ID=sess-1"
     with sync_playwright() as pw:
         browser = _launch(pw)
@@ -410,8 +446,9 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
             second_landing = page.url
             context.close()
 
-            context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
-                                          is_mobile=True, has_touch=True)
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+            )
             page = context.new_page()
             page.goto(f"{base}/?PROLIFIC_PID=phone-user&STUDY_ID=study-77&SESSION_ID=sess-3")
             page.locator(".st-key-device-refused").wait_for(timeout=30000)
@@ -423,7 +460,12 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
     raters, trials = read_tables(url)
     assert len(raters) == 1  # neither the return visit nor the phone took a slot
     r = raters.iloc[0]
-    assert (r.rater_id, r.participant_id, r.study_id, r.session_id) == ("5f0c0ffeeabc", "5f0c0ffeeABC", "study-77", "sess-1")
+    assert (r.rater_id, r.participant_id, r.study_id, r.session_id) == (
+        "5f0c0ffeeabc",
+        "5f0c0ffeeABC",
+        "study-77",
+        "sess-1",
+    )
     assert r.status == "complete" and len(r.completion_code) == 8
     assert first_landing == second_landing == f"{done_base}/done?cc={r.completion_code}"
     assert seen.count(f"/done?cc={r.completion_code}") == 2

@@ -44,7 +44,10 @@ def test_fifty_concurrent_raters(db_url, tmp_path):
             if rng.random() < 0.2:  # a refresh while the pair is on screen
                 old, t = t, store.next_trial(engine, pid)
                 local["refresh"] += 1
-                assert store.record_answer(engine, pid, old.trial_index, old.attempt, "left", 1000, 300, False).status == "stale"
+                assert (
+                    store.record_answer(engine, pid, old.trial_index, old.attempt, "left", 1000, 300, False).status
+                    == "stale"
+                )
             choice = rng.choice(store.SIDES)
             sends = 2 if rng.random() < 0.3 else 1  # a double click
             for _ in range(sends):

@@ -95,8 +95,10 @@ def test_the_store_carries_on_after_a_database_restart(tmp_path, postgres_server
         store.enrol(engine, "p1")
         first = store.next_trial(engine, "p1")
         postgres_server.restart()
-        assert store.record_answer(engine, "p1", first.trial_index, first.attempt, "left", 1000.0, 300.0,
-                                   False).status == "recorded"
+        assert (
+            store.record_answer(engine, "p1", first.trial_index, first.attempt, "left", 1000.0, 300.0, False).status
+            == "recorded"
+        )
         second = store.next_trial(engine, "p1")
         assert (second.trial_index, second.attempt) == (first.trial_index + 1, 0)  # nothing voided
         assert store.rater_status(engine, "p1")["answered"] == 1
@@ -113,8 +115,9 @@ def _interrupted(url: str, rater_ids: list[str]) -> set[tuple[str, int, int]]:
     """(rater, trial index, attempt) of every trial issued to these raters and not answered."""
     with get_engine(url).connect() as conn:
         rows = conn.execute(
-            select(trials.c.rater_id, trials.c.trial_index, trials.c.attempt)
-            .where(trials.c.rater_id.in_(rater_ids), trials.c.issued_at.is_not(None), trials.c.answered_at.is_(None))
+            select(trials.c.rater_id, trials.c.trial_index, trials.c.attempt).where(
+                trials.c.rater_id.in_(rater_ids), trials.c.issued_at.is_not(None), trials.c.answered_at.is_(None)
+            )
         ).all()
     return {tuple(r) for r in rows}
 
@@ -124,27 +127,44 @@ def _interrupted(url: str, rater_ids: list[str]) -> set[tuple[str, int, int]]:
 @pytest.mark.postgres
 def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_path, postgres_server):
     from playwright.async_api import async_playwright
-
-    from study_browser_helpers import Rater, kill_app, launch_async, new_rater_page, require_browser, start_apps, \
-        stop_app
+    from study_browser_helpers import (
+        Rater,
+        kill_app,
+        launch_async,
+        new_rater_page,
+        require_browser,
+        start_apps,
+        stop_app,
+    )
 
     require_browser()
     started = time.monotonic()
     url = postgres_server.create_database()
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=32, channels=3, methods=("gan",))
-    init_study(folder, url, raters_per_method=N_RATERS, n_test=N_TEST, n_practice=N_PRACTICE, n_golden=1, seed=5,
-               crowd=dict(max_claims_per_client=0))
+    init_study(
+        folder,
+        url,
+        raters_per_method=N_RATERS,
+        n_test=N_TEST,
+        n_practice=N_PRACTICE,
+        n_golden=1,
+        seed=5,
+        crowd=dict(max_claims_per_client=0),
+    )
     events: dict[str, float] = {}
     interrupted: set = set()
     apps, ports, _ = start_apps(url, 2, tmp_path)
     try:
+
         async def main():
             async with async_playwright() as pw:
                 browser = await launch_async(pw)
                 try:
                     pages = [await new_rater_page(browser) for _ in range(N_RATERS)]
-                    crew = [Rater(pages[k], f"http://127.0.0.1:{ports[k % 2]}/?pid=replica-{k}", timeout_s=300)
-                            for k in range(N_RATERS)]
+                    crew = [
+                        Rater(pages[k], f"http://127.0.0.1:{ports[k % 2]}/?pid=replica-{k}", timeout_s=300)
+                        for k in range(N_RATERS)
+                    ]
                     tasks = [asyncio.create_task(r.run()) for r in crew]
                     on_a = [r for k, r in enumerate(crew) if k % 2 == 0]
 
@@ -196,8 +216,10 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     t = pd.read_csv(out / "trials.csv")
     v = pd.read_csv(out / "voided.csv")
     n = N_PRACTICE + N_TEST
-    print(f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
-          f"reloads {[c.reloads for c in crew]}; click errors {[len(c.errors) for c in crew]}")
+    print(
+        f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
+        f"reloads {[c.reloads for c in crew]}; click errors {[len(c.errors) for c in crew]}"
+    )
     assert [c.exceptions for c in crew] == [[]] * N_RATERS  # the app never showed an error to a rater
     assert all(c.done for c in crew) and [c.reloads for c in crew] == [1, 0] * (N_RATERS // 2)
     assert sorted(r.rater_id) == [f"replica-{k}" for k in range(N_RATERS)] and (r.status == "complete").all()
@@ -211,9 +233,12 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     voided = {(row.rater_id, row.trial_index, row.attempt): row.image_id for row in v.itertuples()}
     for rid, idx, attempt in interrupted:
         assert (rid, idx, attempt) in voided, (rid, idx, attempt)
-        assert final.loc[(rid, idx), "attempt"] > attempt and final.loc[(rid, idx), "image_id"] != voided[(rid, idx, attempt)]
+        assert (
+            final.loc[(rid, idx), "attempt"] > attempt
+            and final.loc[(rid, idx), "image_id"] != voided[(rid, idx, attempt)]
+        )
     # every voided attempt was replaced (none is the final answer of its trial)
-    for (rid, idx, attempt) in voided:
+    for rid, idx, attempt in voided:
         assert final.loc[(rid, idx), "attempt"] > attempt
     # answers were recorded after the database restart: the app reconnected
     answered = pd.to_datetime(t.answered_at, utc=True)
@@ -221,8 +246,9 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     # no slot held twice: one slot per rater, one rater per slot
     engine = get_engine(url)
     with engine.connect() as conn:
-        held = conn.execute(select(slots.c.slot_id, slots.c.rater_id, slots.c.status)
-                            .where(slots.c.rater_id.is_not(None))).all()
+        held = conn.execute(
+            select(slots.c.slot_id, slots.c.rater_id, slots.c.status).where(slots.c.rater_id.is_not(None))
+        ).all()
         rater_slots = dict(conn.execute(select(raters.c.rater_id, raters.c.slot_id)).all())
     dispose_engine(url)
     assert len(held) == N_RATERS and len({s for s, _, _ in held}) == len({rid for _, rid, _ in held}) == N_RATERS

@@ -35,13 +35,16 @@ def small_study(predictions, url, **kw):
 def answer_all(engine, pid, choice="left", now=None):
     n = 0
     while (t := store.next_trial(engine, pid, now=now)) is not None:
-        assert store.record_answer(engine, pid, t.trial_index, t.attempt, choice, 1000.0, 400.0, False,
-                                   now=now).status == "recorded"
+        assert (
+            store.record_answer(engine, pid, t.trial_index, t.attempt, choice, 1000.0, 400.0, False, now=now).status
+            == "recorded"
+        )
         n += 1
     return n
 
 
 # ---- the plan (no database) -------------------------------------------------------------------------
+
 
 def test_plan_spreads_images_evenly_and_places_golden_in_blocks():
     pool = [f"i{k}" for k in range(23)]
@@ -77,6 +80,7 @@ def test_golden_image_is_noisy_bicubic_of_the_input():
 
 
 # ---- the store on SQLite and PostgreSQL -------------------------------------------------------------
+
 
 def test_enrolment_fills_methods_evenly_and_refuses_when_full(predictions, db_url):
     engine = small_study(predictions, db_url, methods=METHODS)
@@ -137,8 +141,13 @@ def test_refresh_voids_the_shown_trial_and_replaces_it(predictions, db_url):
     again = store.next_trial(engine, "bob")  # a refresh: the shown trial was never answered
     assert (again.trial_index, again.attempt) == (shown.trial_index, shown.attempt + 1)
     assert again.image_id != shown.image_id
-    assert store.record_answer(engine, "bob", shown.trial_index, shown.attempt, "left", 1000, 500, False).status == "stale"
-    assert store.record_answer(engine, "bob", again.trial_index, again.attempt, "left", 1000, 500, False).status == "recorded"
+    assert (
+        store.record_answer(engine, "bob", shown.trial_index, shown.attempt, "left", 1000, 500, False).status == "stale"
+    )
+    assert (
+        store.record_answer(engine, "bob", again.trial_index, again.attempt, "left", 1000, 500, False).status
+        == "recorded"
+    )
     with engine.connect() as conn:
         v = conn.execute(select(voided_trials)).mappings().all()
     assert len(v) == 1 and v[0]["image_id"] == shown.image_id and v[0]["answered_at"] is None
@@ -223,10 +232,20 @@ def test_answer_values_are_validated(predictions, tmp_path):
     engine = small_study(predictions, url, methods=["gan"])
     store.enrol(engine, "v")
     t = store.next_trial(engine, "v")
-    for kwargs, msg in ((dict(choice="middle"), "choice"), (dict(exposure_ms=float("nan")), "exposure_ms"),
-                        (dict(reaction_ms=-1), "reaction_ms"), (dict(trial_index="1"), "trial_index")):
-        args = dict(trial_index=t.trial_index, attempt=t.attempt, choice="left", exposure_ms=1000.0,
-                    reaction_ms=10.0, tab_hidden=False)
+    for kwargs, msg in (
+        (dict(choice="middle"), "choice"),
+        (dict(exposure_ms=float("nan")), "exposure_ms"),
+        (dict(reaction_ms=-1), "reaction_ms"),
+        (dict(trial_index="1"), "trial_index"),
+    ):
+        args = dict(
+            trial_index=t.trial_index,
+            attempt=t.attempt,
+            choice="left",
+            exposure_ms=1000.0,
+            reaction_ms=10.0,
+            tab_hidden=False,
+        )
         args.update(kwargs)
         with pytest.raises(ValueError, match=msg):
             store.record_answer(engine, "v", **args)
@@ -243,11 +262,17 @@ def test_default_methods_are_the_paper_study_rows_present(tmp_path):
 
 # ---- crowd readiness: one person one slot, rate limits, export, upgrade ------------------------------
 
+
 def test_ids_are_case_insensitive_and_claims_per_client_are_limited(predictions, db_url):
     from datetime import datetime, timezone
 
-    engine = small_study(predictions, db_url, methods=["gan"], raters_per_method=6,
-                         crowd=dict(max_claims_per_client=2, claim_window_min=10))
+    engine = small_study(
+        predictions,
+        db_url,
+        methods=["gan"],
+        raters_per_method=6,
+        crowd=dict(max_claims_per_client=2, claim_window_min=10),
+    )
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     first = store.enrol(engine, "CaseTest", client="c1", now=t0)
     again = store.enrol(engine, "  casetest ", client="c1", now=t0)
@@ -275,8 +300,12 @@ def test_admin_attempts_are_limited_and_logged(predictions, db_url):
     later = store.utcnow() + timedelta(seconds=store.ADMIN_WINDOW_S + 1)
     assert store.admin_attempt(engine, "c9", correct=True, now=later) == "ok"
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(rate_events)
-                            .where(rate_events.c.kind == "admin")).scalar_one() == store.ADMIN_MAX_FAILURES + 3
+        assert (
+            conn.execute(
+                select(func.count()).select_from(rate_events).where(rate_events.c.kind == "admin")
+            ).scalar_one()
+            == store.ADMIN_MAX_FAILURES + 3
+        )
 
 
 def test_export_has_attempts_times_voids_ids_environment_and_study_code(predictions, db_url, tmp_path):
@@ -294,7 +323,13 @@ def test_export_has_attempts_times_voids_ids_environment_and_study_code(predicti
     assert list(r.columns) == RATER_COLUMNS and list(t.columns) == TRIAL_COLUMNS and list(v.columns) == VOIDED_COLUMNS
     row = r.iloc[0]
     assert (row.participant_id, row.study_id, row.session_id, row.completion_code) == ("P1", "S", "X", "STUDYCODE1")
-    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.user_agent, row.refresh_hz) == (1280, 720, 2.0, "UA", 59.9)
+    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.user_agent, row.refresh_hz) == (
+        1280,
+        720,
+        2.0,
+        "UA",
+        59.9,
+    )
     assert t.attempt.tolist() == [1] + [0] * 10
     assert len(v) == 1 and v.trial_index[0] == 0 and v.attempt[0] == 0
     for col in ("shown_at", "answered_at"):
@@ -308,8 +343,9 @@ def test_attention_screen_out_frees_the_slot(predictions, db_url):
     store.enrol(engine, "inattentive")
     while (t := store.next_trial(engine, "inattentive")) is not None:
         wrong = "right" if t.real_side == "left" else "left"
-        res = store.record_answer(engine, "inattentive", t.trial_index, t.attempt,
-                                  wrong if t.is_golden else t.real_side, 1000.0, 300.0, False)
+        res = store.record_answer(
+            engine, "inattentive", t.trial_index, t.attempt, wrong if t.is_golden else t.real_side, 1000.0, 300.0, False
+        )
         if res.screened_out:
             break
     assert res.screened_out and t.is_golden
@@ -332,8 +368,13 @@ def test_an_older_database_is_upgraded_additively(predictions, tmp_path):
     code = store.rater_status(engine, "kept")["completion_code"]
     dispose_engine(url)
     con = sqlite3.connect(tmp_path / "old.db")  # make it look like a database of the previous release
-    for table, col in (("raters", "viewport_w"), ("raters", "participant_id"), ("trials", "shown_at"),
-                       ("study", "platform"), ("study", "texts")):
+    for table, col in (
+        ("raters", "viewport_w"),
+        ("raters", "participant_id"),
+        ("trials", "shown_at"),
+        ("study", "platform"),
+        ("study", "texts"),
+    ):
         con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     con.execute("DROP TABLE rate_events")
     con.commit()

@@ -11,12 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from trainer_tiny import SimulatedKill, TinyBN, TinyGAN, make_pairs, register
 
 from baselines import registry
 from sr_models import checkpoint as ckpt
-from sr_models.trainer import BatchSampler, NonFiniteLossError, TrainContext, Trainer, resolve_train_cfg
 from sr_models import distributed as dist_utils
-from trainer_tiny import SimulatedKill, TinyBN, TinyGAN, make_pairs, register
+from sr_models.trainer import BatchSampler, NonFiniteLossError, TrainContext, Trainer, resolve_train_cfg
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -33,8 +34,18 @@ VALID = make_pairs(10, seed=2)
 
 
 def cfg(**kw):
-    base = dict(steps=8, batch_size=4, optimizer="adam", lr=1e-2, log_every=2, val_every=4, val_images=10,
-                ckpt_every=4, grid_every=4, grid_images=3)
+    base = dict(
+        steps=8,
+        batch_size=4,
+        optimizer="adam",
+        lr=1e-2,
+        log_every=2,
+        val_every=4,
+        val_images=10,
+        ckpt_every=4,
+        grid_every=4,
+        grid_images=3,
+    )
     base.update(kw)
     return base
 
@@ -45,8 +56,17 @@ def build(cls, **model_kw):
 
 
 def fit(method, run_dir, train_cfg, resume=False):
-    return Trainer(method, TRAIN, VALID, run_dir, train_cfg, seed=5, meta={"profile": "tiny", "dataset": "tiny"},
-                   resume=resume, device="cpu").fit()
+    return Trainer(
+        method,
+        TRAIN,
+        VALID,
+        run_dir,
+        train_cfg,
+        seed=5,
+        meta={"profile": "tiny", "dataset": "tiny"},
+        resume=resume,
+        device="cpu",
+    ).fit()
 
 
 def state_of(module):
@@ -109,7 +129,10 @@ def test_existing_checkpoint_is_never_overwritten(tmp_path):
         fit(build(TinyBN), tmp_path, cfg(steps=2))
     assert before == {p: (tmp_path / p).read_bytes() for p in before}
     moved = ckpt.prepare_run_dir(tmp_path, resume=False, fresh=True)
-    assert moved.name.startswith(tmp_path.name + ".old-") and (moved / "model.safetensors").read_bytes() == before["model.safetensors"]
+    assert (
+        moved.name.startswith(tmp_path.name + ".old-")
+        and (moved / "model.safetensors").read_bytes() == before["model.safetensors"]
+    )
     assert not tmp_path.exists()
 
 
@@ -139,6 +162,7 @@ def test_checkpoint_files_config_and_load_method(tmp_path, monkeypatch):
     assert "git" in config and "command" in config
 
     from safetensors.torch import load_file
+
     saved = load_file(tmp_path / "model.safetensors")
     assert "net.1.running_mean" in saved and int(saved["net.1.num_batches_tracked"]) == 3
     assert_same_state(state_of(method), saved)
@@ -210,7 +234,7 @@ def test_sample_grid_layout(tmp_path):
     assert img.shape == (3 * 34 + 2, 3 * 34 + 2)
     for i in range(3):
         y = 2 + 34 * i
-        lr_tile, truth = img[y:y + 32, 2:34], img[y:y + 32, 70:102]
+        lr_tile, truth = img[y : y + 32, 2:34], img[y : y + 32, 70:102]
         assert np.array_equal(lr_tile, np.kron(VALID.lr[i, 0], np.ones((4, 4), np.uint8)))
         assert np.array_equal(truth, VALID.hr[i, 0])
     pred = (method.predict(to_lr(VALID)[:3])[:, 0] * 255).round().to(torch.uint8).numpy()

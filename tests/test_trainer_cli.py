@@ -14,17 +14,27 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from trainer_tiny import fake_load_pairs, register, tiny_profile
 
 import sr_data
 from baselines.registry import METHODS, MethodSpec
 from prsr.cli import main
 from prsr.commands import train as train_cmd
 from sr_models.runlog import read_log
-from trainer_tiny import fake_load_pairs, register, tiny_profile
 
 TESTS = Path(__file__).resolve().parent
-TRAIN = dict(steps=6, batch_size=4, optimizer="adam", lr=1e-2, log_every=2, val_every=3, val_images=10,
-             ckpt_every=3, grid_every=6, grid_images=2)
+TRAIN = dict(
+    steps=6,
+    batch_size=4,
+    optimizer="adam",
+    lr=1e-2,
+    log_every=2,
+    val_every=3,
+    val_images=10,
+    ckpt_every=3,
+    grid_every=6,
+    grid_images=2,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -138,8 +148,18 @@ def test_sigkilled_prsr_train_resumes_to_the_same_parameters(tmp_path, monkeypat
     env = dict(os.environ, OMP_NUM_THREADS="1")  # the same single thread as this process (see _one_thread)
 
     def cmd(*extra):
-        return [sys.executable, str(driver), "train", "--method", "tiny_bn", "--profile", str(profile),
-                "--runs-dir", str(tmp_path / "run"), *extra]
+        return [
+            sys.executable,
+            str(driver),
+            "train",
+            "--method",
+            "tiny_bn",
+            "--profile",
+            str(profile),
+            "--runs-dir",
+            str(tmp_path / "run"),
+            *extra,
+        ]
 
     victim = subprocess.Popen(cmd(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / "run" / "tiny" / "tiny_bn" / "state.pt"
@@ -159,11 +179,15 @@ def test_sigkilled_prsr_train_resumes_to_the_same_parameters(tmp_path, monkeypat
     monkeypatch.setattr(sr_data, "load_pairs", fake_load_pairs)
     ref_profile = tmp_path / "ref.yaml"
     ref_profile.write_text(yaml.safe_dump(tiny_profile(train)))
-    assert main(["train", "--method", "tiny_bn", "--profile", str(ref_profile), "--runs-dir", str(tmp_path / "ref")]) == 0
+    assert (
+        main(["train", "--method", "tiny_bn", "--profile", str(ref_profile), "--runs-dir", str(tmp_path / "ref")]) == 0
+    )
 
     a = load_file(tmp_path / "ref" / "tiny" / "tiny_bn" / "model.safetensors")
     b = load_file(tmp_path / "run" / "tiny" / "tiny_bn" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    rows = [[(r["step"], r["split"], r.get("loss"), r.get("mse")) for r in read_log(tmp_path / d / "tiny" / "tiny_bn")]
-            for d in ("ref", "run")]
+    rows = [
+        [(r["step"], r["split"], r.get("loss"), r.get("mse")) for r in read_log(tmp_path / d / "tiny" / "tiny_bn")]
+        for d in ("ref", "run")
+    ]
     assert rows[0] == rows[1] and len(rows[0]) == 6 + 3  # the same rows, none duplicated by the killed session

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -13,7 +12,15 @@ from sr_data import downsample, resize
 from sr_models.checkpoint import save_weights, write_json
 from sr_models.pixel_recursive import PixelRecursiveSR
 
-TINY = dict(cond_widths=(8, 8, 8), cond_blocks=1, prior_width=6, prior_layers=1, prior_kernel=3, input_kernel=3, head_channels=12)
+TINY = dict(
+    cond_widths=(8, 8, 8),
+    cond_blocks=1,
+    prior_width=6,
+    prior_layers=1,
+    prior_kernel=3,
+    input_kernel=3,
+    head_channels=12,
+)
 
 
 def _run(tmp_path, channels):
@@ -52,7 +59,9 @@ def test_upscale_writes_samples_and_sheet(tmp_path, capsys):
     Image.fromarray((np.random.default_rng(2).random((50, 50)) * 255).astype(np.uint8)).save(inputs / "b.jpg")
     (inputs / "notes.txt").write_text("not an image")  # ignored: not an image suffix
     out = tmp_path / "out"
-    code = main(["upscale", "--run", str(run), "--input", str(inputs), "--out", str(out), "--samples", "2", "--seed", "3"])
+    code = main(
+        ["upscale", "--run", str(run), "--input", str(inputs), "--out", str(out), "--samples", "2", "--seed", "3"]
+    )
     assert code == 0
     for stem in ("a", "b"):
         assert np.asarray(Image.open(out / f"{stem}_input.png")).shape == (8, 8, 3)
@@ -67,7 +76,21 @@ def test_upscale_writes_samples_and_sheet(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
     # same seed -> same samples
     out2 = tmp_path / "out2"
-    main(["upscale", "--run", str(run), "--input", str(inputs / "a.png"), "--out", str(out2), "--samples", "2", "--seed", "3"])
+    main(
+        [
+            "upscale",
+            "--run",
+            str(run),
+            "--input",
+            str(inputs / "a.png"),
+            "--out",
+            str(out2),
+            "--samples",
+            "2",
+            "--seed",
+            "3",
+        ]
+    )
     assert np.array_equal(np.asarray(Image.open(out2 / "a_sample1.png")), np.asarray(Image.open(out / "a_sample1.png")))
 
 
@@ -80,5 +103,8 @@ def test_upscale_errors(tmp_path, capsys):
     assert "cannot read image" in capsys.readouterr().err
     assert main(["upscale", "--run", str(tmp_path / "nope"), "--input", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "config.json" in capsys.readouterr().err
-    assert main(["upscale", "--run", str(run), "--input", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["upscale", "--run", str(run), "--input", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "not found" in capsys.readouterr().err

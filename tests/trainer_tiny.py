@@ -31,13 +31,24 @@ class SimulatedKill(Exception):
 class TinyBN(TrainableMethod):
     name = "tiny_bn"
 
-    def __init__(self, channels: int = 1, width: int = 4, nan_at: Optional[int] = None, crash_at: Optional[int] = None,
-                 step_delay: float = 0.0):
+    def __init__(
+        self,
+        channels: int = 1,
+        width: int = 4,
+        nan_at: Optional[int] = None,
+        crash_at: Optional[int] = None,
+        step_delay: float = 0.0,
+    ):
         super().__init__()
         self.channels, self.width = channels, width
         self.nan_at, self.crash_at, self.step_delay = nan_at, crash_at, step_delay
-        self.net = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                                 nn.Conv2d(width, channels * 16, 1), nn.PixelShuffle(4))
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, channels * 16, 1),
+            nn.PixelShuffle(4),
+        )
         self.losses = []  # every training loss returned, for the log tests
 
     def model_config(self) -> Dict[str, Any]:
@@ -94,10 +105,17 @@ class TinyGAN(TrainableMethod):
     def __init__(self, channels: int = 1, crash_at: Optional[int] = None):
         super().__init__()
         self.channels, self.crash_at = channels, crash_at
-        self.generator = nn.Sequential(nn.Conv2d(channels + 1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                       nn.Conv2d(4, channels * 16, 1), nn.PixelShuffle(4), nn.Sigmoid())
-        self.discriminator = nn.Sequential(nn.Conv2d(channels, 4, 4, stride=4), nn.LeakyReLU(0.2), nn.Flatten(),
-                                           nn.Linear(4 * 8 * 8, 1))
+        self.generator = nn.Sequential(
+            nn.Conv2d(channels + 1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, channels * 16, 1),
+            nn.PixelShuffle(4),
+            nn.Sigmoid(),
+        )
+        self.discriminator = nn.Sequential(
+            nn.Conv2d(channels, 4, 4, stride=4), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(4 * 8 * 8, 1)
+        )
 
     def model_config(self):
         return {"channels": self.channels}
@@ -114,8 +132,10 @@ class TinyGAN(TrainableMethod):
         return self.predict(lr)
 
     def make_optimizers(self, train_cfg):
-        return {"generator": build_optimizer(self.generator.parameters(), train_cfg),
-                "discriminator": build_optimizer(self.discriminator.parameters(), train_cfg, prefix="d_")}
+        return {
+            "generator": build_optimizer(self.generator.parameters(), train_cfg),
+            "discriminator": build_optimizer(self.discriminator.parameters(), train_cfg, prefix="d_"),
+        }
 
     def training_step(self, batch, optimizers, ctx):
         if self.crash_at is not None and ctx.step == self.crash_at:
@@ -131,7 +151,9 @@ class TinyGAN(TrainableMethod):
         d_loss.backward()
         optimizers["discriminator"].step()
         fake = self._fake(batch["lr"], g)
-        g_loss = F.binary_cross_entropy_with_logits(d(fake), torch.ones(b, 1, device=real.device)) + F.mse_loss(fake, real)
+        g_loss = F.binary_cross_entropy_with_logits(d(fake), torch.ones(b, 1, device=real.device)) + F.mse_loss(
+            fake, real
+        )
         optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         optimizers["generator"].step()
@@ -153,8 +175,10 @@ def make_pairs(n: int, channels: int = 1, seed: int = 0) -> SimpleNamespace:
 
 def register(monkeypatch=None) -> None:
     """Put the tiny methods into the registry (via monkeypatch when given, so tests leave no trace)."""
-    specs = {"tiny_bn": MethodSpec("tiny_bn", "trainer_tiny:TinyBN", True, ("tiny_bn",)),
-             "tiny_gan": MethodSpec("tiny_gan", "trainer_tiny:TinyGAN", True, ("tiny_gan",))}
+    specs = {
+        "tiny_bn": MethodSpec("tiny_bn", "trainer_tiny:TinyBN", True, ("tiny_bn",)),
+        "tiny_gan": MethodSpec("tiny_gan", "trainer_tiny:TinyGAN", True, ("tiny_gan",)),
+    }
     for k, v in specs.items():
         if monkeypatch is not None:
             monkeypatch.setitem(METHODS, k, v)
@@ -164,10 +188,16 @@ def register(monkeypatch=None) -> None:
 
 def tiny_profile(train: Dict[str, Any], model: Optional[Dict[str, Any]] = None, train_limit=None) -> Dict[str, Any]:
     """A profile dict with sections for both tiny methods."""
-    return {"name": "tiny", "seed": 3, "data": {"dataset": "tiny", "train_limit": train_limit},
-            "eval": {"subset": 8, "batch_size": 8},
-            "methods": {"tiny_bn": {"model": dict(model or {}), "train": dict(train)},
-                        "tiny_gan": {"model": {}, "train": dict(train)}}}
+    return {
+        "name": "tiny",
+        "seed": 3,
+        "data": {"dataset": "tiny", "train_limit": train_limit},
+        "eval": {"subset": 8, "batch_size": 8},
+        "methods": {
+            "tiny_bn": {"model": dict(model or {}), "train": dict(train)},
+            "tiny_gan": {"model": {}, "train": dict(train)},
+        },
+    }
 
 
 def build_method(kind: str, seed: int = 0) -> TrainableMethod:
@@ -188,8 +218,9 @@ def ddp_worker(rank: int, world: int, port: int, jobs, seed: int) -> None:
     from sr_models import distributed as dist_utils
     from sr_models.trainer import Trainer
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     try:
         for kind, run_dir, train_cfg in jobs:

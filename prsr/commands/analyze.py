@@ -8,25 +8,46 @@ HELP = "fool rates ± bootstrap CI, exclusions, pairwise tests (and the notebook
 def add_arguments(parser):
     parser.add_argument("--db", required=True, help="study database: SQLAlchemy URL or SQLite file path")
     parser.add_argument("--out", required=True, help="output folder (created)")
-    parser.add_argument("--golden-rule", default="all",
-                        help="'all' (drop a rater who misses any golden pair, default), 'none', or the most "
-                             "misses a kept rater may have, e.g. 1")
-    parser.add_argument("--incomplete", choices=["drop", "keep"], default="drop",
-                        help="raters who did not complete the session: drop (default) or keep their answered trials")
-    parser.add_argument("--exposure-tolerance-ms", type=float, default=20.0,
-                        help="drop trials whose measured exposure is off the nominal by more than this (default 20)")
+    parser.add_argument(
+        "--golden-rule",
+        default="all",
+        help="'all' (drop a rater who misses any golden pair, default), 'none', or the most "
+        "misses a kept rater may have, e.g. 1",
+    )
+    parser.add_argument(
+        "--incomplete",
+        choices=["drop", "keep"],
+        default="drop",
+        help="raters who did not complete the session: drop (default) or keep their answered trials",
+    )
+    parser.add_argument(
+        "--exposure-tolerance-ms",
+        type=float,
+        default=20.0,
+        help="drop trials whose measured exposure is off the nominal by more than this (default 20)",
+    )
     parser.add_argument("--no-exposure-rule", action="store_true", help="switch the exposure rule off")
     parser.add_argument("--keep-hidden-tab", action="store_true", help="keep trials during which the tab was hidden")
-    parser.add_argument("--max-voids", type=int, default=2,
-                        help="drop raters with more voided attempts (pairs skipped by reloading; default 2; -1: no rule)")
+    parser.add_argument(
+        "--max-voids",
+        type=int,
+        default=2,
+        help="drop raters with more voided attempts (pairs skipped by reloading; default 2; -1: no rule)",
+    )
     parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples per method (default 10000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
-    parser.add_argument("--notebook", action="store_true",
-                        help="also execute analysis/fool_rate_analysis.ipynb into --out (ipynb + html)")
-    parser.add_argument("--table1", default=None,
-                        help="table1.csv whose machine-observer rates the notebook shows beside the study's "
-                             "(default: a table1.csv in the study file's folder or the one above)")
+    parser.add_argument(
+        "--notebook",
+        action="store_true",
+        help="also execute analysis/fool_rate_analysis.ipynb into --out (ipynb + html)",
+    )
+    parser.add_argument(
+        "--table1",
+        default=None,
+        help="table1.csv whose machine-observer rates the notebook shows beside the study's "
+        "(default: a table1.csv in the study file's folder or the one above)",
+    )
 
 
 def run(args) -> int:
@@ -37,11 +58,16 @@ def run(args) -> int:
     if args.n_boot < 2:
         raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
     url = as_db_url(args.db)
-    params = dict(golden_rule=args.golden_rule, incomplete=args.incomplete,
-                  exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
-                  drop_hidden_tab=not args.keep_hidden_tab, max_voids=None if args.max_voids < 0 else args.max_voids,
-                  n_boot=args.n_boot, seed=args.seed,
-                  glmm=not args.no_glmm)
+    params = dict(
+        golden_rule=args.golden_rule,
+        incomplete=args.incomplete,
+        exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
+        drop_hidden_tab=not args.keep_hidden_tab,
+        max_voids=None if args.max_voids < 0 else args.max_voids,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        glmm=not args.no_glmm,
+    )
     result = analysis.analyze(url, progress=True, **params)
     paths = write_outputs(result, args.out)
 
@@ -52,12 +78,19 @@ def run(args) -> int:
             print(f"  {row.method:24s} no counted trials ({row.raters_dropped} raters dropped)")
             continue
         glmm = "" if row.glmm_rate != row.glmm_rate else f"   GLMM {100 * row.glmm_rate:.1f}"
-        print(f"  {row.method:24s} {100 * row.fool_rate:5.1f} ± {100 * row.se:.1f}  "
-              f"[{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]  {row.raters_kept} raters, {row.trials} trials"
-              f"{glmm}   (naive binomial SE {100 * row.binomial_se:.1f})")
+        print(
+            f"  {row.method:24s} {100 * row.fool_rate:5.1f} ± {100 * row.se:.1f}  "
+            f"[{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]  {row.raters_kept} raters, {row.trials} trials"
+            f"{glmm}   (naive binomial SE {100 * row.binomial_se:.1f})"
+        )
     removed = result.exclusions[(result.exclusions.raters_removed > 0) | (result.exclusions.trials_removed > 0)]
-    print("excluded: " + ("; ".join(f"{r.rule}: {r.raters_removed} raters, {r.trials_removed} trials"
-                                     for r in removed.itertuples()) or "nothing"))
+    print(
+        "excluded: "
+        + (
+            "; ".join(f"{r.rule}: {r.raters_removed} raters, {r.trials_removed} trials" for r in removed.itertuples())
+            or "nothing"
+        )
+    )
     if args.notebook:
         from analysis.notebook import execute_notebook
 

@@ -11,10 +11,18 @@ def add_arguments(parser):
     from sr_data.datasets import DATASETS
 
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
-    parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)")
-    parser.add_argument("--splits", default="train,valid,test", metavar="LIST",
-                        help="comma-separated splits to build (default: train,valid,test)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)",
+    )
+    parser.add_argument(
+        "--splits",
+        default="train,valid,test",
+        metavar="LIST",
+        help="comma-separated splits to build (default: train,valid,test)",
+    )
 
 
 def run(args) -> int:
@@ -32,7 +40,9 @@ def run(args) -> int:
         ds = load_pairs(args.dataset, split, root=args.data_root)
         took = time.perf_counter() - start
         total += took
-        print(f"  {split:<5}  {len(ds):>9,d} pairs  C={ds.channels}  lr {tuple(ds.lr.shape)}  "
-              f"hr {tuple(ds.hr.shape)}  {took:6.1f} s  -> {ds.cache_dir}")
+        print(
+            f"  {split:<5}  {len(ds):>9,d} pairs  C={ds.channels}  lr {tuple(ds.lr.shape)}  "
+            f"hr {tuple(ds.hr.shape)}  {took:6.1f} s  -> {ds.cache_dir}"
+        )
     print(f"prsr data: done in {total:.1f} s")
     return 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sr_data.paths import default_runs_dir
-
 from pathlib import Path
+
+from sr_data.paths import default_runs_dir
 
 HELP = "predict the test subset with every available method, score it, write Table 1 (or --pred/--gt folders)"
 
@@ -12,20 +12,30 @@ HELP = "predict the test subset with every available method, score it, write Tab
 def add_arguments(p):
     p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
     p.add_argument("--profile", default="quick", help="smoke | quick | paper | path to a YAML profile (default: quick)")
-    p.add_argument("--runs-dir", default=default_runs_dir(), help="folder of runs (default: $PRSR_HOME/runs, else runs)")
+    p.add_argument(
+        "--runs-dir", default=default_runs_dir(), help="folder of runs (default: $PRSR_HOME/runs, else runs)"
+    )
     p.add_argument("--data-root", default=None, help="raw data folder (default: $PRSR_DATA or the dataset's default)")
     p.add_argument("--methods", default=None, help="comma-separated methods (default: every available one)")
     p.add_argument("--study-db", default=None, help="study database URL: fills the %% fooled column")
     p.add_argument("--seed", type=int, default=None, help="seed of the subset and the samples (default: the profile's)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--resume", action="store_true",
-                   help="reuse the prediction chunks an interrupted evaluation left (same checkpoint, seed, ids)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the prediction chunks an interrupted evaluation left (same checkpoint, seed, ids)",
+    )
     p.add_argument("--pred", default=None, help="folder of output images to score (with --gt)")
     p.add_argument("--gt", default=None, help="folder of ground-truth images, matched by file name (with --pred)")
     p.add_argument("--out", default=None, help="with --pred/--gt: output folder (default: <pred>_scores)")
-    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
-                        "(repeatable; VALUE parsed as YAML; unknown keys are refused)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
+        "(repeatable; VALUE parsed as YAML; unknown keys are refused)",
+    )
 
 
 def _score_folders(args) -> int:
@@ -48,16 +58,25 @@ def run(args) -> int:
         return _score_folders(args)
     import torch
 
-    from prsr.pipelines.evaluate import evaluate
-    from sr_models.profiles import load_profile
     from baselines.registry import row_labels
     from metrics.table import to_markdown
+    from prsr.pipelines.evaluate import evaluate
+    from sr_models.profiles import load_profile
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     device = torch.device(args.device) if args.device else None
     profile = load_profile(args.profile, overrides=args.set)
-    table = evaluate(args.dataset, profile, args.runs_dir, methods=methods, data_root=args.data_root,
-                     study_db=args.study_db, device=device, seed=args.seed, resume=args.resume)
+    table = evaluate(
+        args.dataset,
+        profile,
+        args.runs_dir,
+        methods=methods,
+        data_root=args.data_root,
+        study_db=args.study_db,
+        device=device,
+        seed=args.seed,
+        resume=args.resume,
+    )
     if table is None:  # a torchrun rank other than 0: it wrote its chunks, rank 0 writes Table 1
         return 0
     print()

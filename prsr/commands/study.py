@@ -16,39 +16,75 @@ def add_arguments(parser):
     p = sub.add_parser("init", help="create a study database from runs/<dataset>/predictions")
     p.add_argument("--predictions", required=True, help="folder with truth.npz and <method>.npz")
     p.add_argument("--db", required=True, help="SQLAlchemy URL or SQLite file path (must not hold a study)")
-    p.add_argument("--methods", default=None,
-                   help="comma-separated methods (default: the paper's study rows present in the folder)")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated methods (default: the paper's study rows present in the folder)",
+    )
     p.add_argument("--raters-per-method", type=int, default=40)
     p.add_argument("--n-trials", type=int, default=45, help="counted trials per rater, golden included")
     p.add_argument("--n-practice", type=int, default=10)
     p.add_argument("--n-golden", type=int, default=5)
     p.add_argument("--display-px", type=int, default=192, help="CSS pixels each 32x32 image is shown at")
-    p.add_argument("--abandon-after-min", type=float, default=30.0,
-                   help="minutes of inactivity after which a rater's slot is given to someone else")
+    p.add_argument(
+        "--abandon-after-min",
+        type=float,
+        default=30.0,
+        help="minutes of inactivity after which a rater's slot is given to someone else",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default=None, help="dataset name (default: the folder above predictions/)")
     p.add_argument("--config", default=None, help="study YAML: texts, platform, codes (see study_app/config.py)")
-    p.add_argument("--platform", choices=["prolific", "mturk", "none"], default=None,
-                   help="crowd platform whose link parameters and hand-off the app uses (default: none)")
-    p.add_argument("--completion-url", default=None,
-                   help="where a finished participant is sent, with a {code} placeholder "
-                        "(Prolific: https://app.prolific.com/submissions/complete?cc={code})")
-    p.add_argument("--completion-code", default=None,
-                   help="one study-wide completion code, or 'per-rater' (default) for a random code per rater")
-    p.add_argument("--require-pid", action="store_true", default=None,
-                   help="refuse links without a participant id (no anonymous resume tokens)")
-    p.add_argument("--max-claims-per-client", type=int, default=None,
-                   help="slot claims per client address per hour (default 5; 0: no limit)")
-    p.add_argument("--attention-max-misses", type=int, default=None,
-                   help="end a session after more failed golden questions (default: never)")
+    p.add_argument(
+        "--platform",
+        choices=["prolific", "mturk", "none"],
+        default=None,
+        help="crowd platform whose link parameters and hand-off the app uses (default: none)",
+    )
+    p.add_argument(
+        "--completion-url",
+        default=None,
+        help="where a finished participant is sent, with a {code} placeholder "
+        "(Prolific: https://app.prolific.com/submissions/complete?cc={code})",
+    )
+    p.add_argument(
+        "--completion-code",
+        default=None,
+        help="one study-wide completion code, or 'per-rater' (default) for a random code per rater",
+    )
+    p.add_argument(
+        "--require-pid",
+        action="store_true",
+        default=None,
+        help="refuse links without a participant id (no anonymous resume tokens)",
+    )
+    p.add_argument(
+        "--max-claims-per-client",
+        type=int,
+        default=None,
+        help="slot claims per client address per hour (default 5; 0: no limit)",
+    )
+    p.add_argument(
+        "--attention-max-misses",
+        type=int,
+        default=None,
+        help="end a session after more failed golden questions (default: never)",
+    )
 
     p = sub.add_parser("serve", help="run the Streamlit study app")
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1: put a TLS reverse proxy in front; 0.0.0.0 exposes it)")
-    p.add_argument("--trusted-proxies", type=int, default=0,
-                   help="reverse proxies in front of the app whose X-Forwarded-For entries are trusted (default 0)")
+    p.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1: put a TLS reverse proxy in front; 0.0.0.0 exposes it)",
+    )
+    p.add_argument(
+        "--trusted-proxies",
+        type=int,
+        default=0,
+        help="reverse proxies in front of the app whose X-Forwarded-For entries are trusted (default 0)",
+    )
 
     p = sub.add_parser("export", help="write raters.csv, trials.csv and voided.csv")
     p.add_argument("--db", required=True)
@@ -57,8 +93,13 @@ def add_arguments(parser):
     p = sub.add_parser("simulate", help="fill a fresh study with simulated raters of known fool rates")
     p.add_argument("--db", required=True)
     p.add_argument("--raters", type=int, required=True, help="simulated raters in total (drop-outs included)")
-    p.add_argument("--fool-rate", action="append", default=[], metavar="METHOD=P",
-                   help="marginal fool rate of a method (repeatable); others get the paper's CelebA value or 0.10")
+    p.add_argument(
+        "--fool-rate",
+        action="append",
+        default=[],
+        metavar="METHOD=P",
+        help="marginal fool rate of a method (repeatable); others get the paper's CelebA value or 0.10",
+    )
     p.add_argument("--rater-sd", type=float, default=0.8, help="SD of the rater effect (logit scale)")
     p.add_argument("--image-sd", type=float, default=0.8, help="SD of the image effect (logit scale)")
     p.add_argument("--golden-fail-rate", type=float, default=0.0, help="fraction of inattentive raters")
@@ -73,18 +114,34 @@ def _init(args) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     crowd = load_config(args.config)
-    for key in ("platform", "completion_url", "completion_code", "require_pid", "max_claims_per_client",
-                "attention_max_misses"):
+    for key in (
+        "platform",
+        "completion_url",
+        "completion_code",
+        "require_pid",
+        "max_claims_per_client",
+        "attention_max_misses",
+    ):
         if getattr(args, key) is not None:  # the command line overrides the file
             crowd[key] = getattr(args, key)
     summary = init_study(
-        args.predictions, args.db, methods=methods, raters_per_method=args.raters_per_method,
-        n_test=args.n_trials, n_practice=args.n_practice, n_golden=args.n_golden, seed=args.seed,
-        dataset=args.dataset, display_px=args.display_px, abandon_after_s=int(round(args.abandon_after_min * 60)),
+        args.predictions,
+        args.db,
+        methods=methods,
+        raters_per_method=args.raters_per_method,
+        n_test=args.n_trials,
+        n_practice=args.n_practice,
+        n_golden=args.n_golden,
+        seed=args.seed,
+        dataset=args.dataset,
+        display_px=args.display_px,
+        abandon_after_s=int(round(args.abandon_after_min * 60)),
         crowd=crowd,
     )
-    print(f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
-          f"{summary['images']} images; {summary['slots']} rater slots")
+    print(
+        f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
+        f"{summary['images']} images; {summary['slots']} rater slots"
+    )
     return 0
 
 
@@ -99,11 +156,27 @@ def _serve(args) -> int:
         raise ValueError(f"--trusted-proxies must be >= 0, got {args.trusted_proxies}")
     # the URL travels in the environment, not on the command line
     env = dict(os.environ, PRSR_STUDY_DB=url, PRSR_STUDY_TRUSTED_PROXIES=str(args.trusted_proxies))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.address", args.address, "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
-    print(f"serving the {info['dataset']} study ({', '.join(info['methods'])}) on port {args.port}; "
-          "admin page: ?admin=1 (secret from PRSR_STUDY_ADMIN_SECRET or Streamlit secrets)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    print(
+        f"serving the {info['dataset']} study ({', '.join(info['methods'])}) on port {args.port}; "
+        "admin page: ?admin=1 (secret from PRSR_STUDY_ADMIN_SECRET or Streamlit secrets)"
+    )
     return subprocess.call(cmd, env=env)
 
 
@@ -119,12 +192,20 @@ def _simulate(args) -> int:
     from study_app.simulate import parse_fool_rates, simulate_study
 
     result = simulate_study(
-        args.db, args.raters, parse_fool_rates(args.fool_rate), rater_sd=args.rater_sd, image_sd=args.image_sd,
-        golden_fail_rate=args.golden_fail_rate, abandon_rate=args.abandon_rate, seed=args.seed,
+        args.db,
+        args.raters,
+        parse_fool_rates(args.fool_rate),
+        rater_sd=args.rater_sd,
+        image_sd=args.image_sd,
+        golden_fail_rate=args.golden_fail_rate,
+        abandon_rate=args.abandon_rate,
+        seed=args.seed,
     )
     rates = ", ".join(f"{m}={p:g}" for m, p in result["true_fool_rates"].items())
-    print(f"SIMULATED answers written to {result['url']}: {result['complete']} complete and "
-          f"{result['abandoned']} abandoned raters; true marginal fool rates {rates}")
+    print(
+        f"SIMULATED answers written to {result['url']}: {result['complete']} complete and "
+        f"{result['abandoned']} abandoned raters; true marginal fool rates {rates}"
+    )
     return 0
 
 

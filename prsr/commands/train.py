@@ -25,26 +25,56 @@ TRAIN_ALL_ORDER = train_order()
 
 
 def add_arguments(parser):
-    parser.add_argument("--method", required=True, metavar="NAME",
-                        help=f"learned method to train ({', '.join(TRAIN_ALL_ORDER)}) or 'all'")
-    parser.add_argument("--dataset", default=None, metavar="NAME",
-                        help="dataset (default: the profile's data.dataset)")
-    parser.add_argument("--profile", default="quick", metavar="NAME_OR_YAML",
-                        help="smoke | quick | paper, or a path to a profile .yaml (default: quick)")
+    parser.add_argument(
+        "--method",
+        required=True,
+        metavar="NAME",
+        help=f"learned method to train ({', '.join(TRAIN_ALL_ORDER)}) or 'all'",
+    )
+    parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset (default: the profile's data.dataset)")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        metavar="NAME_OR_YAML",
+        help="smoke | quick | paper, or a path to a profile .yaml (default: quick)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's seed)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true",
-                       help="continue the run in the run folder exactly where it stopped (starts it if there is none)")
-    group.add_argument("--fresh", action="store_true",
-                       help="rename an existing run folder to <dir>.old-<timestamp>, then start again")
-    parser.add_argument("--runs-dir", default=default_runs_dir(), metavar="DIR", help="root of the run folders (default: $PRSR_HOME/runs, else runs)")
-    parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)")
-    parser.add_argument("--steps", type=int, default=None, metavar="N",
-                        help="override the profile's train.steps (recorded in config.json)")
-    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                        help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
-                             "(repeatable; VALUE parsed as YAML; unknown keys are refused)")
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the run folder exactly where it stopped (starts it if there is none)",
+    )
+    group.add_argument(
+        "--fresh", action="store_true", help="rename an existing run folder to <dir>.old-<timestamp>, then start again"
+    )
+    parser.add_argument(
+        "--runs-dir",
+        default=default_runs_dir(),
+        metavar="DIR",
+        help="root of the run folders (default: $PRSR_HOME/runs, else runs)",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder of the raw data (default: $PRSR_DATA, else the dataset's default folder)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="override the profile's train.steps (recorded in config.json)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
+        "(repeatable; VALUE parsed as YAML; unknown keys are refused)",
+    )
 
 
 def _limited(data, limit):
@@ -54,8 +84,9 @@ def _limited(data, limit):
     if int(limit) < 1:
         raise ValueError(f"profile data.train_limit must be a positive integer or null, got {limit!r}")
     ids = getattr(data, "ids", None)
-    return SimpleNamespace(lr=data.lr[:limit], hr=data.hr[:limit], ids=None if ids is None else ids[:limit],
-                           channels=data.channels)
+    return SimpleNamespace(
+        lr=data.lr[:limit], hr=data.hr[:limit], ids=None if ids is None else ids[:limit], channels=data.channels
+    )
 
 
 def _method_class(name: str):
@@ -63,7 +94,9 @@ def _method_class(name: str):
 
     spec = get_method(name)
     if not spec.learned:
-        raise ValueError(f"method {name!r} is not learned (nothing to train); learned methods: {', '.join(TRAIN_ALL_ORDER)}")
+        raise ValueError(
+            f"method {name!r} is not learned (nothing to train); learned methods: {', '.join(TRAIN_ALL_ORDER)}"
+        )
     try:
         return spec.load_class()
     except (ImportError, AttributeError) as exc:
@@ -124,17 +157,25 @@ def train_one(name: str, args, profile: dict, info) -> dict:
         "train_pairs": int(len(train.lr)),
         "train_pairs_available": int(full_n),
         "valid_pairs": int(len(valid.lr)),
-        "overrides": {**({"steps": args.steps} if args.steps is not None else {}),
-                      **({"set": list(args.set)} if getattr(args, "set", None) else {})},
+        "overrides": {
+            **({"steps": args.steps} if args.steps is not None else {}),
+            **({"set": list(args.set)} if getattr(args, "set", None) else {}),
+        },
     }
     if info.is_main:
-        print(f"prsr train: {name} on {dataset} ({len(train.lr):,d} training pairs, C={train.channels}), "
-              f"profile {profile['name']}, seed {seed}, {info.world_size} process(es) on {info.device} -> {run_dir}")
-    trainer = Trainer(method, train, valid, run_dir, train_cfg, seed=seed, meta=meta, resume=args.resume, device=info.device)
+        print(
+            f"prsr train: {name} on {dataset} ({len(train.lr):,d} training pairs, C={train.channels}), "
+            f"profile {profile['name']}, seed {seed}, {info.world_size} process(es) on {info.device} -> {run_dir}"
+        )
+    trainer = Trainer(
+        method, train, valid, run_dir, train_cfg, seed=seed, meta=meta, resume=args.resume, device=info.device
+    )
     final = trainer.fit()
     if info.is_main:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in final.items()) or "(no validation data)"
-        print(f"prsr train: {name} done; wrote {run_dir} (model.safetensors, config.json, state.pt, log.csv, tb/, samples/)")
+        print(
+            f"prsr train: {name} done; wrote {run_dir} (model.safetensors, config.json, state.pt, log.csv, tb/, samples/)"
+        )
         print(f"prsr train: {name} final validation: {shown}")
     return final
 
@@ -155,7 +196,11 @@ def run(args) -> int:
         for i, name in enumerate(names):
             if len(names) > 1 and info.is_main:
                 done = time.perf_counter() - start
-                eta = f"~{_fmt_time(done / i * (len(names) - i))} left (mean of the finished methods)" if i else "ETA after the first method"
+                eta = (
+                    f"~{_fmt_time(done / i * (len(names) - i))} left (mean of the finished methods)"
+                    if i
+                    else "ETA after the first method"
+                )
                 print(f"prsr train: [{i + 1}/{len(names)}] {name}; {_fmt_time(done)} elapsed, {eta}", flush=True)
             train_one(name, args, profile, info)
         if len(names) > 1 and info.is_main:

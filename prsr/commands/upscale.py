@@ -50,6 +50,7 @@ def load_lr(path: Path, channels: int):
     """Image file -> the model's input, float [1, channels, 8, 8] in [0, 1] (see the module docstring)."""
     import numpy as np
     import torch
+
     from metrics.quality import GRAY_WEIGHTS
     from sr_data import downsample, resize
     from sr_data.images import read_image
@@ -110,8 +111,10 @@ def run(args) -> int:
         raise ValueError(f"--temperature must be > 0, got {args.temperature}")
     run_dir = Path(args.run)
     if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"run folder {run_dir} has no config.json; train it first with "
-                                f"`prsr train --method pixel_recursive` (or pass its folder to --run)")
+        raise FileNotFoundError(
+            f"run folder {run_dir} has no config.json; train it first with "
+            f"`prsr train --method pixel_recursive` (or pass its folder to --run)"
+        )
     images = list_images(Path(args.input))
     device = torch.device(args.device) if args.device else None
     model = load_method(run_dir, device=device)

@@ -21,7 +21,6 @@ Written to `runs/corners/` (`runs/corners_<S>x<S>/` when `canvas` overrides the 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -35,7 +34,6 @@ import torch
 import sr_data
 from baselines.registry import get_method
 from metrics.corners import mode_purity
-
 from sr_models.profile_schema import check_model_keys
 from sr_models.profiles import load_profile
 
@@ -45,7 +43,9 @@ RESULT_COLUMNS = ["model", "purity", "balance", "n_samples", "n_blank"]
 _log = logging.getLogger(__name__)
 
 
-def draw_outputs(name: str, method, lr: torch.Tensor, generator: torch.Generator, batch_size: int = 200) -> torch.Tensor:
+def draw_outputs(
+    name: str, method, lr: torch.Tensor, generator: torch.Generator, batch_size: int = 200
+) -> torch.Tensor:
     """One output per input as the experiment defines it -> float [N, C, S, S] in [0, 1]."""
     was_training = method.training
     method.eval()
@@ -53,7 +53,7 @@ def draw_outputs(name: str, method, lr: torch.Tensor, generator: torch.Generator
     try:
         with torch.no_grad():
             for start in range(0, len(lr), batch_size):
-                x = lr[start:start + batch_size]
+                x = lr[start : start + batch_size]
                 if name == "resnet_l2":
                     outs.append(method.predict(x))
                 elif name == "pixel_recursive":
@@ -89,7 +89,7 @@ def blank_image_bits(model, lr: torch.Tensor, batch_size: int = 200) -> Dict[str
     model.eval()
     try:
         for start in range(0, len(lr), batch_size):
-            x = lr[start:start + batch_size]
+            x = lr[start : start + batch_size]
             side = model.hr_size
             hr = torch.zeros(x.shape[0], model.channels, side, side, dtype=torch.uint8, device=x.device)
             a, b = model(x, hr)  # [B, 256, C, S, S]
@@ -97,9 +97,13 @@ def blank_image_bits(model, lr: torch.Tensor, batch_size: int = 200) -> Dict[str
             bits = (-logp / math.log(2.0)).sum(dim=1)  # [B, S, S], summed over channels
             h = side // 2
             parts = {
-                "total": bits.sum(dim=(1, 2)), "top_half": bits[:, :h].sum(dim=(1, 2)), "bottom_half": bits[:, h:].sum(dim=(1, 2)),
-                "top_left": bits[:, :h, :h].sum(dim=(1, 2)), "top_right": bits[:, :h, h:].sum(dim=(1, 2)),
-                "bottom_left": bits[:, h:, :h].sum(dim=(1, 2)), "bottom_right": bits[:, h:, h:].sum(dim=(1, 2)),
+                "total": bits.sum(dim=(1, 2)),
+                "top_half": bits[:, :h].sum(dim=(1, 2)),
+                "bottom_half": bits[:, h:].sum(dim=(1, 2)),
+                "top_left": bits[:, :h, :h].sum(dim=(1, 2)),
+                "top_right": bits[:, :h, h:].sum(dim=(1, 2)),
+                "bottom_left": bits[:, h:, :h].sum(dim=(1, 2)),
+                "bottom_right": bits[:, h:, h:].sum(dim=(1, 2)),
             }
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.double().sum())
@@ -119,20 +123,34 @@ def purity_vs_steps(root: Path) -> pd.DataFrame:
             continue
         for r in read_log(root / name, split="valid"):
             if r.get("purity") not in (None, ""):
-                rows.append({"model": name, "step": int(r["step"]), "purity": float(r["purity"]),
-                             "balance": float(r["balance"]), "n_blank": int(float(r["n_blank"]))})
+                rows.append(
+                    {
+                        "model": name,
+                        "step": int(r["step"]),
+                        "purity": float(r["purity"]),
+                        "balance": float(r["balance"]),
+                        "n_blank": int(float(r["n_blank"])),
+                    }
+                )
     return pd.DataFrame(rows, columns=["model", "step", "purity", "balance", "n_blank"])
 
 
-def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root=None, seed: Optional[int] = None,
-                fresh: bool = False, device=None, log=None, canvas: Optional[int] = None) -> pd.DataFrame:
+def run_corners(
+    profile="quick",
+    runs_dir: str | os.PathLike = "runs",
+    data_root=None,
+    seed: Optional[int] = None,
+    fresh: bool = False,
+    device=None,
+    log=None,
+    canvas: Optional[int] = None,
+) -> pd.DataFrame:
     """Train the three models on the corners data (resuming or reusing finished runs; `fresh` moves old
     runs aside first), sample, score, diagnose; returns the results table. `canvas` (16 or 32) overrides
     the profile's `corners.canvas`; its runs then go to `runs/corners_<S>x<S>/`. Progress lines go to
     `log(text)` (default: this module's logger at INFO)."""
-    from sr_models import checkpoint as ckpt
     from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
-
+    from sr_models import checkpoint as ckpt
     from sr_models.trainer import Trainer
 
     log = log or _log.info
@@ -163,9 +181,18 @@ def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root
         if fresh:
             ckpt.prepare_run_dir(run_dir, resume=False, fresh=True)
         probe = purity_probe(name, probe_lr, probe_targets, seed) if n_probe else None
-        trainer = Trainer(method, train, valid, run_dir, section["train"], seed=seed,
-                          meta={"method": name, "dataset": "corners", "profile": profile["name"]},
-                          resume=True, device=device, extra_validation=probe)
+        trainer = Trainer(
+            method,
+            train,
+            valid,
+            run_dir,
+            section["train"],
+            seed=seed,
+            meta={"method": name, "dataset": "corners", "profile": profile["name"]},
+            resume=True,
+            device=device,
+            extra_validation=probe,
+        )
         trainer.fit()
         method.to(device)
         methods[name] = method
@@ -174,13 +201,16 @@ def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root
         outputs[name] = out
         scores = mode_purity(out, targets)
         results.append({k: scores[k] for k in RESULT_COLUMNS[1:]} | {"model": name})
-        log(f"corners {name}: purity {scores['purity']:.3f}, balance {scores['balance']:.3f}, "
-            f"{scores['n_blank']} blank, over {scores['n_samples']} test inputs")
+        log(
+            f"corners {name}: purity {scores['purity']:.3f}, balance {scores['balance']:.3f}, "
+            f"{scores['n_blank']} blank, over {scores['n_samples']} test inputs"
+        )
 
     table = pd.DataFrame(results, columns=RESULT_COLUMNS)
     root.mkdir(parents=True, exist_ok=True)
     to_u8 = lambda t: sr_data.to_uint8(t).numpy()  # noqa: E731
     samples = {"targets": np.ascontiguousarray(test.hr), **{m: to_u8(outputs[m]) for m in CORNER_MODELS}}
+
     def write_npz(tmp: str) -> None:
         with open(tmp, "wb") as f:  # a file object: numpy would append ".npz" to the temporary name
             np.savez_compressed(f, **samples)
@@ -189,16 +219,25 @@ def run_corners(profile="quick", runs_dir: str | os.PathLike = "runs", data_root
     ckpt.atomic_write(root / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
     curve = purity_vs_steps(root)
     ckpt.atomic_write(root / "purity_vs_steps.csv", lambda tmp: curve.to_csv(tmp, index=False))
-    diag = {"canvas": canvas, "blank_image_bits": blank_image_bits(methods["pixel_recursive"], lr),
-            "note": "-log2 p(all-zero target | x) of the pixel-recursive model, mean over the test inputs; "
-                    "top_half = rows 0..S/2-1 (holds the top-left slot), bottom_half = the rest"}
+    diag = {
+        "canvas": canvas,
+        "blank_image_bits": blank_image_bits(methods["pixel_recursive"], lr),
+        "note": "-log2 p(all-zero target | x) of the pixel-recursive model, mean over the test inputs; "
+        "top_half = rows 0..S/2-1 (holds the top-left slot), bottom_half = the rest",
+    }
     ckpt.write_json(root / "diagnostics.json", diag)
     b = diag["blank_image_bits"]
-    log(f"corners pixel_recursive, blank image: {b['top_half']:.2f} bits in the top half, {b['bottom_half']:.1f} in the bottom half")
+    log(
+        f"corners pixel_recursive, blank image: {b['top_half']:.2f} bits in the top half, {b['bottom_half']:.1f} in the bottom half"
+    )
     n_show = min(8, len(lr))
     cells = [[test.lr[i], test.hr[i], *[samples[m][i] for m in CORNER_MODELS]] for i in range(n_show)]
     side = canvas // 4
-    image_sheet([f"input {side}x{side}", "a target", "L2 regression", "per-pixel CE", "PixelCNN t=1"], cells).save(root / "fig2.png")
-    log(f"wrote {root / 'results.csv'}, {root / 'samples.npz'}, {root / 'purity_vs_steps.csv'}, "
-        f"{root / 'diagnostics.json'} and {root / 'fig2.png'}")
+    image_sheet([f"input {side}x{side}", "a target", "L2 regression", "per-pixel CE", "PixelCNN t=1"], cells).save(
+        root / "fig2.png"
+    )
+    log(
+        f"wrote {root / 'results.csv'}, {root / 'samples.npz'}, {root / 'purity_vs_steps.csv'}, "
+        f"{root / 'diagnostics.json'} and {root / 'fig2.png'}"
+    )
     return table

@@ -34,11 +34,9 @@ import torch
 
 import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
-
+from metrics.table import METRIC_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, write_table1
 from prsr.pipelines.imported import imported_rows, read_meta, short_label
 from sr_data.errors import DataError
-
-from metrics.table import METRIC_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, write_table1
 
 _log = logging.getLogger(__name__)
 
@@ -192,8 +190,18 @@ def _to_device_float(x: np.ndarray, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_rows(method, truth, rows: Sequence[str], batch_size: int, seed: int, device, layout: Optional[EvalLayout] = None,
-                 meta: str = "", info=None, resume: bool = False) -> Optional[Dict[str, dict]]:
+def predict_rows(
+    method,
+    truth,
+    rows: Sequence[str],
+    batch_size: int,
+    seed: int,
+    device,
+    layout: Optional[EvalLayout] = None,
+    meta: str = "",
+    info=None,
+    resume: bool = False,
+) -> Optional[Dict[str, dict]]:
     """Run the method's decoders for `rows` over the evaluation inputs, in chunks shared over the ranks
     (`prsr/pipelines/sharded.py`) -> on rank 0 {row: {"sr": uint8 [N,C,32,32], "ranks": [...], "resumed_ids": [...]}},
     on other ranks None. `layout` None: a temporary chunk folder (one process)."""
@@ -208,9 +216,25 @@ def predict_rows(method, truth, rows: Sequence[str], batch_size: int, seed: int,
     to_u8 = lambda sr: sr_data.to_uint8(sr.float().cpu()).numpy()  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         predictions = layout.predictions if layout is not None else Path(tmp)
-        out = {row: predict_row_chunks(decoders[row], truth["lr"], truth["ids"], row, _row_seed(seed, row), draws,
-                                       batch_size, meta, predictions, info, device, _to_device_float, to_u8, resume)
-               for row in rows}
+        out = {
+            row: predict_row_chunks(
+                decoders[row],
+                truth["lr"],
+                truth["ids"],
+                row,
+                _row_seed(seed, row),
+                draws,
+                batch_size,
+                meta,
+                predictions,
+                info,
+                device,
+                _to_device_float,
+                to_u8,
+                resume,
+            )
+            for row in rows
+        }
     return out if info.is_main else None
 
 
@@ -251,7 +275,9 @@ def _load_prediction(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
         return {k: z[k] for k in z.files}
 
 
-def score_rows(truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optional[np.ndarray]], batch_size: int = 500) -> pd.DataFrame:
+def score_rows(
+    truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optional[np.ndarray]], batch_size: int = 500
+) -> pd.DataFrame:
     """Per-image metrics for every row -> DataFrame with DESIGN.md's metrics.csv columns."""
     from metrics.registry import IMAGE_METRICS, score_images
 
@@ -265,22 +291,26 @@ def score_rows(truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optiona
             sr, hr, lr = sr_data.to_float(sr_all[sl]), sr_data.to_float(hr_all[sl]), sr_data.to_float(lr_all[sl])
             for k, v in score_images(sr, hr, lr).items():
                 cols[k].append(v.double().numpy())
-        frame = pd.DataFrame({"method": row, "image_id": truth["ids"], **{k: np.concatenate(v) for k, v in cols.items()}})
+        frame = pd.DataFrame(
+            {"method": row, "image_id": truth["ids"], **{k: np.concatenate(v) for k, v in cols.items()}}
+        )
         frame["nll_bpd"] = nll.get(row) if nll.get(row) is not None else np.nan
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)[["method", "image_id", *METRIC_COLUMNS]]
 
 
-def observe_rows(truth, predictions: Dict[str, np.ndarray], observer_cfg, layout: EvalLayout, seed: int, device, log) -> pd.DataFrame:
+def observe_rows(
+    truth, predictions: Dict[str, np.ndarray], observer_cfg, layout: EvalLayout, seed: int, device, log
+) -> pd.DataFrame:
     """The machine observer (metrics/observer.py) on every row and on the study's golden pairs (bicubic + noise,
     made by the study's own `golden_images`); writes `observer.csv` (with the seconds per row)."""
+    from metrics.machine_eval import machine_rates
     from study_app.builder import golden_images  # the study's golden degradation, not a copy of it
 
-    from metrics.machine_eval import machine_rates
-
     rows = {**predictions, "golden": golden_images(truth["lr"], seed)}
-    machine = machine_rates(truth["hr"], rows, observer_cfg, seed=seed, device=device,
-                            cache_path=layout.root / "observer.json", log=log)
+    machine = machine_rates(
+        truth["hr"], rows, observer_cfg, seed=seed, device=device, cache_path=layout.root / "observer.json", log=log
+    )
     machine.to_csv(layout.root / "observer.csv", index=False)
     return machine
 
@@ -306,11 +336,10 @@ def evaluate(
     evaluation left (same checkpoint, seed and ids); without it a row missing its `<row>.npz` is
     predicted from scratch.
     """
-    from sr_models import distributed as dist_utils
-    from sr_models.profiles import load_profile
-
     from prsr.pipelines import sharded
     from prsr.pipelines.sharded import finish_row, ids_hash, write_manifest
+    from sr_models import distributed as dist_utils
+    from sr_models.profiles import load_profile
 
     sharded._written[0] = 0  # the interruption test hook counts the chunks of this evaluation
 
@@ -331,16 +360,21 @@ def evaluate(
     dist_utils.barrier(info)
     if not info.is_main:
         truth = load_truth(layout)
-    log(f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})")
+    log(
+        f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})"
+    )
 
-    imported = {name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items()
-                if name not in table_rows()}  # a built-in name is the built-in row (and guarded below)
+    imported = {
+        name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items() if name not in table_rows()
+    }  # a built-in name is the built-in row (and guarded below)
     builtin = None
     if methods is not None:  # names may be registry methods or imported rows
         unknown = [m for m in methods if m not in METHODS and m not in imported]
         if unknown:
-            raise ValueError(f"unknown method {unknown[0]!r}; known methods: {', '.join(METHODS)}; "
-                             f"imported in {layout.predictions}: {', '.join(imported) or 'none'}")
+            raise ValueError(
+                f"unknown method {unknown[0]!r}; known methods: {', '.join(METHODS)}; "
+                f"imported in {layout.predictions}: {', '.join(imported) or 'none'}"
+            )
         builtin = [m for m in methods if m in METHODS]
         imported = {name: rec for name, rec in imported.items() if name in methods}
     predictions: Dict[str, np.ndarray] = {}
@@ -355,8 +389,10 @@ def evaluate(
         missing = dist_utils.broadcast_object([row for row, c in cached.items() if c is None], info)
         for row in missing:  # an imported file is only ever read (import refuses built-in names; a hand-made one)
             if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
-                raise DataError(f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
-                                "row; `prsr eval` does not overwrite it: move it away or rename it")
+                raise DataError(
+                    f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
+                    "row; `prsr eval` does not overwrite it: move it away or rename it"
+                )
         method = None
         if missing:
             t0 = time.time()
@@ -364,7 +400,11 @@ def evaluate(
             new = predict_rows(method, truth, missing, ev["batch_size"], seed, device, layout, meta, info, resume)
             if not info.is_main:
                 continue
-            row_nll = ground_truth_bpd(method, truth, ev["batch_size"], device) if getattr(method, "has_likelihood", False) else None
+            row_nll = (
+                ground_truth_bpd(method, truth, ev["batch_size"], device)
+                if getattr(method, "has_likelihood", False)
+                else None
+            )
             fingerprint = json.loads(meta)
             for row, got in new.items():
                 arrays = {"sr": got["sr"], "ids": truth["ids"], "meta": np.array(meta)}
@@ -372,13 +412,22 @@ def evaluate(
                     arrays["nll_bpd"] = row_nll
                 _atomic_savez(layout.prediction(row), **arrays)
                 cached[row] = arrays
-                manifest[row] = {"method": spec.name, "checkpoint": fingerprint["source"], "seed": seed,
-                                 "ids_sha1": ids_hash(truth["ids"]), "n_images": len(truth["ids"]),
-                                 "world_size": info.world_size, "ranks": got["ranks"], "resumed_ids": got["resumed_ids"]}
+                manifest[row] = {
+                    "method": spec.name,
+                    "checkpoint": fingerprint["source"],
+                    "seed": seed,
+                    "ids_sha1": ids_hash(truth["ids"]),
+                    "n_images": len(truth["ids"]),
+                    "world_size": info.world_size,
+                    "ranks": got["ranks"],
+                    "resumed_ids": got["resumed_ids"],
+                }
                 write_manifest(layout.predictions, {row: manifest[row]})
                 finish_row(layout.predictions, row)
-            log(f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s"
-                + (f" over {info.world_size} ranks" if info.distributed else ""))
+            log(
+                f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s"
+                + (f" over {info.world_size} ranks" if info.distributed else "")
+            )
         elif not info.is_main:
             continue
         else:
@@ -412,27 +461,40 @@ def evaluate(
 
         # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
         table = fill_fooled(table, fool_rates(study_db, glmm=False))
-    written = write_table1(table, layout.root / "table1", title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)",
-                           labels=labels)
+    written = write_table1(
+        table,
+        layout.root / "table1",
+        title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)",
+        labels=labels,
+    )
     outputs_lik = []
     if models:
-        rows = [{"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
-                for name, m in models.items()]
+        rows = [
+            {"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
+            for name, m in models.items()
+        ]
         pd.DataFrame(rows).to_csv(layout.root / "likelihood.csv", index=False)
         outputs_lik.append(layout.root / "likelihood.csv")
         for row in rows:
             extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
             log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
-    grid = write_method_grid(layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=shorts)
+    grid = write_method_grid(
+        layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=shorts
+    )
     outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
     if profile.get("observer") is not None:
         outputs.append(layout.root / "observer.csv")
     if "pixel_recursive" in models:
         outputs.append(
             write_diversity_grid(
-                layout.root / "fig5_diversity.png", models["pixel_recursive"], truth,
-                n_inputs=ev.get("grid_inputs", 8), n_samples=ev.get("grid_samples", 4),
-                temperature=ev.get("diversity_temperature", 1.0), seed=seed, device=device,
+                layout.root / "fig5_diversity.png",
+                models["pixel_recursive"],
+                truth,
+                n_inputs=ev.get("grid_inputs", 8),
+                n_samples=ev.get("grid_samples", 4),
+                temperature=ev.get("diversity_temperature", 1.0),
+                seed=seed,
+                device=device,
             )
         )
     log("wrote " + ", ".join(str(p) for p in outputs))

@@ -53,8 +53,10 @@ def imported_rows(predictions: Path, ids: Optional[np.ndarray] = None) -> Dict[s
         with np.load(path, allow_pickle=False) as z:
             sr, file_ids = z["sr"], z["ids"]
         if ids is not None and not np.array_equal(file_ids.astype(str), np.asarray(ids).astype(str)):
-            _log.warning("%s was imported for other image ids than truth.npz holds now; left out "
-                         "(import it again with --force)", path)
+            _log.warning(
+                "%s was imported for other image ids than truth.npz holds now; left out (import it again with --force)",
+                path,
+            )
             continue
         out[path.stem] = {"sr": sr, "label": meta.get("label") or path.stem, "meta": meta}
     return out

@@ -36,12 +36,11 @@ import numpy as np
 import torch
 
 import sr_data
-from sr_data.errors import DataError
-from sr_data.images import is_image_file, read_image
-
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, load_truth
 from prsr.pipelines.imported import IMPORTED_KIND, NAME_PATTERN, RESERVED_NAMES
 from prsr.pipelines.inputs import id_path, ids_digest
+from sr_data.errors import DataError
+from sr_data.images import is_image_file, read_image
 
 _log = logging.getLogger(__name__)
 
@@ -53,8 +52,10 @@ def check_name(name: str) -> None:
     from baselines.registry import METHODS, table_rows
 
     if not NAME_PATTERN.match(name or ""):
-        raise ValueError(f"method name {name!r} is not a safe identifier: expected {NAME_PATTERN.pattern} "
-                         "(lower-case letter first, then a-z 0-9 _ . -, at most 40 characters)")
+        raise ValueError(
+            f"method name {name!r} is not a safe identifier: expected {NAME_PATTERN.pattern} "
+            "(lower-case letter first, then a-z 0-9 _ . -, at most 40 characters)"
+        )
     if name in RESERVED_NAMES:
         raise ValueError(f"method name {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})")
     if name in METHODS or name in table_rows():
@@ -103,13 +104,18 @@ def from_folder(folder: Path, truth) -> Tuple[np.ndarray, str]:
         files[image_id] = p
     missing = [str(id_path(i)) for i in ids if i not in files]
     if missing:
-        raise DataError(f"{folder} lacks {len(missing)} of the {len(ids)} images of truth.npz: "
-                        f"{_listing(missing, len(missing))}")
+        raise DataError(
+            f"{folder} lacks {len(missing)} of the {len(ids)} images of truth.npz: {_listing(missing, len(missing))}"
+        )
     extra = sorted(set(files) - set(ids))
     if extra or unknown:
         names = [files[e].relative_to(folder).as_posix() for e in extra] + unknown
-        _log.warning("%s: %d file(s) match no image id of truth.npz and are left out: %s",
-                     folder, len(names), _listing(names, len(names)))
+        _log.warning(
+            "%s: %d file(s) match no image id of truth.npz and are left out: %s",
+            folder,
+            len(names),
+            _listing(names, len(names)),
+        )
     out = np.empty((len(ids), c, h, w), dtype=np.uint8)
     digest = hashlib.sha256()
     bad = []
@@ -122,8 +128,10 @@ def from_folder(folder: Path, truth) -> Tuple[np.ndarray, str]:
         out[k] = arr.transpose(2, 0, 1)
         digest.update(f"{image_id}\n{_sha256_file(path)}\n".encode())
     if bad:
-        raise DataError(f"{len(bad)} image(s) in {folder} are not {w}x{h} {_kind(c)} like the ground truth "
-                        f"(convert greyscale/RGB yourself; nothing is converted here): {_listing(bad, len(bad))}")
+        raise DataError(
+            f"{len(bad)} image(s) in {folder} are not {w}x{h} {_kind(c)} like the ground truth "
+            f"(convert greyscale/RGB yourself; nothing is converted here): {_listing(bad, len(bad))}"
+        )
     return out, digest.hexdigest()
 
 
@@ -134,8 +142,9 @@ def _quantise(sr: np.ndarray, where: str) -> np.ndarray:
     if not np.issubdtype(sr.dtype, np.floating):
         raise DataError(f"{where}: `sr` must be uint8 levels or float in [0, 1], got dtype {sr.dtype}")
     if not np.isfinite(sr).all() or sr.min(initial=0.0) < 0.0 or sr.max(initial=0.0) > 1.0:
-        raise DataError(f"{where}: float `sr` must be finite and in [0, 1], got range "
-                        f"[{np.nanmin(sr):.4g}, {np.nanmax(sr):.4g}]")
+        raise DataError(
+            f"{where}: float `sr` must be finite and in [0, 1], got range [{np.nanmin(sr):.4g}, {np.nanmax(sr):.4g}]"
+        )
     return sr_data.to_uint8(torch.from_numpy(np.ascontiguousarray(sr, dtype=np.float32))).numpy()
 
 
@@ -143,8 +152,9 @@ def _arrange(sr: np.ndarray, src_ids, truth, where: str) -> np.ndarray:
     """Outputs with their own ids -> truth's order, after checking shape and ids."""
     c, h, w = _expected(truth)
     if sr.ndim != 4 or sr.shape[1:] != (c, h, w):
-        raise DataError(f"{where}: `sr` must be [N, {c}, {h}, {w}] ({_kind(c)} like the ground truth), "
-                        f"got {list(sr.shape)}")
+        raise DataError(
+            f"{where}: `sr` must be [N, {c}, {h}, {w}] ({_kind(c)} like the ground truth), got {list(sr.shape)}"
+        )
     src_ids = [str(i) for i in np.asarray(src_ids).reshape(-1).tolist()]
     if len(src_ids) != len(sr):
         raise DataError(f"{where}: `ids` has {len(src_ids)} entries for {len(sr)} images")
@@ -154,10 +164,14 @@ def _arrange(sr: np.ndarray, src_ids, truth, where: str) -> np.ndarray:
     ids = truth["ids"].astype(str).tolist()
     missing = [i for i in ids if i not in pos]
     if missing:
-        raise DataError(f"{where} lacks {len(missing)} of the {len(ids)} ids of truth.npz: {_listing(missing, len(missing))}")
+        raise DataError(
+            f"{where} lacks {len(missing)} of the {len(ids)} ids of truth.npz: {_listing(missing, len(missing))}"
+        )
     extra = sorted(set(src_ids) - set(ids))
     if extra:
-        _log.warning("%s: %d id(s) are not in truth.npz and are left out: %s", where, len(extra), _listing(extra, len(extra)))
+        _log.warning(
+            "%s: %d id(s) are not in truth.npz and are left out: %s", where, len(extra), _listing(extra, len(extra))
+        )
     return np.ascontiguousarray(_quantise(sr[[pos[i] for i in ids]], where))
 
 
@@ -202,7 +216,7 @@ def from_class(target: str, truth, batch_size: int = 64) -> Tuple[np.ndarray, st
     lr = truth["lr"]
     parts = []
     for start in range(0, len(lr), batch_size):
-        x = sr_data.to_float(torch.from_numpy(np.ascontiguousarray(lr[start:start + batch_size])))
+        x = sr_data.to_float(torch.from_numpy(np.ascontiguousarray(lr[start : start + batch_size])))
         sr = method.predict(x)
         if not isinstance(sr, torch.Tensor) or tuple(sr.shape) != (len(x), c, h, w):
             got = list(sr.shape) if hasattr(sr, "shape") else type(sr).__name__
@@ -214,8 +228,15 @@ def from_class(target: str, truth, batch_size: int = 64) -> Tuple[np.ndarray, st
     return sr, _sha256_file(Path(src)) if src else ""
 
 
-def import_method(name: str, dataset: str, source: Optional[str] = None, from_class_target: Optional[str] = None,
-                  runs_dir="runs", label: Optional[str] = None, force: bool = False) -> Path:
+def import_method(
+    name: str,
+    dataset: str,
+    source: Optional[str] = None,
+    from_class_target: Optional[str] = None,
+    runs_dir="runs",
+    label: Optional[str] = None,
+    force: bool = False,
+) -> Path:
     """Validate and write `runs_dir/dataset/predictions/NAME.npz`; returns its path (see module docstring)."""
     check_name(name)
     if (source is None) == (from_class_target is None):
@@ -225,9 +246,13 @@ def import_method(name: str, dataset: str, source: Optional[str] = None, from_cl
     layout = EvalLayout(Path(runs_dir) / dataset)
     target = layout.prediction(name)
     if target.exists() and not force:
-        raise ValueError(f"{target} exists; pass --force to replace it (the old file is kept as {target.name}.old-<time>)")
+        raise ValueError(
+            f"{target} exists; pass --force to replace it (the old file is kept as {target.name}.old-<time>)"
+        )
     if not layout.truth.is_file():
-        raise FileNotFoundError(f"{layout.truth} does not exist; run `prsr inputs` (or `prsr eval`) for {dataset} first")
+        raise FileNotFoundError(
+            f"{layout.truth} does not exist; run `prsr inputs` (or `prsr eval`) for {dataset} first"
+        )
     truth = load_truth(layout)
 
     if from_class_target is not None:
@@ -244,10 +269,17 @@ def import_method(name: str, dataset: str, source: Optional[str] = None, from_cl
         where = str(path.resolve())
 
     meta = {
-        "kind": IMPORTED_KIND, "name": name, "label": label or name, "source_kind": kind, "source": where,
-        "source_sha256": source_sha, "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sr_sha256": _sha256_bytes(sr.tobytes()), "shape": list(sr.shape),
-        "truth_ids_sha256": ids_digest(truth["ids"].astype(str)), "truth_sha256": _sha256_file(layout.truth),
+        "kind": IMPORTED_KIND,
+        "name": name,
+        "label": label or name,
+        "source_kind": kind,
+        "source": where,
+        "source_sha256": source_sha,
+        "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sr_sha256": _sha256_bytes(sr.tobytes()),
+        "shape": list(sr.shape),
+        "truth_ids_sha256": ids_digest(truth["ids"].astype(str)),
+        "truth_sha256": _sha256_file(layout.truth),
         "dataset": dataset,
     }
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.npz")

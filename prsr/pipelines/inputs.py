@@ -23,8 +23,10 @@ from prsr.pipelines.evaluate import EvalLayout, _file_digest, ensure_truth, eval
 
 _log = logging.getLogger(__name__)
 
-RESIZE_KERNEL = ("sr_data.downsample(hr, 4): bicubic (a = -0.75) with antialiasing, torch.nn.functional."
-                 "interpolate(mode='bicubic', antialias=True), on float [0, 1], clamped, rounded to uint8")
+RESIZE_KERNEL = (
+    "sr_data.downsample(hr, 4): bicubic (a = -0.75) with antialiasing, torch.nn.functional."
+    "interpolate(mode='bicubic', antialias=True), on float [0, 1], clamped, rounded to uint8"
+)
 
 
 def ids_digest(ids) -> str:
@@ -52,9 +54,11 @@ def evaluation_truth(dataset: str, profile, runs_dir="runs", data_root=None, see
     if layout.truth.is_file():
         truth = load_truth(layout)
         if not np.array_equal(truth["ids"].astype(str), want):
-            raise ValueError(f"{layout.truth} holds another evaluation subset ({len(truth['ids'])} images) than "
-                             f"profile {profile['name']!r} defines ({len(want)} images); use the profile it was "
-                             "made with or another --runs-dir")
+            raise ValueError(
+                f"{layout.truth} holds another evaluation subset ({len(truth['ids'])} images) than "
+                f"profile {profile['name']!r} defines ({len(want)} images); use the profile it was "
+                "made with or another --runs-dir"
+            )
         return layout, truth
     return layout, ensure_truth(layout, test, indices)
 

@@ -50,12 +50,16 @@ def score_folders(pred_dir, gt_dir) -> Tuple[pd.DataFrame, pd.Series]:
     pred_files, gt_files = _index(Path(pred_dir)), _index(Path(gt_dir))
     common = sorted(set(pred_files) & set(gt_files))
     if not common:
-        raise FileNotFoundError(f"no image names in common between {pred_dir} ({len(pred_files)} images) and {gt_dir} ({len(gt_files)} images)")
+        raise FileNotFoundError(
+            f"no image names in common between {pred_dir} ({len(pred_files)} images) and {gt_dir} ({len(gt_files)} images)"
+        )
     rows = []
     for name in common:
         sr, gt = _read(pred_files[name]), _read(gt_files[name])
         if sr.shape != gt.shape:
-            raise DataError(f"{pred_files[name]} has shape {tuple(sr.shape[1:])} but {gt_files[name]} has {tuple(gt.shape[1:])}")
+            raise DataError(
+                f"{pred_files[name]} has shape {tuple(sr.shape[1:])} but {gt_files[name]} has {tuple(gt.shape[1:])}"
+            )
         lr = None
         if gt.shape[-1] % 4 == 0 and gt.shape[-2] % 4 == 0:
             lr = sr_data.to_float(sr_data.to_uint8(sr_data.downsample(gt, 4)))

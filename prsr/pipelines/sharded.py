@@ -105,10 +105,22 @@ def ids_hash(ids: np.ndarray) -> str:
     return hashlib.sha1("\n".join(map(str, ids)).encode()).hexdigest()
 
 
-def predict_row_chunks(decode: Callable, lr: np.ndarray, ids: np.ndarray, row: str, row_seed: int,
-                       draws_per_image: int, batch_size: int, meta: str, predictions: Path,
-                       info: dist_utils.DistInfo, device, to_input: Callable, to_uint8: Callable,
-                       resume: bool) -> Optional[dict]:
+def predict_row_chunks(
+    decode: Callable,
+    lr: np.ndarray,
+    ids: np.ndarray,
+    row: str,
+    row_seed: int,
+    draws_per_image: int,
+    batch_size: int,
+    meta: str,
+    predictions: Path,
+    info: dist_utils.DistInfo,
+    device,
+    to_input: Callable,
+    to_uint8: Callable,
+    resume: bool,
+) -> Optional[dict]:
     """Predict this rank's chunks of one row; on rank 0 return the assembled row
     `{"sr": uint8 [N,C,32,32], "ranks": [{"rank", "ids"}], "resumed_ids": [...]}` (other ranks: None).
 
@@ -127,13 +139,21 @@ def predict_row_chunks(decode: Callable, lr: np.ndarray, ids: np.ndarray, row: s
     gen = torch.Generator(device=device).manual_seed(row_seed)
     pos = 0  # images of the row's stream the generator has consumed
     reused: List[Tuple[int, int]] = []
-    bar = tqdm(total=len(lr), desc=f"predict {row} ({info.world_size} rank{'s' if info.world_size > 1 else ''})",
-               unit="img", leave=False, disable=not info.is_main)
+    bar = tqdm(
+        total=len(lr),
+        desc=f"predict {row} ({info.world_size} rank{'s' if info.world_size > 1 else ''})",
+        unit="img",
+        leave=False,
+        disable=not info.is_main,
+    )
 
     def refresh():
         if info.is_main:
-            done = sum(int(p.stem.split("-")[1]) - int(p.stem.split("-")[0]) for p in folder.glob("*-*.npz")
-                       if p.stem.count("-") == 1 and ".tmp" not in p.name)
+            done = sum(
+                int(p.stem.split("-")[1]) - int(p.stem.split("-")[0])
+                for p in folder.glob("*-*.npz")
+                if p.stem.count("-") == 1 and ".tmp" not in p.name
+            )
             bar.update(min(done, len(lr)) - bar.n)
 
     refresh()
@@ -146,8 +166,14 @@ def predict_row_chunks(decode: Callable, lr: np.ndarray, ids: np.ndarray, row: s
             advance(gen, (s - pos) * draws_per_image)
         sr = to_uint8(decode(to_input(lr[s:e], device), gen))
         pos = e
-        _save_atomic(path, sr=sr, ids=ids[s:e], meta=np.array(meta), rank=np.array(info.rank),
-                     world_size=np.array(info.world_size))
+        _save_atomic(
+            path,
+            sr=sr,
+            ids=ids[s:e],
+            meta=np.array(meta),
+            rank=np.array(info.rank),
+            world_size=np.array(info.world_size),
+        )
         _written[0] += 1
         refresh()
         if fail_after and _written[0] >= fail_after:
@@ -168,8 +194,11 @@ def predict_row_chunks(decode: Callable, lr: np.ndarray, ids: np.ndarray, row: s
         owner = next(r for r in range(info.world_size) if (s, e) in rank_chunks(bounds, r, info.world_size))
         # a chunk reused from an interrupted run is listed as resumed, not as sampled by this run's rank
         (resumed if (s, e) in reused_all else by_rank[owner]).extend(map(str, ids[s:e]))
-    return {"sr": np.concatenate(parts), "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(info.world_size)],
-            "resumed_ids": resumed}
+    return {
+        "sr": np.concatenate(parts),
+        "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(info.world_size)],
+        "resumed_ids": resumed,
+    }
 
 
 def finish_row(predictions: Path, row: str) -> None:
