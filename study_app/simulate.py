@@ -116,7 +116,7 @@ def simulate_study(
     for k in tqdm(range(n_raters), desc="simulated raters", disable=not progress):
         pid = f"sim-{k + 1:05d}"
         try:
-            who = enrol(engine, pid, now=clock)
+            enrol(engine, pid, now=clock)
         except StudyFull:
             raise ValueError(
                 f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "

@@ -165,6 +165,7 @@ export default function (component) {
   };
 
   status.textContent = "";
+  if (!fits()) pause();  // in the same task as the mount: a page never sees a fixation it cannot fit
   let tCross = null, last = null, period = 1000 / 60;
   const frame = (ts) => {
     if (cancelled || voided) return;
@@ -250,6 +251,7 @@ export default function (component) {
     setTriggerValue("pressed", data.token);
   };
   document.addEventListener("keydown", onKey);
+  el.dataset.ready = "1";  // test hook: the keys are listened to from now on
   el._prsrCleanup = () => document.removeEventListener("keydown", onKey);
   return el._prsrCleanup;
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
@@ -14,9 +15,11 @@ import study_app
 from prsr.cli import main as prsr_main
 from study_app import store
 from study_app.builder import init_study
+from study_app.config import load_config
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
 from study_app.export import read_tables, study_info
+from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
 from study_app.schema import trials, voided_trials
 
 APP = str(Path(study_app.__file__).with_name("app.py"))
@@ -190,8 +193,6 @@ def test_cli_init_simulate_export(tmp_path, capsys):
         == 0
     )
     assert prsr_main(["study", "export", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
-    import pandas as pd
-
     r = pd.read_csv(tmp_path / "out" / "raters.csv")
     t = pd.read_csv(tmp_path / "out" / "trials.csv")
     info = study_info(str(db))
@@ -223,8 +224,6 @@ def _crowd_study(tmp_path, monkeypatch, crowd) -> str:
 
 
 def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
-    from study_app.config import load_config
-
     cfg = tmp_path / "study.yaml"
     cfg.write_text(
         "texts:\n  title: Zebra study\n  consent: Consent text from the file.\n"
@@ -292,8 +291,6 @@ def test_prolific_ids_are_recorded_and_a_returning_pid_gets_its_code(tmp_path, m
 
 
 def test_handoff_targets():
-    from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
-
     assert (
         completion_target("https://app.prolific.com/submissions/complete?cc={code}", "AB 1")
         == "https://app.prolific.com/submissions/complete?cc=AB%201"
