@@ -287,6 +287,22 @@ def resolve_golden_rule(golden_rule, info: dict) -> tuple[int | None, str]:
     return max_misses, "given"
 
 
+def _check_rules(study: StudyData, incomplete: str, exposure_tolerance_ms) -> None:
+    """ValueError for rule options out of range or trials that do not match the raters table."""
+    if incomplete not in ("drop", "keep"):
+        raise ValueError(f"incomplete must be 'drop' or 'keep', got {incomplete!r}")
+    if exposure_tolerance_ms is not None and not exposure_tolerance_ms >= 0:
+        raise ValueError(f"exposure_tolerance_ms must be >= 0 or None, got {exposure_tolerance_ms!r}")
+    raters, trials = study.raters, study.trials
+    unknown = set(trials["rater_id"]) - set(raters["rater_id"])
+    if unknown:
+        raise ValueError(f"trials reference raters missing from the raters table: {sorted(map(str, unknown))[:5]}")
+    rater_method = trials["rater_id"].map(raters.set_index("rater_id")["method"])
+    if (rater_method != trials["method"]).any():
+        row = trials[rater_method != trials["method"]].iloc[0]
+        raise ValueError(f"trial of rater {row.rater_id!r} has method {row.method!r}, but the rater's method differs")
+
+
 def apply_exclusions(
     study: StudyData,
     *,
@@ -303,18 +319,8 @@ def apply_exclusions(
     the table's attrs hold `nominal_exposure_ms`, `golden_max_misses` and `golden_rule_source`.
     """
     max_misses, rule_source = resolve_golden_rule(golden_rule, study.info)
-    if incomplete not in ("drop", "keep"):
-        raise ValueError(f"incomplete must be 'drop' or 'keep', got {incomplete!r}")
-    if exposure_tolerance_ms is not None and not exposure_tolerance_ms >= 0:
-        raise ValueError(f"exposure_tolerance_ms must be >= 0 or None, got {exposure_tolerance_ms!r}")
+    _check_rules(study, incomplete, exposure_tolerance_ms)
     raters, trials = study.raters, study.trials
-    unknown = set(trials["rater_id"]) - set(raters["rater_id"])
-    if unknown:
-        raise ValueError(f"trials reference raters missing from the raters table: {sorted(map(str, unknown))[:5]}")
-    rater_method = trials["rater_id"].map(raters.set_index("rater_id")["method"])
-    if (rater_method != trials["method"]).any():
-        row = trials[rater_method != trials["method"]].iloc[0]
-        raise ValueError(f"trial of rater {row.rater_id!r} has method {row.method!r}, but the rater's method differs")
     nominal = float(
         nominal_exposure_ms if nominal_exposure_ms is not None else study.info.get("exposure_ms", DEFAULT_EXPOSURE_MS)
     )
@@ -432,32 +438,47 @@ def analyze(
     iterator = tqdm(methods, desc="fool rates", unit="method") if progress else methods
     for method in iterator:
         n_raters = int((study.raters["method"] == method).sum())
-        mine = per_rater[per_rater["method"] == method]
-        n_kept = len(mine)
-        n_trials = int(mine["trials"].sum())
-        row = dict(method=method, raters_kept=n_kept, raters_dropped=n_raters - n_kept, trials=n_trials)
-        if n_kept == 0:
-            rows.append(row)
-            continue
-        fooled, trials = mine["fooled"].to_numpy(np.int64), mine["trials"].to_numpy(np.int64)
-        rate = fooled.sum() / n_trials
-        reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
-        boot[method] = reps
-        se, lo, hi = summarize(reps)
-        row.update(
-            fool_rate=rate,
-            se=float(se),
-            ci_low=float(lo),
-            ci_high=float(hi),
-            binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
-        )
-        if glmm:
-            row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
+        row, reps = _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm)
         rows.append(row)
+        if reps is not None:
+            boot[method] = reps
     table = pd.DataFrame(rows).reindex(columns=FOOL_RATE_COLUMNS)
     for name in ("raters_kept", "raters_dropped", "trials"):
         table[name] = table[name].astype(int)
+    pairwise = _pairwise_table(table, boot, methods)
 
+    for frame in (table, exclusions, pairwise):
+        frame.attrs.update(simulated=study.simulated, n_boot=int(n_boot), seed=int(seed))
+    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params)
+
+
+def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tuple[dict, np.ndarray | None]:
+    """One fool_rates.csv row (counts, pooled rate, bootstrap SE and interval, GLMM columns) and the
+    bootstrap replicates of the pooled rate (None for a method without a kept rater)."""
+    mine = per_rater[per_rater["method"] == method]
+    n_kept = len(mine)
+    n_trials = int(mine["trials"].sum())
+    row = dict(method=method, raters_kept=n_kept, raters_dropped=n_raters - n_kept, trials=n_trials)
+    if n_kept == 0:
+        return row, None
+    fooled, trials = mine["fooled"].to_numpy(np.int64), mine["trials"].to_numpy(np.int64)
+    rate = fooled.sum() / n_trials
+    reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
+    se, lo, hi = summarize(reps)
+    row.update(
+        fool_rate=rate,
+        se=float(se),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
+    )
+    if glmm:
+        row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
+    return row, reps
+
+
+def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str]) -> pd.DataFrame:
+    """pairwise.csv: every pair of methods with data, in Table-1 order, a - b with its bootstrap test."""
     pair_rows = []
     with_data = [m for m in methods if m in boot]
     for i, a in enumerate(with_data):
@@ -466,11 +487,7 @@ def analyze(
                 table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
             )
             pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
-    pairwise = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
-
-    for frame in (table, exclusions, pairwise):
-        frame.attrs.update(simulated=study.simulated, n_boot=int(n_boot), seed=int(seed))
-    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params)
+    return pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
 
 
 def _glmm_columns(trials: pd.DataFrame, method: str, seed: int) -> dict:

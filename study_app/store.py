@@ -283,6 +283,70 @@ def _clean_env(env: dict | None) -> dict:
     return out
 
 
+def _check_claims(conn, settings, client: str | None, now: datetime) -> None:
+    """TooManyClaims if `client` made the study's `max_claims_per_client` claims in its window."""
+    limit = settings.get("max_claims_per_client")
+    limit = DEFAULT_MAX_CLAIMS if limit is None else limit
+    if not client or limit <= 0:
+        return
+    _lock_bucket(conn, "claim", client)
+    window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
+    _prune_events(conn, "claim", now, window)
+    if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
+        raise TooManyClaims(
+            f"this connection took {limit} places in the last {window // 60} minutes; no further place is given to it"
+        )
+
+
+def _claim_slot(conn, pid: str, id_source: str, now: datetime, client: str | None, values: dict) -> Enrolment:
+    """Give `pid` the lowest free slot, create the rater (with `values`: platform ids and environment)
+    and copy the slot's planned trials; StudyFull when no slot is free."""
+    slot = conn.execute(
+        select(slots.c.slot_id, slots.c.method)
+        .where(slots.c.status == "free")
+        .order_by(slots.c.slot_order)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if slot is None:
+        raise StudyFull("every rater slot of this study is taken; thank you for your interest")
+    conn.execute(
+        insert(raters).values(
+            rater_id=pid,
+            id_source=id_source,
+            slot_id=slot.slot_id,
+            method=slot.method,
+            status="in_progress",
+            enrolled_at=now,
+            last_seen_at=now,
+            client_key=client,
+            **values,
+        )
+    )
+    if client:
+        conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
+    conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id).values(status="taken", rater_id=pid))
+    plan = conn.execute(
+        select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
+    ).mappings()
+    conn.execute(
+        insert(trials),
+        [
+            dict(
+                rater_id=pid,
+                trial_index=p["position"],
+                is_practice=p["is_practice"],
+                is_golden=p["is_golden"],
+                image_id=p["image_id"],
+                real_side=p["real_side"],
+                attempt=0,
+            )
+            for p in plan.all()
+        ],
+    )
+    return Enrolment(pid, slot.method, "in_progress", False, None)
+
+
 @retry_on_disconnect
 def enrol(
     engine: Engine,
@@ -324,66 +388,8 @@ def enrol(
                     return _enrolment(existing, resumed=True)
                 settings = _study_row(conn)
                 _reclaim_abandoned(conn, now, settings["abandon_after_s"])
-                limit = settings.get("max_claims_per_client")
-                limit = DEFAULT_MAX_CLAIMS if limit is None else limit
-                if client and limit > 0:
-                    _lock_bucket(conn, "claim", client)
-                    window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
-                    _prune_events(conn, "claim", now, window)
-                    if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
-                        raise TooManyClaims(
-                            f"this connection took {limit} places in the last "
-                            f"{window // 60} minutes; no further place is given to it"
-                        )
-                slot = conn.execute(
-                    select(slots.c.slot_id, slots.c.method)
-                    .where(slots.c.status == "free")
-                    .order_by(slots.c.slot_order)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).first()
-                if slot is None:
-                    raise StudyFull("every rater slot of this study is taken; thank you for your interest")
-                conn.execute(
-                    insert(raters).values(
-                        rater_id=pid,
-                        id_source=id_source,
-                        slot_id=slot.slot_id,
-                        method=slot.method,
-                        status="in_progress",
-                        enrolled_at=now,
-                        last_seen_at=now,
-                        client_key=client,
-                        **given,
-                        **env,
-                    )
-                )
-                if client:
-                    conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
-                conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id).values(status="taken", rater_id=pid))
-                plan = (
-                    conn.execute(
-                        select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
-                    )
-                    .mappings()
-                    .all()
-                )
-                conn.execute(
-                    insert(trials),
-                    [
-                        dict(
-                            rater_id=pid,
-                            trial_index=p["position"],
-                            is_practice=p["is_practice"],
-                            is_golden=p["is_golden"],
-                            image_id=p["image_id"],
-                            real_side=p["real_side"],
-                            attempt=0,
-                        )
-                        for p in plan
-                    ],
-                )
-                return Enrolment(pid, slot.method, "in_progress", False, None)
+                _check_claims(conn, settings, client, now)
+                return _claim_slot(conn, pid, id_source, now, client, {**given, **env})
         except IntegrityError:
             continue
     raise RuntimeError(f"could not enrol {pid!r}: repeated conflicts")

@@ -322,3 +322,32 @@ def test_admin_secret_attempts_are_rate_limited(study_url, monkeypatch):
     at.text_input(key="admin-secret").input("s3cret").run()
     assert not at.exception, at.exception
     assert "Too many wrong attempts" in at.error[0].value and not at.dataframe
+
+
+def test_instructions_name_the_window_and_comments_reach_the_export(tmp_path, monkeypatch):
+    """With a response window the instructions say so ("1 second", never "second(s)"); the comments
+    box on the completion page stores its text, and `prsr study export` has it in raters.csv."""
+    crowd = load_config(None)
+    crowd["texts"]["comments"] = True
+    crowd["response_window_ms"] = 1500
+    url = _crowd_study(tmp_path, monkeypatch, crowd)
+    at = _session("commenter")
+    at.checkbox(key="consent-checkbox").check().run()
+    at = _click(at, "Continue")
+    text = at.markdown[0].value
+    assert "**1 second**" in text and "within **1.5 seconds** after the images disappear" in text
+    assert "second(s)" not in text and "Take your time" not in text
+    at = _click(at, "Start the practice")
+    for k in range(5):
+        at = _click(at, "Left")
+        if k < 2:
+            at = _click(at, "Next pair")
+    assert at.title[0].value == "Thank you!"
+    at.text_area(key="comments").input("Pairs were small; fine otherwise.").run()
+    at = at.button(key="send-comments").click().run()
+    assert not at.exception
+    assert prsr_main(["study", "export", "--db", url, "--out", str(tmp_path / "out")]) == 0
+    r = pd.read_csv(tmp_path / "out" / "raters.csv")
+    assert r.comments.tolist() == ["Pairs were small; fine otherwise."]
+    settings = (tmp_path / "out" / "study.json").read_text()
+    assert '"response_window_ms": 1500' in settings and '"display_px": 192' in settings

@@ -15,7 +15,16 @@ HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQL
 
 def add_arguments(parser):
     sub = parser.add_subparsers(dest="study_command", metavar="STEP")
+    _add_init(sub)
+    _add_serve(sub)
+    p = sub.add_parser("export", help="write raters.csv, trials.csv, voided.csv and study.json (the settings)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+    _add_simulate(sub)
+    parser.set_defaults(_parser=parser)
 
+
+def _add_init(sub) -> None:
     p = sub.add_parser("init", help="create a study database from runs/<dataset>/predictions")
     p.add_argument("--predictions", required=True, help="folder with truth.npz and <method>.npz")
     p.add_argument("--db", required=True, help="SQLAlchemy URL or SQLite file path (must not hold a study)")
@@ -81,6 +90,8 @@ def add_arguments(parser):
         "(default: no window, only the images are timed)",
     )
 
+
+def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="run the Streamlit study app")
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, default=8501)
@@ -96,10 +107,8 @@ def add_arguments(parser):
         help="reverse proxies in front of the app whose X-Forwarded-For entries are trusted (default 0)",
     )
 
-    p = sub.add_parser("export", help="write raters.csv, trials.csv, voided.csv and study.json (the settings)")
-    p.add_argument("--db", required=True)
-    p.add_argument("--out", required=True)
 
+def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="fill a fresh study with simulated raters of known fool rates")
     p.add_argument("--db", required=True)
     p.add_argument("--raters", type=int, required=True, help="simulated raters in total (drop-outs included)")
@@ -115,7 +124,6 @@ def add_arguments(parser):
     p.add_argument("--golden-fail-rate", type=float, default=0.0, help="fraction of inattentive raters")
     p.add_argument("--abandon-rate", type=float, default=0.0, help="fraction of raters who drop out")
     p.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(_parser=parser)
 
 
 def _init(args) -> int:
