@@ -12,6 +12,9 @@ that the MARGINAL fool rate is the requested P. Practice trials are answered the
 - Abandoned sessions: a fraction `abandon_rate` of raters stops after a uniform random number of
   answers and never returns; the simulated clock then passes the study's abandonment timeout, so the
   next enrolment reclaims the slot (as with real drop-outs).
+- The study's attention rule applies as in the app: a simulated rater whose golden misses exceed
+  `attention_max_misses` is screened out (the session ends, the slot is free again) and counted
+  as `screened_out`.
 - Methods without a `--fool-rate` get `DEFAULT_FOOL_RATES` (the paper's CelebA Table 1 values) or
   `FALLBACK_FOOL_RATE`.
 """
@@ -74,7 +77,8 @@ def _simulate_rater(
     engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
 ):
     """One enrolled simulated rater's answers (see the module docstring); returns (clock after the
-    last answer, whether the rater abandoned). `image_effect` is shared across raters and filled here."""
+    last answer, the rater's outcome: complete | abandoned | screened_out). `image_effect` is shared
+    across raters and filled here."""
     u = rng.normal(0.0, rater_sd)
     attentive = rng.random() >= golden_fail_rate
     stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
@@ -100,7 +104,7 @@ def _simulate_rater(
         other = "right" if trial.real_side == "left" else "left"
         choice = other if fooled else trial.real_side
         clock += timedelta(seconds=SECONDS_PER_TRIAL)
-        record_answer(
+        result = record_answer(
             engine,
             pid,
             trial.trial_index,
@@ -112,7 +116,9 @@ def _simulate_rater(
             now=clock,
         )
         answered += 1
-    return clock, stop_after is not None
+        if result.screened_out:  # the study's attention rule ended the session (its slot is free again)
+            return clock, "screened_out"
+    return clock, "abandoned" if stop_after is not None else "complete"
 
 
 def simulate_study(
@@ -161,7 +167,7 @@ def simulate_study(
     gap = timedelta(seconds=settings["abandon_after_s"] + 1)
     # start in the past so that the last simulated session ends about now
     clock = utcnow() - n_raters * (gap + timedelta(seconds=SECONDS_PER_TRIAL * total))
-    counts = {"complete": 0, "abandoned": 0}
+    counts = {"complete": 0, "abandoned": 0, "screened_out": 0}
     for k in tqdm(range(n_raters), desc="simulated raters", disable=not progress):
         pid = f"sim-{k + 1:05d}"
         try:
@@ -171,10 +177,10 @@ def simulate_study(
                 f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "
                 "initialise it with more --raters-per-method"
             ) from None
-        clock, abandoned = _simulate_rater(
+        clock, outcome = _simulate_rater(
             engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
         )
-        counts["abandoned" if abandoned else "complete"] += 1
+        counts[outcome] += 1
         clock += gap  # past the timeout: an abandoned slot is reclaimed by the next enrolment
     reclaim_abandoned(engine, now=clock)  # the last drop-outs, too
     return {**params, **counts, "url": url}

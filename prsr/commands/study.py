@@ -227,8 +227,9 @@ def _simulate(args) -> int:
     )
     rates = ", ".join(f"{m}={p:g}" for m, p in result["true_fool_rates"].items())
     print(
-        f"SIMULATED answers written to {result['url']}: {result['complete']} complete and "
-        f"{result['abandoned']} abandoned raters; true marginal fool rates {rates}"
+        f"SIMULATED answers written to {result['url']}: {result['complete']} complete, "
+        f"{result['abandoned']} abandoned, {result['screened_out']} screened-out raters; "
+        f"true marginal fool rates {rates}"
     )
     return 0
 
