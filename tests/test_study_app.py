@@ -137,6 +137,9 @@ def test_admin_page_needs_the_secret(study_url, monkeypatch):
     at.text_input[0].input("s3cret").run()
     table = at.dataframe[0].value
     assert table.method.tolist() == ["gan"] and table.slots.tolist() == [2]
+    downloads = [b.label for b in at.get("download_button")]
+    assert downloads == ["raters.csv", "trials.csv", "voided.csv", "study.json"]  # the settings too
+    assert "comments" in at.dataframe[1].value.columns  # the raters table carries the comments
 
 
 def test_cli_init_simulate_export(tmp_path, capsys):
