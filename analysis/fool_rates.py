@@ -3,7 +3,7 @@
 Input is the study contract (`study_app.export.read_tables`): a raters table
 (`rater_id, method, status, golden_correct, golden_total`) and a trials table of answered trials
 (`rater_id, method, image_id, trial_index, is_practice, is_golden, real_side, choice, chose_model,
-exposure_ms, reaction_ms, tab_hidden`).
+exposure_ms, reaction_ms, tab_hidden`, and `timed_out` where the study had a response window).
 
 The fool rate of a method is the share of its *counted* trials in which the model's image was chosen as
 real. A trial counts when it is a test trial (not practice, not golden), its rater is kept, and it
@@ -15,20 +15,27 @@ what each one removed that the earlier ones had not:
 3. `incomplete`        raters whose status is not `complete` (default `incomplete="drop"`; with
                        `"keep"` an abandoned or in-progress rater's answered test trials count, judged by
                        rule 4 on the golden questions they answered);
-4. `golden_failed`     raters who failed the golden rule (default `"all"`: missing any answered golden
-                       pair drops the rater; an integer N drops raters with more than N misses;
-                       `"none"` switches it off). Misses are counted from the answered golden trials,
-                       whatever their exposure;
+4. `golden_failed`     raters who failed the golden rule: an integer N drops raters with more than N
+                       misses, `"all"` (= 0) any miss, `"none"` switches it off. By default
+                       (`golden_rule=None`) the analysis follows the study's stored attention rule
+                       (`attention_max_misses`, the misses the app let a rater have and still finish)
+                       and, where the study stored none, `"all"`; a rule given that differs from
+                       the stored one is used with a warning. Misses are counted from the answered,
+                       in-time golden trials, whatever their exposure (a timed-out golden answer is
+                       no miss, as in the app);
 5. `too_many_voids`    raters with more than `max_voids` voided attempts (default 2: a pair shown but
                        not answered because the page was reloaded, practice included; reloading to
                        skip hard pairs is thereby capped; `None` switches it off). Voids come from the
                        study's `voided_trials` (`voided.csv` in an export folder); without them the
                        rule removes nothing;
 6. `hidden_tab`        trials during which the browser tab was hidden (`drop_hidden_tab=True`);
-7. `exposure`          trials whose measured exposure is off the nominal exposure by more than
+7. `timeout`           trials answered after the study's response window (`timed_out`; only studies
+                       with a response window have any). Counted on their own, never as voids, so a
+                       slow rater loses those trials, not their place;
+8. `exposure`          trials whose measured exposure is off the nominal exposure by more than
                        `exposure_tolerance_ms` (default 20 ms; a missing measurement cannot be checked
                        and is removed; `None` switches the rule off);
-8. `no_counted_trials` raters left without a counted trial.
+9. `no_counted_trials` raters left without a counted trial.
 
 Uncertainty: the reported `se`, `ci_low`, `ci_high` come from a bootstrap over raters
 (`analysis.bootstrap`); `glmm_*` from the crossed random-effects check (`analysis.glmm`);
@@ -38,6 +45,7 @@ Uncertainty: the reported `se`, `ci_low`, `ci_high` come from a bootstrap over r
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -46,9 +54,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
+from analysis.glmm import fit_glmm
 from baselines.registry import table_rows
+from study_app import export
 
 RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total"]
 TRIAL_COLUMNS = [
@@ -88,6 +99,7 @@ RULES = [
     "golden_failed",
     "too_many_voids",
     "hidden_tab",
+    "timeout",
     "exposure",
     "no_counted_trials",
 ]
@@ -148,8 +160,8 @@ def load_study(source) -> StudyData:
     """Read a study from a database URL or SQLite file, an export folder, or in-memory tables.
 
     source: `StudyData`; `(raters, trials)` or `(raters, trials, info)` DataFrames; a folder written by
-    `prsr study export` (raters.csv, trials.csv); or a SQLAlchemy URL / SQLite file path, read with
-    `study_app.export.read_tables` and `study_info`.
+    `prsr study export` (raters.csv, trials.csv, and voided.csv and study.json where present); or a
+    SQLAlchemy URL / SQLite file path, read with `study_app.export.read_tables` and `study_info`.
     """
     if isinstance(source, StudyData):
         study = source
@@ -163,10 +175,9 @@ def load_study(source) -> StudyData:
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder} has no {name} (expected the output of `prsr study export`)")
         voided = pd.read_csv(folder / "voided.csv") if (folder / "voided.csv").is_file() else None
-        study = StudyData(pd.read_csv(folder / "raters.csv"), pd.read_csv(folder / "trials.csv"), voided=voided)
+        info = json.loads((folder / "study.json").read_text()) if (folder / "study.json").is_file() else {}
+        study = StudyData(pd.read_csv(folder / "raters.csv"), pd.read_csv(folder / "trials.csv"), info, voided=voided)
     elif isinstance(source, (str, Path)):
-        from study_app import export
-
         url = as_db_url(source)
         raters, trials = export.read_tables(url)
         study = StudyData(raters, trials, dict(export.study_info(url)), db_url=url, voided=export.read_voided(url))
@@ -181,7 +192,8 @@ def _as_bool(series: pd.Series, name: str) -> pd.Series:
     """Booleans from bool, 0/1 or 'true'/'false' text (CSV round trips); anything else is an error."""
     if series.dtype == bool:
         return series
-    mapping = {True: True, False: False, 1: True, 0: False, "true": True, "false": False, "1": True, "0": False}
+    # 1 and 0 find the True and False keys (equal hashes)
+    mapping = {True: True, False: False, "true": True, "false": False, "1": True, "0": False}
     values = series.map(lambda v: mapping.get(v.strip().lower() if isinstance(v, str) else v))
     if values.isna().any():
         bad = series[values.isna()].iloc[0]
@@ -209,8 +221,10 @@ def _check_trials(trials: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
     if missing:
         raise ValueError(f"trials table lacks columns {missing}; expected {TRIAL_COLUMNS}")
+    timed_out = trials["timed_out"].fillna(False) if "timed_out" in trials.columns else False
     trials = trials[TRIAL_COLUMNS].copy()
-    for name in ("is_practice", "is_golden", "chose_model", "tab_hidden"):
+    trials["timed_out"] = timed_out  # optional: tables from before response windows have none
+    for name in ("is_practice", "is_golden", "chose_model", "tab_hidden", "timed_out"):
         trials[name] = _as_bool(trials[name], name)
     trials["method"] = trials["method"].astype(str)
     trials["exposure_ms"] = pd.to_numeric(trials["exposure_ms"], errors="coerce")
@@ -254,21 +268,27 @@ def parse_golden_rule(rule) -> int | None:
     )
 
 
-def apply_exclusions(
-    study: StudyData,
-    *,
-    golden_rule="all",
-    incomplete: str = "drop",
-    exposure_tolerance_ms: float | None = 20.0,
-    nominal_exposure_ms: float | None = None,
-    drop_hidden_tab: bool = True,
-    max_voids: int | None = DEFAULT_MAX_VOIDS,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Apply the rules in the module docstring's order.
+def resolve_golden_rule(golden_rule, info: dict) -> tuple[int | None, str]:
+    """(maximum misses or None, where the rule came from: "study" | "default" | "given").
 
-    Returns (counted trials, kept raters, exclusions table with one row per rule in `RULES` order).
-    """
+    None follows the study's stored `attention_max_misses` (else "all"); a given rule that differs
+    from a stored one is used, with a warning naming both."""
+    stored = info.get("attention_max_misses")
+    if golden_rule is None:
+        return (int(stored), "study") if stored is not None else (0, "default")
     max_misses = parse_golden_rule(golden_rule)
+    if stored is not None and max_misses != int(stored):
+        warnings.warn(
+            f"golden rule {golden_rule!r} overrides the study's stored attention rule "
+            f"(attention_max_misses={int(stored)}: raters with up to {int(stored)} misses finished and were paid); "
+            "report this deviation",
+            stacklevel=3,
+        )
+    return max_misses, "given"
+
+
+def _check_rules(study: StudyData, incomplete: str, exposure_tolerance_ms) -> None:
+    """ValueError for rule options out of range or trials that do not match the raters table."""
     if incomplete not in ("drop", "keep"):
         raise ValueError(f"incomplete must be 'drop' or 'keep', got {incomplete!r}")
     if exposure_tolerance_ms is not None and not exposure_tolerance_ms >= 0:
@@ -281,6 +301,26 @@ def apply_exclusions(
     if (rater_method != trials["method"]).any():
         row = trials[rater_method != trials["method"]].iloc[0]
         raise ValueError(f"trial of rater {row.rater_id!r} has method {row.method!r}, but the rater's method differs")
+
+
+def apply_exclusions(
+    study: StudyData,
+    *,
+    golden_rule=None,
+    incomplete: str = "drop",
+    exposure_tolerance_ms: float | None = 20.0,
+    nominal_exposure_ms: float | None = None,
+    drop_hidden_tab: bool = True,
+    max_voids: int | None = DEFAULT_MAX_VOIDS,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the rules in the module docstring's order.
+
+    Returns (counted trials, kept raters, exclusions table with one row per rule in `RULES` order);
+    the table's attrs hold `nominal_exposure_ms`, `golden_max_misses` and `golden_rule_source`.
+    """
+    max_misses, rule_source = resolve_golden_rule(golden_rule, study.info)
+    _check_rules(study, incomplete, exposure_tolerance_ms)
+    raters, trials = study.raters, study.trials
     nominal = float(
         nominal_exposure_ms if nominal_exposure_ms is not None else study.info.get("exposure_ms", DEFAULT_EXPOSURE_MS)
     )
@@ -304,7 +344,7 @@ def apply_exclusions(
     if incomplete == "drop":
         drop_raters("incomplete", set(raters.loc[raters["status"] != "complete", "rater_id"]))
     if max_misses is not None:
-        golden = trials[trials["is_golden"] & ~trials["is_practice"]]
+        golden = trials[trials["is_golden"] & ~trials["is_practice"] & ~trials["timed_out"]]
         misses = golden.groupby("rater_id")["chose_model"].sum()
         drop_raters("golden_failed", set(misses.index[misses > max_misses]))
     if max_voids is not None:
@@ -321,13 +361,19 @@ def apply_exclusions(
 
     if drop_hidden_tab:
         drop_trials("hidden_tab", live["tab_hidden"])
+    drop_trials("timeout", live["timed_out"])
     if exposure_tolerance_ms is not None:
         off = (live["exposure_ms"] - nominal).abs()
         drop_trials("exposure", ~(off <= exposure_tolerance_ms))  # NaN (not measured) fails too
     drop_raters("no_counted_trials", kept_raters - set(live["rater_id"]))
 
     exclusions = pd.DataFrame([(rule, *removed[rule]) for rule in RULES], columns=EXCLUSION_COLUMNS)
-    exclusions.attrs.update(simulated=study.simulated, nominal_exposure_ms=nominal)
+    exclusions.attrs.update(
+        simulated=study.simulated,
+        nominal_exposure_ms=nominal,
+        golden_max_misses=max_misses,
+        golden_rule_source=rule_source,
+    )
     kept = raters[raters["rater_id"].isin(kept_raters)]
     return live.reset_index(drop=True), kept.reset_index(drop=True), exclusions
 
@@ -338,7 +384,7 @@ def apply_exclusions(
 def analyze(
     source,
     *,
-    golden_rule="all",
+    golden_rule=None,
     incomplete: str = "drop",
     exposure_tolerance_ms: float | None = 20.0,
     nominal_exposure_ms: float | None = None,
@@ -379,6 +425,8 @@ def analyze(
         max_voids=max_voids,
     )
     params["nominal_exposure_ms"] = exclusions.attrs["nominal_exposure_ms"]
+    params["golden_max_misses"] = exclusions.attrs["golden_max_misses"]  # the rule applied (None: off)
+    params["golden_rule_source"] = exclusions.attrs["golden_rule_source"]
     per_rater = (
         counted.groupby(["method", "rater_id"], sort=False)["chose_model"]
         .agg(trials="size", fooled="sum")
@@ -387,39 +435,50 @@ def analyze(
     methods = order_methods(set(study.raters["method"]) | set(study.info.get("methods", [])))
 
     rows, boot = [], {}
-    iterator = methods
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(methods, desc="fool rates", unit="method")
+    iterator = tqdm(methods, desc="fool rates", unit="method") if progress else methods
     for method in iterator:
         n_raters = int((study.raters["method"] == method).sum())
-        mine = per_rater[per_rater["method"] == method]
-        n_kept = len(mine)
-        n_trials = int(mine["trials"].sum())
-        row = dict(method=method, raters_kept=n_kept, raters_dropped=n_raters - n_kept, trials=n_trials)
-        if n_kept == 0:
-            rows.append(row)
-            continue
-        fooled, trials = mine["fooled"].to_numpy(np.int64), mine["trials"].to_numpy(np.int64)
-        rate = fooled.sum() / n_trials
-        reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
-        boot[method] = reps
-        se, lo, hi = summarize(reps)
-        row.update(
-            fool_rate=rate,
-            se=float(se),
-            ci_low=float(lo),
-            ci_high=float(hi),
-            binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
-        )
-        if glmm:
-            row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
+        row, reps = _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm)
         rows.append(row)
+        if reps is not None:
+            boot[method] = reps
     table = pd.DataFrame(rows).reindex(columns=FOOL_RATE_COLUMNS)
     for name in ("raters_kept", "raters_dropped", "trials"):
         table[name] = table[name].astype(int)
+    pairwise = _pairwise_table(table, boot, methods)
 
+    for frame in (table, exclusions, pairwise):
+        frame.attrs.update(simulated=study.simulated, n_boot=int(n_boot), seed=int(seed))
+    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params)
+
+
+def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tuple[dict, np.ndarray | None]:
+    """One fool_rates.csv row (counts, pooled rate, bootstrap SE and interval, GLMM columns) and the
+    bootstrap replicates of the pooled rate (None for a method without a kept rater)."""
+    mine = per_rater[per_rater["method"] == method]
+    n_kept = len(mine)
+    n_trials = int(mine["trials"].sum())
+    row = dict(method=method, raters_kept=n_kept, raters_dropped=n_raters - n_kept, trials=n_trials)
+    if n_kept == 0:
+        return row, None
+    fooled, trials = mine["fooled"].to_numpy(np.int64), mine["trials"].to_numpy(np.int64)
+    rate = fooled.sum() / n_trials
+    reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
+    se, lo, hi = summarize(reps)
+    row.update(
+        fool_rate=rate,
+        se=float(se),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
+    )
+    if glmm:
+        row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
+    return row, reps
+
+
+def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str]) -> pd.DataFrame:
+    """pairwise.csv: every pair of methods with data, in Table-1 order, a - b with its bootstrap test."""
     pair_rows = []
     with_data = [m for m in methods if m in boot]
     for i, a in enumerate(with_data):
@@ -428,17 +487,11 @@ def analyze(
                 table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
             )
             pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
-    pairwise = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
-
-    for frame in (table, exclusions, pairwise):
-        frame.attrs.update(simulated=study.simulated, n_boot=int(n_boot), seed=int(seed))
-    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params)
+    return pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
 
 
 def _glmm_columns(trials: pd.DataFrame, method: str, seed: int) -> dict:
     """glmm_rate / glmm_ci_low / glmm_ci_high for one method; NaN (with a warning) when it cannot be fitted."""
-    from analysis.glmm import fit_glmm
-
     if trials["rater_id"].nunique() < 2 or trials["image_id"].nunique() < 2 or trials["chose_model"].nunique() < 2:
         warnings.warn(f"GLMM skipped for {method}: needs >= 2 raters, >= 2 images and both answers", stacklevel=3)
         return {}
@@ -453,7 +506,7 @@ def _glmm_columns(trials: pd.DataFrame, method: str, seed: int) -> dict:
 def fool_rates(
     db_url_or_tables,
     *,
-    golden_rule="all",
+    golden_rule=None,
     incomplete: str = "drop",
     exposure_tolerance_ms: float | None = 20.0,
     nominal_exposure_ms: float | None = None,

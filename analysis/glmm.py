@@ -36,7 +36,8 @@ def fit_glmm(trials: pd.DataFrame, *, n_draws: int = 2000, seed: int = 0, level:
 
     trials: rows with columns `rater_id`, `image_id`, `chose_model` (bool), all counted trials of one method.
     """
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+    # lazy: statsmodels takes ~1 s to import and only the GLMM check (off with --no-glmm) needs it
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM  # noqa: PLC0415
 
     missing = {"rater_id", "image_id", "chose_model"} - set(trials.columns)
     if missing:

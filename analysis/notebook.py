@@ -28,9 +28,10 @@ def execute_notebook(
     machine observer's rates (default: one next to the study database, if any). Raises nbconvert's
     `CellExecutionError` (with the failing cell's traceback) if any cell fails.
     """
-    import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import ExecutePreprocessor
+    # lazy: nbformat / nbconvert are heavy and only `prsr analyze --notebook` executes the notebook
+    import nbformat  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+    from nbconvert.preprocessors import ExecutePreprocessor  # noqa: PLC0415
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,13 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import scipy
+import statsmodels
+
+from analysis.figures import fool_rate_bars
 from analysis.fool_rates import Analysis
 
 
@@ -29,14 +36,6 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
 
     Rates are fractions in [0, 1] written with full precision. Returns {name: path}.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import pandas as pd
-    import scipy
-    import statsmodels
-
-    from analysis.figures import fool_rate_bars
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {

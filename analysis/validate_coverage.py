@@ -21,7 +21,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis.bootstrap import bootstrap_rates, summarize
-from analysis.simulation import simulate_counts
+from analysis.glmm import fit_glmm
+from analysis.simulation import simulate_counts, simulate_trials
 
 Z95 = 1.959963984540054
 
@@ -78,9 +79,6 @@ def coverage_table(
 
 def glmm_coverage(true_rate: float = 0.1, *, n_studies: int = 100, n_images: int = 200, seed: int = 0) -> dict:
     """Share of `n_studies` simulated studies whose GLMM 95 % interval covers `true_rate` (slow: one fit each)."""
-    from analysis.glmm import fit_glmm
-    from analysis.simulation import simulate_trials
-
     covered = []
     for s in tqdm(range(n_studies), desc="GLMM fits", unit="study"):
         _, trials = simulate_trials({"m": true_rate}, n_images=n_images, seed=seed + s)

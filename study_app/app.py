@@ -1,6 +1,11 @@
 """The Streamlit study app: device check -> consent -> instructions -> practice with feedback -> trials ->
 completion code and hand-off to the crowd platform.
 
+A screen too small for the pair (a phone) stops at the device check: the page names the study, asks
+to rotate the device or enlarge the window (it checks again by itself), and offers the `device`
+screen-out (its code and hand-off). The trial component checks the size again before every exposure
+(too small: it pauses) and during it (a resize voids the pair; the app then shows a new one).
+
 Run by `prsr study serve --db URL`, which passes the database URL in the `PRSR_STUDY_DB` environment
 variable. The rater id comes from the link (`?pid=`, Prolific's `PROLIFIC_PID`, MTurk's `workerId`;
 trimmed, compared case-insensitively) or, without one (unless the study requires it), from a resume
@@ -18,10 +23,10 @@ not limited.
 by the secret in `PRSR_STUDY_ADMIN_SECRET` or Streamlit secrets (`admin_secret`); wrong attempts are
 rate-limited per client and logged in the database.
 
-Test hooks: Streamlit widget keys `consent-checkbox`, `continue`, `decline`, `start`, `next`, and the
-containers `completion-code`, `device-refused`, `screenout` (class `st-key-<name>`); the trial's own
-hooks are in `trial_component`. `PRSR_STUDY_TEST_HOOK=1` replaces the timed component and the device
-check by plain buttons and a fixed desktop environment (for `AppTest` only).
+Test hooks: Streamlit widget keys `consent-checkbox`, `continue`, `decline`, `start`, `next`,
+`leave-device`, and the containers `completion-code`, `device-refused`, `screenout`, `notice` (class
+`st-key-<name>`); the trial's own hooks are in `trial_component`. `PRSR_STUDY_TEST_HOOK=1` replaces the
+timed component and the device check by plain buttons and a fixed desktop environment (`AppTest` only).
 """
 
 from __future__ import annotations
@@ -34,13 +39,13 @@ import os
 import streamlit as st
 
 from study_app import store
-from study_app.config import DEFAULT_TEXTS
+from study_app.config import DEFAULT_TEXTS, format_instructions, seconds_text
 from study_app.db import open_study
-from study_app.env_probe import fits
+from study_app.env_probe import CHROME_PX, GAP_PX, fits
 from study_app.env_probe import make_component as make_env_probe
-from study_app.export import progress_table, read_tables, read_voided
+from study_app.export import progress_table, read_tables, read_voided, study_info
 from study_app.handoff import handoff, read_link, redirect_component
-from study_app.trial_component import make_component, trial_data
+from study_app.trial_component import make_component, make_keys_component, trial_data
 
 TEST_HOOK = os.environ.get("PRSR_STUDY_TEST_HOOK") == "1"
 TEST_ENV = dict(
@@ -58,6 +63,11 @@ def _engine(url: str):
 @st.cache_resource
 def _trial_component():
     return make_component()
+
+
+@st.cache_resource
+def _keys_component():
+    return make_keys_component()
 
 
 @st.cache_resource
@@ -141,6 +151,8 @@ def admin_page(url: str, engine, settings: dict) -> None:
     st.download_button("raters.csv", r.to_csv(index=False), file_name="raters.csv", mime="text/csv")
     st.download_button("trials.csv", t.to_csv(index=False), file_name="trials.csv", mime="text/csv")
     st.download_button("voided.csv", v.to_csv(index=False), file_name="voided.csv", mime="text/csv")
+    info = json.dumps(study_info(url), indent=1, sort_keys=True)
+    st.download_button("study.json", info, file_name="study.json", mime="application/json")
 
 
 def _go(stage: str) -> None:
@@ -157,6 +169,7 @@ def _start_session(engine, settings: dict) -> None:
     ss = st.session_state
     ss.trial = None
     ss.feedback = None
+    ss.notice = None
     ss.env = None
     ss.link = read_link(st.query_params, settings.get("platform") or "none")
     ss.rater_id, ss.id_source = None, "token"
@@ -165,7 +178,7 @@ def _start_session(engine, settings: dict) -> None:
         return
     pid = ss.link["pid"]
     if pid is None:
-        ss.stage = "bad_link" if settings.get("require_pid") else "device"
+        ss.stage = "bad_link" if settings.get("require_pid") else "device_check"
         return
     try:
         ss.rater_id = store.normalise_participant_id(pid)
@@ -173,7 +186,7 @@ def _start_session(engine, settings: dict) -> None:
         ss.stage = "bad_link"
         return
     ss.id_source = "pid"
-    ss.stage = "device"
+    ss.stage = "device_check"
 
 
 def _route(engine) -> None:
@@ -194,7 +207,26 @@ def _route(engine) -> None:
     _go("instructions" if status["answered"] == 0 else "trials")
 
 
-def device_page(engine, settings: dict) -> None:
+def _too_small(settings: dict, texts: dict) -> None:
+    """The device check failed: say why, keep checking, and offer the `device` screen-out."""
+    st.title(texts["title"])
+    with st.container(key="device-refused"):
+        st.warning(
+            f"This study needs a window at least {2 * settings['display_px'] + GAP_PX} pixels wide and "
+            f"{settings['display_px'] + CHROME_PX} pixels high, so that both images are shown whole "
+            "and at the same size for everyone. Please turn your device sideways, enlarge "
+            "the window, or use a computer; this page checks again by itself."
+        )
+        code = json.loads(settings.get("screenout") or "{}").get("device")
+        if code:
+            st.markdown(f"If you cannot, return to the platform with the code `{code}`.")
+    if st.button("I cannot use a larger screen: return to the platform", key="leave-device"):
+        _go("device")
+    if texts.get("contact"):
+        st.caption(texts["contact"])
+
+
+def device_page(engine, settings: dict, texts: dict) -> None:
     ss = st.session_state
     if TEST_HOOK:
         ss.env = dict(TEST_ENV)
@@ -217,14 +249,7 @@ def device_page(engine, settings: dict) -> None:
         st.info("Checking your screen…")
         return
     if not fits(env, settings["display_px"]):
-        need = 2 * settings["display_px"] + 48
-        with st.container(key="device-refused"):
-            st.warning(
-                f"This study needs a window at least {need} pixels wide and "
-                f"{settings['display_px'] + 160} pixels high, so that both images are shown whole "
-                "and at the same size for everyone. Please turn your device sideways, enlarge "
-                "the window, or use a computer; this page checks again by itself."
-            )
+        _too_small(settings, texts)
         return
     if ss.rater_id is None:  # a bare link: this browser may already hold a resume token
         token = env.get("stored_token") or ""
@@ -284,13 +309,7 @@ def _remember_token(settings: dict) -> None:
 
 def instructions_page(settings: dict, texts: dict) -> None:
     st.title("Instructions")
-    st.markdown(
-        texts["instructions"].format(
-            n_practice=settings["n_practice"],
-            n_test_trials=settings["n_test_trials"],
-            exposure_s=settings["exposure_ms"] / 1000,
-        )
-    )
+    st.markdown(format_instructions(texts["instructions"], settings))
     _remember_token(settings)
     if st.session_state.rater_id and st.session_state.id_source == "token":
         st.caption(f"Your resume code is `{st.session_state.rater_id}` (it is also in this page's address).")
@@ -344,12 +363,13 @@ def _submit(engine, trial: store.Trial, answer: dict) -> None:
     if result.status == "stale":  # voided or ended: this page is out of date
         _ended(engine, trial.rater_id)
     if trial.is_practice and result.status in ("recorded", "duplicate"):
-        ss.feedback = (bool(result.correct), trial.real_side)
+        ss.feedback = (bool(result.correct), trial.real_side, trial.token, result.timed_out)
         _go("feedback")
     _go("done" if result.complete else "trials")
 
 
-def trials_page(engine, settings: dict) -> None:
+def _issue(engine) -> store.Trial:
+    """The trial on screen, or the next one from the database (leaving the page when there is none)."""
     ss = st.session_state
     if ss.trial is None:
         try:
@@ -358,15 +378,28 @@ def trials_page(engine, settings: dict) -> None:
             _ended(engine, ss.rater_id)
         if ss.trial is None:
             _go("done")
-    trial: store.Trial = ss.trial
+    return ss.trial
+
+
+def _hook_buttons(engine, trial: store.Trial) -> None:
+    """PRSR_STUDY_TEST_HOOK: plain answer buttons instead of the timed component (AppTest only)."""
+    st.caption("test hook: plain answer buttons instead of the timed component")
+    left, right = st.columns(2)
+    for column, side in ((left, "left"), (right, "right")):
+        if column.button(side.title(), key=f"hook-{side}-{trial.token}"):
+            _submit(engine, trial, dict(choice=side, exposure_ms=1000.0, reaction_ms=0.0, tab_hidden=False))
+
+
+def trials_page(engine, settings: dict) -> None:
+    ss = st.session_state
+    trial = _issue(engine)
     _progress(trial)
+    if ss.get("notice"):
+        with st.container(key="notice"):
+            st.info(ss.notice)
+        ss.notice = None
     if TEST_HOOK:
-        st.caption("test hook: plain answer buttons instead of the timed component")
-        left, right = st.columns(2)
-        if left.button("Left", key=f"hook-left-{trial.token}"):
-            _submit(engine, trial, dict(choice="left", exposure_ms=1000.0, reaction_ms=0.0, tab_hidden=False))
-        if right.button("Right", key=f"hook-right-{trial.token}"):
-            _submit(engine, trial, dict(choice="right", exposure_ms=1000.0, reaction_ms=0.0, tab_hidden=False))
+        _hook_buttons(engine, trial)
         return
     key = f"trial-{trial.token}"
 
@@ -387,22 +420,45 @@ def trials_page(engine, settings: dict) -> None:
         exposure_ms=settings["exposure_ms"],
         fixation_ms=settings["fixation_ms"],
         practice=trial.is_practice,
+        response_window_ms=settings.get("response_window_ms"),
     )
-    result = _trial_component()(key=key, data=data, on_answer_change=lambda: None, on_exposed_change=on_exposed)
+    result = _trial_component()(
+        key=key,
+        data=data,
+        on_answer_change=lambda: None,
+        on_exposed_change=on_exposed,
+        on_void_change=lambda: None,
+    )
     answer = result.get("answer") if result is not None else None
+    void = result.get("void") if result is not None else None
+    if isinstance(void, dict) and void.get("token") == trial.token:
+        # the window changed size during the exposure: void this attempt; the next pair replaces it
+        store.void_trial(engine, trial.rater_id, trial.trial_index, trial.attempt, "resize")
+        ss.trial = None
+        ss.notice = "The window changed size while the pair was shown, so that pair does not count: here is a new one."
+        st.rerun()
     if isinstance(answer, dict) and answer.get("token") == trial.token:
         _submit(engine, trial, answer)
 
 
-def feedback_page() -> None:
-    correct, real_side = st.session_state.feedback or (False, "left")
+def feedback_page(settings: dict) -> None:
+    ss = st.session_state
+    correct, real_side, token, late = ss.feedback or (False, "left", "", False)
     st.html(f'<div class="prsr-trial" data-testid="trial" data-phase="feedback" data-correct="{int(correct)}"></div>')
+    if late:
+        window = seconds_text(settings.get("response_window_ms") or 0)
+        st.warning(f"Too late: choose within {window} after the images disappear.")
     if correct:
         st.success(f"Correct: the real photograph was on the **{real_side}**.")
     else:
         st.error(f"Not this time: the real photograph was on the **{real_side}**.")
-    if st.button("Next pair", type="primary", key="next"):
-        st.session_state.feedback = None
+    st.caption("Press Enter or Space, or click the button, for the next pair.")
+    pressed = None
+    if not TEST_HOOK:
+        keys = _keys_component()(key=f"next-keys-{token}", data=dict(token=token), on_pressed_change=lambda: None)
+        pressed = keys.get("pressed") if keys is not None else None
+    if st.button("Next pair", type="primary", key="next") or (pressed and pressed == token):
+        ss.feedback = None
         _go("trials")
 
 
@@ -452,11 +508,14 @@ SCREENOUTS = {
     "expired": "This session expired after a long pause and its place was given to someone else.",
     "bad_link": "This study link is incomplete or its participant id is not valid (1-64 letters, digits or "
     "_ . @ : + -). Please open the study again from the platform's page.",
+    "device": "This study needs a larger screen than this device's (a computer, or a tablet turned sideways). "
+    "Thank you for your interest; nothing about you was stored.",
 }
 
 
 def screenout_page(settings: dict, texts: dict, reason: str) -> None:
     codes = json.loads(settings.get("screenout") or "{}")
+    st.title(texts["title"])
     with st.container(key="screenout"):
         st.warning(SCREENOUTS[reason])
         if codes.get(reason):
@@ -469,13 +528,7 @@ def screenout_page(settings: dict, texts: dict, reason: str) -> None:
 def preview_page(settings: dict, texts: dict) -> None:
     st.title(texts["title"])
     st.info("This is a preview. Accept the HIT to take part; no place is reserved before that.")
-    st.markdown(
-        texts["instructions"].format(
-            n_practice=settings["n_practice"],
-            n_test_trials=settings["n_test_trials"],
-            exposure_s=settings["exposure_ms"] / 1000,
-        )
-    )
+    st.markdown(format_instructions(texts["instructions"], settings))
 
 
 def main() -> None:
@@ -499,8 +552,8 @@ def main() -> None:
         )
     elif stage == "preview":
         preview_page(settings, texts)
-    elif stage == "device":
-        device_page(engine, settings)
+    elif stage == "device_check":
+        device_page(engine, settings, texts)
     elif stage == "consent":
         consent_page(engine, settings, texts)
     elif stage == "instructions":
@@ -508,7 +561,7 @@ def main() -> None:
     elif stage == "trials":
         trials_page(engine, settings)
     elif stage == "feedback":
-        feedback_page()
+        feedback_page(settings)
     elif stage == "done":
         done_page(engine, settings, texts)
 

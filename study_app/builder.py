@@ -15,6 +15,9 @@ Reads `<predictions>/truth.npz` (`lr` uint8 [N,C,8,8], `hr` uint8 [N,C,32,32], `
   gets `n_practice + n_test` distinct images taken cyclically from a per-method permutation of the
   pool, so image use differs by at most one across images; golden trials sit one per block of
   `n_test / n_golden` counted positions; left/right is balanced and shuffled within a rater.
+
+Everything is checked (settings, predictions, the plan) before the database is touched, and a SQLite
+file that `init` created is removed again if writing fails: a refused `init` leaves no file behind.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from sqlalchemy import insert, inspect
+from sqlalchemy.engine import make_url
 
 from baselines.registry import study_rows
 
-from .db import get_engine, normalise_url
+from . import store
+from .config import PLATFORMS, check_code, check_completion_url, load_config
+from .db import dispose_engine, get_engine, is_sqlite, normalise_url
 from .schema import images, metadata, plan_items, slots, study
-from .store import utcnow
+from .store import DEFAULT_CLAIM_WINDOW_S, DEFAULT_MAX_CLAIMS, utcnow
 
 GOLDEN_NOISE_SD = 48.0  # grey levels (of 255)
 DISPLAY_PX = 192  # CSS pixels per 32x32 image (6x, nearest-neighbour)
@@ -100,9 +106,10 @@ def available_methods(predictions: Path) -> list[str]:
 def golden_images(lr: np.ndarray, seed: int) -> np.ndarray:
     """The degraded image of each golden pair: bicubic x4 up-sampling of `lr` (uint8 [N,C,8,8]) plus
     Gaussian noise of SD `GOLDEN_NOISE_SD` levels, rounded and clipped; uint8 [N,C,32,32]."""
-    import torch
+    # lazy: torch costs seconds to import, and the app and the export load this module for decode_png only
+    import torch  # noqa: PLC0415
 
-    from sr_data import to_float, to_uint8, upsample
+    from sr_data import to_float, to_uint8, upsample  # noqa: PLC0415  (imports torch)
 
     up = upsample(to_float(torch.from_numpy(lr)), 4)
     gen = torch.Generator().manual_seed(seed)
@@ -125,6 +132,20 @@ def balanced_sides(n: int, rng: np.random.Generator) -> list[str]:
     return sides
 
 
+def too_few_images(n_images: int, n_practice: int, n_test: int, n_golden: int) -> str:
+    """The message for a pool smaller than one session, naming the options that fix it and values that fit."""
+    practice = min(n_practice, max(0, n_images // 5))
+    trials = max(1, n_images - practice)
+    golden = min(n_golden, max(0, trials // 9) or (1 if n_golden else 0))
+    return (
+        f"the predictions hold {n_images} images common to truth and every method, but each rater needs "
+        f"{n_practice + n_test} distinct images ({n_practice} practice + {n_test} trials, golden included). "
+        f"For a small pilot lower --n-practice / --n-trials / --n-golden so that practice + trials <= {n_images}, "
+        f"e.g. `prsr study init ... --n-practice {practice} --n-trials {trials} --n-golden {golden}` "
+        "(Python: n_practice, n_test, n_golden); for the full protocol predict more images (`prsr eval`)"
+    )
+
+
 def build_plan(
     methods: list[str], pool: list[str], raters_per_method: int, n_practice: int, n_test: int, n_golden: int, seed: int
 ) -> tuple[list[dict], list[dict]]:
@@ -132,10 +153,7 @@ def build_plan(
     is_golden, image_id, real_side). Positions 0..n_practice-1 are practice, the rest counted."""
     k = n_practice + n_test
     if len(pool) < k:
-        raise ValueError(
-            f"the predictions hold {len(pool)} images common to truth and every method; "
-            f"each rater needs {k} distinct images ({n_practice} practice + {n_test} trials)"
-        )
+        raise ValueError(too_few_images(len(pool), n_practice, n_test, n_golden))
     rng = np.random.default_rng(seed)
     perms = {m: rng.permutation(len(pool)) for m in methods}
     slot_rows, items = [], []
@@ -161,6 +179,153 @@ def build_plan(
     return slot_rows, items
 
 
+def _crowd_settings(crowd: dict | None) -> dict:
+    """The study row's crowd columns from a `load_config` dict (defaults filled in, values checked)."""
+    crowd = dict(crowd) if crowd is not None else load_config(None)
+    crowd.setdefault("texts", load_config(None)["texts"])
+    platform = crowd.get("platform") or "none"
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
+    code = crowd.get("completion_code")
+    max_claims = crowd.get("max_claims_per_client")
+    max_claims = DEFAULT_MAX_CLAIMS if max_claims is None else int(max_claims)
+    window = crowd.get("claim_window_min")
+    window_s = int(round(60 * float(window))) if window else DEFAULT_CLAIM_WINDOW_S
+    attention = crowd.get("attention_max_misses")
+    if max_claims < 0 or window_s < 1 or (attention is not None and int(attention) < 0):
+        raise ValueError("max_claims_per_client and attention_max_misses must be >= 0, claim_window_min > 0")
+    response = crowd.get("response_window_ms")
+    if response is not None and (isinstance(response, bool) or int(response) != response or response < 1):
+        raise ValueError(f"response_window_ms must be an integer >= 1 (ms), or omitted for no window; got {response!r}")
+    return dict(
+        platform=platform,
+        completion_url=check_completion_url(crowd.get("completion_url")),
+        completion_code=None if code in (None, "per-rater") else check_code(str(code), "--completion-code"),
+        require_pid=bool(crowd.get("require_pid", False)),
+        screenout=json.dumps(crowd.get("screenout") or {}),
+        texts=json.dumps(crowd["texts"]),
+        max_claims_per_client=max_claims,
+        claim_window_s=window_s,
+        attention_max_misses=None if attention is None else int(attention),
+        response_window_ms=None if response is None else int(response),
+    )
+
+
+def _check_protocol(**values) -> None:
+    """Each protocol size is an integer at or above its minimum; golden pairs fit the counted trials."""
+    minimum = dict(
+        raters_per_method=1, n_test=1, n_practice=0, n_golden=0, display_px=32, exposure_ms=1, abandon_after_s=1
+    )
+    for name, v in values.items():
+        if isinstance(v, bool) or int(v) != v or v < minimum[name]:
+            raise ValueError(f"{name} must be an integer >= {minimum[name]}, got {v}")
+    if values["n_golden"] > values["n_test"]:
+        raise ValueError(f"n_golden ({values['n_golden']}) cannot exceed n_test ({values['n_test']})")
+
+
+def _choose_methods(predictions: Path, methods: list[str] | None) -> list[str]:
+    """The methods to study: as given (each with a .npz), or the paper's study rows present."""
+    present = available_methods(predictions)
+    if methods is None:
+        methods = [m for m in study_rows() if m in present]
+        if not methods:
+            raise ValueError(
+                f"{predictions} holds none of the paper's study rows {list(study_rows())} "
+                f"(found {present}); choose with --methods"
+            )
+    missing = [m for m in methods if m not in present]
+    if missing or not methods or len(set(methods)) != len(methods):
+        raise ValueError(
+            f"--methods {methods}: need distinct methods with a .npz in {predictions} "
+            f"(missing {missing}; available {present})"
+        )
+    for m in methods:
+        if m in ("truth", "golden") or not 0 < len(m) <= 64:
+            raise ValueError(f"invalid method name {m!r}")
+    return methods
+
+
+def _load_predictions(predictions: Path, methods: list[str]) -> tuple[dict, dict, list[str]]:
+    """(truth arrays by id {"hr", "lr": {id: array}}, {method: {id: sr}}, pool): the pool is the ids of
+    truth.npz present in every method's file, in truth's order (each pair shows the ground truth and
+    the method's output FOR THE SAME INPUT, matched by id)."""
+    truth_path = predictions / "truth.npz"
+    truth = _load_npz(truth_path, ("lr", "hr", "ids"))
+    n = truth["hr"].shape[0] if truth["hr"].ndim == 4 else -1
+    _check_images(truth_path, "hr", truth["hr"], 32, n)
+    _check_images(truth_path, "lr", truth["lr"], 8, n)
+    channels = truth["hr"].shape[1]
+    truth_ids = _ids(truth_path, truth["ids"], n)
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    for m in methods:
+        path = predictions / f"{m}.npz"
+        z = _load_npz(path, ("sr", "ids"))
+        nm = z["sr"].shape[0] if z["sr"].ndim == 4 else -1
+        _check_images(path, "sr", z["sr"], 32, nm)
+        if z["sr"].shape[1] != channels:
+            raise ValueError(f"{path}: {z['sr'].shape[1]} channels, truth.npz has {channels}")
+        outputs[m] = dict(zip(_ids(path, z["ids"], nm), z["sr"]))
+    pool = [i for i in truth_ids if all(i in outputs[m] for m in methods)]
+    by_id = {key: dict(zip(truth_ids, truth[key])) for key in ("hr", "lr")}
+    return by_id, outputs, pool
+
+
+def _image_rows(truth: dict, outputs: dict, pool: list[str], seed: int) -> list[dict]:
+    """One PNG row per (kind, image id): the ground truth, the golden image and each method's output."""
+    golden = golden_images(np.stack([truth["lr"][i] for i in pool]), seed)
+
+    def png(x: np.ndarray) -> bytes:  # uint8 [C, H, W] -> PNG of [H, W, C]
+        return encode_png(np.ascontiguousarray(x.transpose(1, 2, 0)))
+
+    rows = []
+    for k, i in enumerate(pool):
+        rows.append(dict(kind="truth", image_id=i, png=png(truth["hr"][i])))
+        rows.append(dict(kind="golden", image_id=i, png=png(golden[k])))
+        rows.extend(dict(kind=m, image_id=i, png=png(outputs[m][i])) for m in outputs)
+    return rows
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases)."""
+    return Path(make_url(url).database or "") if is_sqlite(url) else None
+
+
+def _refuse_existing(url: str) -> None:
+    """ValueError if `url` holds a study's tables; never creates a SQLite file to find out."""
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        return
+    existing = set(inspect(get_engine(url)).get_table_names()) & set(metadata.tables)
+    if existing:
+        raise ValueError(
+            f"{url} already holds a study ({sorted(existing)}); "
+            "refusing to overwrite it (its answers would be lost) — choose a new --db"
+        )
+
+
+def _write_study(url: str, study_row: dict, image_rows: list, slot_rows: list, items: list) -> None:
+    """Create the tables and write everything in one transaction. Refuses a database that holds a study;
+    removes a SQLite file this call created if anything fails."""
+    path = _sqlite_file(url)
+    created = path is not None and not path.exists()
+    try:
+        _refuse_existing(url)
+        engine = get_engine(url)
+        store._SIZES.pop(url, None)  # a study re-created at a URL this process used before
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(insert(study).values(**study_row))
+            conn.execute(insert(images), image_rows)
+            conn.execute(insert(slots), slot_rows)
+            conn.execute(insert(plan_items), items)
+    except BaseException:
+        if created:
+            dispose_engine(url)
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
 def init_study(
     predictions: str | Path,
     db: str | Path,
@@ -181,140 +346,59 @@ def init_study(
 
     `crowd`: texts and platform settings as returned by `study_app.config.load_config` (keys texts,
     platform, completion_url, completion_code, require_pid, screenout, attention_max_misses,
-    max_claims_per_client, claim_window_min); defaults: today's texts, platform "none", one random
-    code per rater, `store.DEFAULT_MAX_CLAIMS` claims per client per hour.
-    Returns a summary dict (url, methods, images, slots).
+    max_claims_per_client, claim_window_min, response_window_ms); defaults: today's texts, platform
+    "none", one random code per rater, `store.DEFAULT_MAX_CLAIMS` claims per client per hour, no
+    response window. Stages: check settings -> choose methods -> load predictions -> plan -> images
+    -> write (only the last touches the database).
+    Returns a summary dict (url, methods, images, slots, channels, spare_images: images beyond one
+    session, i.e. how many replacements of voided pairs can be new to a rater).
     """
-    from .config import PLATFORMS, check_code, check_completion_url, load_config
-    from .store import DEFAULT_CLAIM_WINDOW_S, DEFAULT_MAX_CLAIMS
-
-    crowd = dict(crowd) if crowd is not None else load_config(None)
-    crowd.setdefault("texts", load_config(None)["texts"])
-    platform = crowd.get("platform") or "none"
-    if platform not in PLATFORMS:
-        raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
-    completion_url = check_completion_url(crowd.get("completion_url"))
-    code = crowd.get("completion_code")
-    code = None if code in (None, "per-rater") else check_code(str(code), "--completion-code")
-    max_claims = crowd.get("max_claims_per_client")
-    max_claims = DEFAULT_MAX_CLAIMS if max_claims is None else int(max_claims)
-    window_s = (
-        int(round(60 * float(crowd["claim_window_min"]))) if crowd.get("claim_window_min") else DEFAULT_CLAIM_WINDOW_S
+    crowd_row = _crowd_settings(crowd)
+    _check_protocol(
+        raters_per_method=raters_per_method,
+        n_test=n_test,
+        n_practice=n_practice,
+        n_golden=n_golden,
+        display_px=display_px,
+        exposure_ms=exposure_ms,
+        abandon_after_s=abandon_after_s,
     )
-    attention = crowd.get("attention_max_misses")
-    if max_claims < 0 or window_s < 1 or (attention is not None and int(attention) < 0):
-        raise ValueError("max_claims_per_client and attention_max_misses must be >= 0, claim_window_min > 0")
     predictions = Path(predictions)
     if not predictions.is_dir():
         raise FileNotFoundError(f"predictions folder {predictions} does not exist (run `prsr eval` first)")
-    for name, v, lo in (
-        ("raters_per_method", raters_per_method, 1),
-        ("n_test", n_test, 1),
-        ("n_practice", n_practice, 0),
-        ("n_golden", n_golden, 0),
-        ("display_px", display_px, 32),
-        ("exposure_ms", exposure_ms, 1),
-        ("abandon_after_s", abandon_after_s, 1),
-    ):
-        if int(v) != v or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v}")
-    if n_golden > n_test:
-        raise ValueError(f"n_golden ({n_golden}) cannot exceed n_test ({n_test})")
-    present = available_methods(predictions)
-    if methods is None:
-        methods = [m for m in study_rows() if m in present]
-        if not methods:
-            raise ValueError(
-                f"{predictions} holds none of the paper's study rows {list(study_rows())} "
-                f"(found {present}); choose with --methods"
-            )
-    missing = [m for m in methods if m not in present]
-    if missing or not methods or len(set(methods)) != len(methods):
-        raise ValueError(
-            f"--methods {methods}: need distinct methods with a .npz in {predictions} "
-            f"(missing {missing}; available {present})"
-        )
-    for m in methods:
-        if m in ("truth", "golden") or not 0 < len(m) <= 64:
-            raise ValueError(f"invalid method name {m!r}")
-
+    methods = _choose_methods(predictions, methods)
     url = normalise_url(db)
-    engine = get_engine(url)
-    existing = set(inspect(engine).get_table_names())
-    if existing & set(metadata.tables):
-        raise ValueError(
-            f"{url} already holds a study ({sorted(existing & set(metadata.tables))}); "
-            "refusing to overwrite it (its answers would be lost) — choose a new --db"
-        )
-
-    truth_path = predictions / "truth.npz"
-    truth = _load_npz(truth_path, ("lr", "hr", "ids"))
-    n = truth["hr"].shape[0] if truth["hr"].ndim == 4 else -1
-    _check_images(truth_path, "hr", truth["hr"], 32, n)
-    _check_images(truth_path, "lr", truth["lr"], 8, n)
-    channels = truth["hr"].shape[1]
-    truth_ids = _ids(truth_path, truth["ids"], n)
-    index = {i: k for k, i in enumerate(truth_ids)}
-    outputs: dict[str, dict[str, np.ndarray]] = {}
-    for m in methods:
-        path = predictions / f"{m}.npz"
-        z = _load_npz(path, ("sr", "ids"))
-        nm = z["sr"].shape[0] if z["sr"].ndim == 4 else -1
-        _check_images(path, "sr", z["sr"], 32, nm)
-        if z["sr"].shape[1] != channels:
-            raise ValueError(f"{path}: {z['sr'].shape[1]} channels, truth.npz has {channels}")
-        outputs[m] = dict(zip(_ids(path, z["ids"], nm), z["sr"]))
-    # every pair shows the ground truth and the method's output FOR THE SAME INPUT: match by id
-    pool = [i for i in truth_ids if all(i in outputs[m] for m in methods)]
+    _refuse_existing(url)  # before the slow work; checked again when writing
+    truth, outputs, pool = _load_predictions(predictions, methods)
     slot_rows, items = build_plan(methods, pool, raters_per_method, n_practice, n_test, n_golden, seed)
-    golden = golden_images(truth["lr"][[index[i] for i in pool]], seed)
-
-    def hwc(x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x.transpose(1, 2, 0))
-
-    image_rows = []
-    for k, i in enumerate(pool):
-        image_rows.append(dict(kind="truth", image_id=i, png=encode_png(hwc(truth["hr"][index[i]]))))
-        image_rows.append(dict(kind="golden", image_id=i, png=encode_png(hwc(golden[k]))))
-        for m in methods:
-            image_rows.append(dict(kind=m, image_id=i, png=encode_png(hwc(outputs[m][i]))))
-
-    from . import store
-
-    store._SIZES.pop(url, None)  # a study re-created at a URL this process used before
-    metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(study).values(
-                id=1,
-                dataset=dataset or predictions.resolve().parent.name,
-                methods=json.dumps(methods),
-                n_practice=n_practice,
-                n_test_trials=n_test,
-                n_golden=n_golden,
-                raters_per_method=raters_per_method,
-                display_px=display_px,
-                exposure_ms=exposure_ms,
-                fixation_ms=FIXATION_MS,
-                abandon_after_s=abandon_after_s,
-                golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
-                seed=seed,
-                created_at=utcnow(),
-                simulated=False,
-                sim_params=None,
-                platform=platform,
-                completion_url=completion_url,
-                completion_code=code,
-                require_pid=bool(crowd.get("require_pid", False)),
-                screenout=json.dumps(crowd.get("screenout") or {}),
-                texts=json.dumps(crowd["texts"]),
-                max_claims_per_client=max_claims,
-                claim_window_s=window_s,
-                attention_max_misses=None if attention is None else int(attention),
-                client_salt=secrets.token_hex(16),
-            )
-        )
-        conn.execute(insert(images), image_rows)
-        conn.execute(insert(slots), slot_rows)
-        conn.execute(insert(plan_items), items)
-    return dict(url=url, methods=methods, images=len(pool), slots=len(slot_rows), channels=channels)
+    image_rows = _image_rows(truth, outputs, pool, seed)
+    study_row = dict(
+        id=1,
+        dataset=dataset or predictions.resolve().parent.name,
+        methods=json.dumps(methods),
+        n_practice=n_practice,
+        n_test_trials=n_test,
+        n_golden=n_golden,
+        raters_per_method=raters_per_method,
+        display_px=display_px,
+        exposure_ms=exposure_ms,
+        fixation_ms=FIXATION_MS,
+        abandon_after_s=abandon_after_s,
+        golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
+        seed=seed,
+        created_at=utcnow(),
+        simulated=False,
+        sim_params=None,
+        client_salt=secrets.token_hex(16),
+        **crowd_row,
+    )
+    _write_study(url, study_row, image_rows, slot_rows, items)
+    channels = next(iter(truth["hr"].values())).shape[0]
+    return dict(
+        url=url,
+        methods=methods,
+        images=len(pool),
+        slots=len(slot_rows),
+        channels=channels,
+        spare_images=len(pool) - n_practice - n_test,
+    )

@@ -8,7 +8,7 @@ texts:
   title: Which image is from a camera?
   consent: |                 # Markdown shown above the consent checkbox
     ...
-  instructions: |            # Markdown; {n_practice}, {n_test_trials}, {exposure_s} are filled in
+  instructions: |   # Markdown; {n_practice} {n_test_trials} {exposure_s} {exposure} {response_rule} are filled in
     ...
   debrief: |                 # Markdown on the completion page
     ...
@@ -24,12 +24,15 @@ screenout:                    # code per screen-out reason (redirected with comp
   full: CFULL
   expired: CEXP
   bad_link: CBADLINK
+  device: CDEVICE             # the screen is too small for the pair (a phone)
 attention_max_misses: 1       # end the session after more failed golden questions; omit: never
+response_window_ms: 1000      # a choice later than this after the pair is erased is a timeout; omit: no window
 max_claims_per_client: 5      # slot claims per client address per claim_window_min; 0: no limit
 claim_window_min: 60
 ```
 
-Command-line options of `init` override the file.
+Command-line options of `init` override the file. `docs/study-settings.md` holds a complete example
+with every key explained (a test loads it).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 PLATFORMS = ("none", "prolific", "mturk")
-SCREENOUT_REASONS = ("no_consent", "failed_attention", "full", "expired", "bad_link")
+SCREENOUT_REASONS = ("no_consent", "failed_attention", "full", "expired", "bad_link", "device")
 PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc={code}"
 _CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -52,10 +57,10 @@ DEFAULT_TEXTS = {
     ),
     "instructions": (
         "- A **+** appears in the middle of the screen: look at it.\n"
-        "- Two images then appear side by side for **{exposure_s:g} second(s)** and disappear. One is a real "
+        "- Two images then appear side by side for **{exposure}** and disappear. One is a real "
         "photograph, the other was made by a computer.\n"
         "- Then click **Left** or **Right** (or press ← / → or F / J): *which image, would you guess, is from "
-        "a camera?* Take your time to answer; only the images are time-limited.\n"
+        "a camera?* {response_rule}\n"
         "- First come **{n_practice} practice pairs** where we tell you the right answer, then "
         "**{n_test_trials} pairs** that count. Some pairs are easy checks of attention.\n"
         "- Please keep this tab in front and do not reload the page during a pair.\n"
@@ -78,7 +83,37 @@ _KEYS = {
     "attention_max_misses",
     "max_claims_per_client",
     "claim_window_min",
+    "response_window_ms",
 }
+PLACEHOLDERS = ("n_practice", "n_test_trials", "exposure_s", "exposure", "response_rule")
+
+
+def seconds_text(ms: float) -> str:
+    """A duration in words: 1000 -> "1 second", 1500 -> "1.5 seconds", 250 -> "0.25 seconds"."""
+    s = ms / 1000
+    return f"{s:g} second" + ("" if s == 1 else "s")
+
+
+def response_rule(response_window_ms: int | None) -> str:
+    """The instructions' sentence on answer time: none without a response window."""
+    if not response_window_ms:
+        return "Take your time to answer; only the images are time-limited."
+    return (
+        f"Answer within **{seconds_text(response_window_ms)}** after the images disappear; "
+        "a later answer is recorded as too late and does not count."
+    )
+
+
+def format_instructions(text: str, settings: dict) -> str:
+    """The instructions with their placeholders filled from the study row `settings`."""
+    exposure_ms = settings["exposure_ms"]
+    return text.format(
+        n_practice=settings["n_practice"],
+        n_test_trials=settings["n_test_trials"],
+        exposure_s=exposure_ms / 1000,
+        exposure=seconds_text(exposure_ms),
+        response_rule=response_rule(settings.get("response_window_ms")),
+    )
 
 
 def check_completion_url(url: str | None, where: str = "--completion-url") -> str | None:
@@ -104,8 +139,6 @@ def load_config(path: str | Path | None) -> dict:
     """The study config: DEFAULT_TEXTS merged with the YAML file's `texts`, plus its other keys (checked)."""
     cfg: dict = {}
     if path is not None:
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"study config {path} does not exist")
@@ -127,12 +160,10 @@ def load_config(path: str | Path | None) -> dict:
         else:
             texts[k] = v
     try:
-        texts["instructions"].format(n_practice=10, n_test_trials=45, exposure_s=1.0)
+        format_instructions(texts["instructions"], dict(n_practice=10, n_test_trials=45, exposure_ms=1000))
     except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(
-            f"{path}: texts.instructions may use only {{n_practice}}, {{n_test_trials}}, "
-            f"{{exposure_s}} (literal braces doubled): {e}"
-        ) from None
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        raise ValueError(f"{path}: texts.instructions may use only {allowed} (literal braces doubled): {e}") from None
     out = {k: v for k, v in cfg.items() if k != "texts"}
     out["texts"] = texts
     screenout = out.get("screenout") or {}

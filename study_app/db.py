@@ -19,9 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .schema import upgrade
 
 CONNECT_WAIT_S = 30.0  # how long a new connection waits for a (re)starting server
 RETRIES = 5  # reruns of a transaction whose connection was lost
@@ -148,8 +150,6 @@ _CHECKED: set[str] = set()
 def open_study(db: str | Path) -> Engine:
     """The engine of an EXISTING study database (upgraded additively to the current schema, see
     `schema.upgrade`); a clear error (and no new empty file) otherwise."""
-    from sqlalchemy import inspect
-
     url = normalise_url(db)
     if url not in _CHECKED:
         if is_sqlite(url):
@@ -158,12 +158,8 @@ def open_study(db: str | Path) -> Engine:
                 raise FileNotFoundError(f"study database {path} does not exist (create it with `prsr study init`)")
         if "study" not in inspect(get_engine(url)).get_table_names():
             raise ValueError(f"{url} holds no study (create one with `prsr study init`)")
-        from .schema import upgrade
-
         added = upgrade(get_engine(url))  # older databases gain the new nullable columns, nothing else changes
         if added:
-            import logging
-
-            logging.getLogger(__name__).warning("upgraded study database %s: added %s", url, ", ".join(added))
+            _log.warning("upgraded study database %s: added %s", url, ", ".join(added))
         _CHECKED.add(url)
     return get_engine(url)

@@ -68,6 +68,6 @@ def fits(env: dict, display_px: int) -> bool:
 
 
 def make_component():
-    import streamlit as st
+    import streamlit as st  # noqa: PLC0415  (only the app registers components; `fits` is used without streamlit)
 
     return st.components.v2.component("prsr_env", html=HTML, js=JS)

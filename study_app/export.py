@@ -6,10 +6,16 @@
   non-real image was chosen (for golden trials: the degraded image, i.e. the golden question failed).
   `attempt` is 0 unless earlier attempts at that position were voided; `shown_at` / `answered_at`
   are UTC ISO 8601 (`shown_at` = server time of the answer minus the browser-measured exposure and
-  reaction time). Raters carry their platform ids, enrolment/completion times, completion code and
-  the environment measured in their browser (empty where not recorded, e.g. older databases).
-- `read_voided(db_url)`: every voided attempt (`VOIDED_COLUMNS`), so that skipped pairs are visible.
-- `study_info(db_url) -> dict`: protocol, methods, whether simulated (and the simulation parameters).
+  reaction time). Raters carry their platform ids, enrolment/completion times, completion code,
+  the environment measured in their browser and their optional `comments` (empty where not
+  recorded, e.g. older databases). `exposure_ms` / `reaction_ms` are rounded to 0.1 ms (the
+  browser's clock is no finer); `timed_out` is True for an answer after the study's response window.
+- `read_voided(db_url)`: every voided attempt (`VOIDED_COLUMNS`; `reason` reload | resize, empty in
+  older databases), so that skipped pairs are visible.
+- `study_info(db_url) -> dict`: protocol, methods, display and timing, the crowd settings (platform,
+  codes, attention rule, response window, texts), whether simulated (and the simulation parameters).
+- `write_export(db_url, out)`: `raters.csv`, `trials.csv`, `voided.csv` and `study.json` (study_info).
+  Columns are only ever added at the end, so older readers keep working.
 - `read_images(db_url, method, image_ids) -> {image_id: (truth, model)}` uint8 [H, W, C].
 """
 
@@ -24,7 +30,7 @@ from sqlalchemy import select
 
 from .builder import decode_png
 from .db import open_study
-from .schema import images, raters, study, trials, voided_trials
+from .schema import images, raters, slots, study, trials, voided_trials
 from .store import _aware
 
 RATER_COLUMNS = [
@@ -44,6 +50,7 @@ RATER_COLUMNS = [
     "device_pixel_ratio",
     "user_agent",
     "refresh_hz",
+    "comments",
 ]
 TRIAL_COLUMNS = [
     "rater_id",
@@ -61,6 +68,7 @@ TRIAL_COLUMNS = [
     "tab_hidden",
     "shown_at",
     "answered_at",
+    "timed_out",
 ]
 VOIDED_COLUMNS = [
     "rater_id",
@@ -73,6 +81,7 @@ VOIDED_COLUMNS = [
     "real_side",
     "issued_at",
     "voided_at",
+    "reason",
 ]
 _RATER_DB = [
     "participant_id",
@@ -86,7 +95,31 @@ _RATER_DB = [
     "device_pixel_ratio",
     "user_agent",
     "refresh_hz",
+    "comments",
 ]
+# the study row's settings in study.json (client_salt stays out: it keys the stored client hashes)
+_SETTINGS = (
+    "dataset",
+    "n_practice",
+    "n_test_trials",
+    "n_golden",
+    "raters_per_method",
+    "display_px",
+    "exposure_ms",
+    "fixation_ms",
+    "response_window_ms",
+    "abandon_after_s",
+    "golden_kind",
+    "attention_max_misses",
+    "seed",
+    "platform",
+    "completion_url",
+    "completion_code",
+    "require_pid",
+    "max_claims_per_client",
+    "claim_window_s",
+)
+TIME_DECIMALS = 1  # exported exposure and reaction times: 0.1 ms
 
 
 def _iso(values) -> list:
@@ -130,6 +163,7 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                     trials.c.tab_hidden,
                     trials.c.shown_at,
                     trials.c.answered_at,
+                    trials.c.timed_out,
                 )
                 .join(raters, raters.c.rater_id == trials.c.rater_id)
                 .where(trials.c.answered_at.is_not(None))
@@ -141,11 +175,12 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         for col in cols:
             frame[col] = pd.Series(_iso(frame[col].tolist()), index=frame.index, dtype=object)
     t["attempt"] = t["attempt"].astype(int)
-    for col in ("is_practice", "is_golden", "tab_hidden"):
+    t["timed_out"] = t["timed_out"].fillna(False)  # NULL before response windows existed: none
+    for col in ("is_practice", "is_golden", "tab_hidden", "timed_out"):
         t[col] = t[col].astype(bool)
     t["trial_index"] = t["trial_index"].astype(int)
-    t["exposure_ms"] = t["exposure_ms"].astype(float)
-    t["reaction_ms"] = t["reaction_ms"].astype(float)
+    t["exposure_ms"] = t["exposure_ms"].astype(float).round(TIME_DECIMALS)
+    t["reaction_ms"] = t["reaction_ms"].astype(float).round(TIME_DECIMALS)
     t["chose_model"] = (t["choice"] != t["real_side"]).astype(bool)
     t = t[TRIAL_COLUMNS].reset_index(drop=True)
     golden = t[t["is_golden"] & ~t["is_practice"]]
@@ -174,6 +209,7 @@ def read_voided(db_url: str) -> pd.DataFrame:
                     v.c.real_side,
                     v.c.issued_at,
                     v.c.voided_at,
+                    v.c.reason,
                 )
                 .join(raters, raters.c.rater_id == v.c.rater_id)
                 .order_by(v.c.rater_id, v.c.voided_at, v.c.id)
@@ -188,31 +224,22 @@ def read_voided(db_url: str) -> pd.DataFrame:
 
 
 def study_info(db_url: str) -> dict:
-    """The study's description: `simulated`, `methods`, `n_test_trials`, `n_practice`, `n_golden`,
-    `dataset`, `created_at` (ISO 8601), `raters_per_method`, `display_px`, `exposure_ms`,
-    `golden_kind`, `seed`, and for simulated studies the simulation parameters (`true_fool_rates`,
-    `rater_sd`, `image_sd`, `seed`, ...), which override the study's own `seed` key."""
+    """The study's description and settings: `simulated`, `methods`, `created_at` (ISO 8601), the
+    protocol (`n_test_trials`, `n_practice`, `n_golden`, `raters_per_method`, `golden_kind`, `seed`),
+    display and timing (`display_px`, `exposure_ms`, `fixation_ms`, `response_window_ms`: None = no
+    window), the attention rule (`attention_max_misses`: None = never screened out), the crowd
+    settings (`platform`, `completion_url`, `completion_code`, `require_pid`, `screenout`,
+    `max_claims_per_client`, `claim_window_s`, `texts`), and for simulated studies the simulation
+    parameters (`true_fool_rates`, `rater_sd`, `image_sd`, `seed`, ...), which override `seed`."""
     engine = open_study(db_url)
     with engine.connect() as conn:
         row = conn.execute(select(study).where(study.c.id == 1)).mappings().first()
     if row is None:
         raise ValueError(f"{db_url} holds no study; create one with `prsr study init`")
-    info = {
-        k: row[k]
-        for k in (
-            "dataset",
-            "n_practice",
-            "n_test_trials",
-            "n_golden",
-            "raters_per_method",
-            "display_px",
-            "exposure_ms",
-            "fixation_ms",
-            "abandon_after_s",
-            "golden_kind",
-            "seed",
-        )
-    }
+    info = {k: row[k] for k in _SETTINGS}
+    info["require_pid"] = bool(info["require_pid"])
+    info["screenout"] = json.loads(row["screenout"] or "{}")
+    info["texts"] = json.loads(row["texts"] or "{}")
     info["methods"] = json.loads(row["methods"])
     info["simulated"] = bool(row["simulated"])
     info["created_at"] = _aware(row["created_at"]).isoformat()
@@ -238,22 +265,31 @@ def read_images(db_url: str, method: str, image_ids) -> dict[str, tuple[np.ndarr
     return {i: (decode_png(found[("truth", i)]), decode_png(found[(method, i)])) for i in ids}
 
 
-def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path, Path]:
-    """Write `raters.csv`, `trials.csv` and `voided.csv` into `out` (created); returns their paths."""
+def write_export(db_url: str, out: str | Path) -> dict[str, Path]:
+    """Write `raters.csv`, `trials.csv`, `voided.csv` and `study.json` into `out` (created), each
+    atomically; returns {file name: path}."""
+    # lazy: the sr_data package imports torch (~2 s), which the app (a reader of this module) never needs
+    from sr_data.files import atomic_write_json, atomic_write_text  # noqa: PLC0415
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     r, t = read_tables(db_url)
-    rp, tp, vp = out / "raters.csv", out / "trials.csv", out / "voided.csv"
-    r.to_csv(rp, index=False)
-    t.to_csv(tp, index=False)
-    read_voided(db_url).to_csv(vp, index=False)
-    return rp, tp, vp
+    frames = {"raters.csv": r, "trials.csv": t, "voided.csv": read_voided(db_url)}
+    paths = {name: out / name for name in (*frames, "study.json")}
+    for name, frame in frames.items():
+        atomic_write_text(paths[name], frame.to_csv(index=False))
+    atomic_write_json(paths["study.json"], study_info(db_url))
+    return paths
+
+
+def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path, Path]:
+    """`write_export`, returning the paths of raters.csv, trials.csv and voided.csv (study.json is written too)."""
+    paths = write_export(db_url, out)
+    return paths["raters.csv"], paths["trials.csv"], paths["voided.csv"]
 
 
 def progress_table(db_url: str) -> pd.DataFrame:
     """Per method: `slots`, raters `complete` / `in_progress` / `abandoned`, and counted `trials` answered."""
-    from .schema import slots
-
     engine = open_study(db_url)
     with engine.connect() as conn:
         s = pd.DataFrame(conn.execute(select(slots.c.method)).all(), columns=["method"])

@@ -86,7 +86,7 @@ class ThrowawayPostgres:
 
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""
-        import psycopg
+        import psycopg  # noqa: PLC0415  (optional: the PostgreSQL driver, needed only with a PostgreSQL study)
 
         name = "t_" + uuid.uuid4().hex[:12]
         with psycopg.connect(

@@ -9,7 +9,8 @@
 - `raters`: one row per participant id; `slot_id` is the slot they hold (NULL once abandoned).
 - `trials`: the trials issued to a rater, unique per (rater_id, trial_index); `attempt` counts
   replacements after a void, and an answer is accepted only for the current attempt.
-- `voided_trials`: a copy of each trial that was shown but not answered before a refresh.
+- `voided_trials`: a copy of each trial that was shown but not answered: before a refresh (`reason`
+  `reload`) or because the window changed size during the exposure (`resize`).
 - `rate_buckets` / `rate_events`: rate limiting that every app process sees (slot claims per client,
   admin secret attempts). A bucket row per (kind, client) is locked to serialise one client's checks;
   each event (with its outcome) is kept, so admin attempts are also a log.
@@ -33,6 +34,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
 
 metadata = MetaData()
@@ -66,6 +69,8 @@ study = Table(
     Column("max_claims_per_client", Integer, nullable=True),  # 0: no limit
     Column("claim_window_s", Integer, nullable=True),
     Column("attention_max_misses", Integer, nullable=True),  # screen out after more golden misses; NULL: never
+    # ms from the erase of the pair to the choice; a later choice is a timeout. NULL: no window
+    Column("response_window_ms", Integer, nullable=True),
     Column("client_salt", String(64), nullable=True),  # keys client addresses (stored only hashed)
 )
 
@@ -141,6 +146,8 @@ def _trial_columns() -> list[Column]:
         Column("exposure_ms", Float, nullable=True),
         Column("reaction_ms", Float, nullable=True),
         Column("tab_hidden", Boolean, nullable=True),
+        # the choice came after the study's response window (NULL in databases made before it: False)
+        Column("timed_out", Boolean, nullable=True),
     ]
 
 
@@ -162,6 +169,7 @@ voided_trials = Table(
     Column("trial_index", Integer, nullable=False),
     *_trial_columns(),
     Column("voided_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(16), nullable=True),  # reload (a new page load) | resize (during the exposure)
 )
 
 rate_buckets = Table(
@@ -193,8 +201,6 @@ def upgrade(engine) -> list[str]:
     whole upgrade is one transaction holding a lock (PostgreSQL: `pg_advisory_xact_lock`; SQLite: the
     store's `BEGIN IMMEDIATE`), and the columns are read after the lock is taken, so a second
     upgrader waits and then finds nothing to add."""
-    from sqlalchemy import inspect, text
-
     added = []
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -12,6 +12,9 @@ that the MARGINAL fool rate is the requested P. Practice trials are answered the
 - Abandoned sessions: a fraction `abandon_rate` of raters stops after a uniform random number of
   answers and never returns; the simulated clock then passes the study's abandonment timeout, so the
   next enrolment reclaims the slot (as with real drop-outs).
+- The study's attention rule applies as in the app: a simulated rater whose golden misses exceed
+  `attention_max_misses` is screened out (the session ends, the slot is free again) and counted
+  as `screened_out`.
 - Methods without a `--fool-rate` get `DEFAULT_FOOL_RATES` (the paper's CelebA Table 1 values) or
   `FALLBACK_FOOL_RATE`.
 """
@@ -57,6 +60,67 @@ def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_fail_rate, abandon_rate) -> None:
+    unknown = sorted(set(fool_rates) - set(methods))
+    if unknown:
+        raise ValueError(f"--fool-rate for {unknown}, which the study does not compare (it has {methods})")
+    if n_raters < 1:
+        raise ValueError(f"--raters must be >= 1, got {n_raters}")
+    for name, v in (("golden_fail_rate", golden_fail_rate), ("abandon_rate", abandon_rate)):
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {v}")
+    if rater_sd < 0 or image_sd < 0:
+        raise ValueError("rater_sd and image_sd must be >= 0")
+
+
+def _simulate_rater(
+    engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
+):
+    """One enrolled simulated rater's answers (see the module docstring); returns (clock after the
+    last answer, the rater's outcome: complete | abandoned | screened_out). `image_effect` is shared
+    across raters and filled here."""
+    u = rng.normal(0.0, rater_sd)
+    attentive = rng.random() >= golden_fail_rate
+    stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
+    golden_seen = 0
+    answered = 0
+    while True:
+        if stop_after is not None and answered >= stop_after:
+            break
+        trial = next_trial(engine, pid, now=clock)
+        if trial is None:
+            break
+        if trial.is_golden:
+            golden_seen += 1
+            fooled = (golden_seen == 1 or rng.random() < 0.5) if not attentive else False
+        elif not attentive:
+            fooled = rng.random() < 0.5
+        else:
+            key = (trial.method, trial.image_id)
+            if key not in image_effect:
+                image_effect[key] = rng.normal(0.0, image_sd)
+            p = 1.0 / (1.0 + math.exp(-(intercepts[trial.method] + u + image_effect[key])))
+            fooled = rng.random() < p
+        other = "right" if trial.real_side == "left" else "left"
+        choice = other if fooled else trial.real_side
+        clock += timedelta(seconds=SECONDS_PER_TRIAL)
+        result = record_answer(
+            engine,
+            pid,
+            trial.trial_index,
+            trial.attempt,
+            choice,
+            exposure_ms=1000.0 + rng.normal(0.0, 0.3),
+            reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
+            tab_hidden=False,
+            now=clock,
+        )
+        answered += 1
+        if result.screened_out:  # the study's attention rule ended the session (its slot is free again)
+            return clock, "screened_out"
+    return clock, "abandoned" if stop_after is not None else "complete"
+
+
 def simulate_study(
     db: str,
     n_raters: int,
@@ -78,16 +142,7 @@ def simulate_study(
     settings = study_settings(engine)
     methods = json.loads(settings["methods"])
     fool_rates = dict(fool_rates or {})
-    unknown = sorted(set(fool_rates) - set(methods))
-    if unknown:
-        raise ValueError(f"--fool-rate for {unknown}, which the study does not compare (it has {methods})")
-    if n_raters < 1:
-        raise ValueError(f"--raters must be >= 1, got {n_raters}")
-    for name, v in (("golden_fail_rate", golden_fail_rate), ("abandon_rate", abandon_rate)):
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {v}")
-    if rater_sd < 0 or image_sd < 0:
-        raise ValueError("rater_sd and image_sd must be >= 0")
+    _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_fail_rate, abandon_rate)
     rates = {m: fool_rates.get(m, DEFAULT_FOOL_RATES.get(m, FALLBACK_FOOL_RATE)) for m in methods}
     intercepts = {m: solve_logit_intercept(p, rater_sd, image_sd) for m, p in rates.items()}
     params = dict(
@@ -112,54 +167,20 @@ def simulate_study(
     gap = timedelta(seconds=settings["abandon_after_s"] + 1)
     # start in the past so that the last simulated session ends about now
     clock = utcnow() - n_raters * (gap + timedelta(seconds=SECONDS_PER_TRIAL * total))
-    counts = {"complete": 0, "abandoned": 0}
+    counts = {"complete": 0, "abandoned": 0, "screened_out": 0}
     for k in tqdm(range(n_raters), desc="simulated raters", disable=not progress):
         pid = f"sim-{k + 1:05d}"
         try:
-            who = enrol(engine, pid, now=clock)
+            enrol(engine, pid, now=clock)
         except StudyFull:
             raise ValueError(
                 f"the study has no free slot for simulated rater {k + 1} of {n_raters}; "
                 "initialise it with more --raters-per-method"
             ) from None
-        u = rng.normal(0.0, rater_sd)
-        attentive = rng.random() >= golden_fail_rate
-        stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
-        golden_seen = 0
-        answered = 0
-        while True:
-            if stop_after is not None and answered >= stop_after:
-                break
-            trial = next_trial(engine, pid, now=clock)
-            if trial is None:
-                break
-            if trial.is_golden:
-                golden_seen += 1
-                fooled = (golden_seen == 1 or rng.random() < 0.5) if not attentive else False
-            elif not attentive:
-                fooled = rng.random() < 0.5
-            else:
-                key = (trial.method, trial.image_id)
-                if key not in image_effect:
-                    image_effect[key] = rng.normal(0.0, image_sd)
-                p = 1.0 / (1.0 + math.exp(-(intercepts[trial.method] + u + image_effect[key])))
-                fooled = rng.random() < p
-            other = "right" if trial.real_side == "left" else "left"
-            choice = other if fooled else trial.real_side
-            clock += timedelta(seconds=SECONDS_PER_TRIAL)
-            record_answer(
-                engine,
-                pid,
-                trial.trial_index,
-                trial.attempt,
-                choice,
-                exposure_ms=1000.0 + rng.normal(0.0, 0.3),
-                reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
-                tab_hidden=False,
-                now=clock,
-            )
-            answered += 1
-        counts["abandoned" if stop_after is not None else "complete"] += 1
+        clock, outcome = _simulate_rater(
+            engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
+        )
+        counts[outcome] += 1
         clock += gap  # past the timeout: an abandoned slot is reclaimed by the next enrolment
     reclaim_abandoned(engine, now=clock)  # the last drop-outs, too
     return {**params, **counts, "url": url}

@@ -7,11 +7,19 @@ A rater's whole trial list lives in the database, never in a browser session:
   rater and copies the slot's planned trials; a returning participant resumes and never gets a
   second slot. Slots of raters idle for longer than the study's `abandon_after_s` are freed first.
 - `next_trial(engine, rater_id)` issues the first unanswered trial. If that trial had already been
-  issued (the page was refreshed while it was on screen) it is voided — copied to `voided_trials` —
-  and replaced by a new pair on an image this rater has not seen, with a new `attempt` number.
+  issued (the page was refreshed while it was on screen) it is voided — copied to `voided_trials`
+  with reason `reload` — and replaced by a new pair, with a new `attempt` number. `void_trial` does
+  the same for a pair whose window changed size during the exposure (reason `resize`).
+  The replacement rule: the replacement image is drawn at random from the pool images this rater has
+  not been shown (in any trial or voided attempt); when the rater has seen every image of the pool,
+  the voided image itself is shown again (with a new left/right draw). `init` reports how many
+  images the pool holds beyond one session (`spare_images`).
 - `record_answer(...)` stores an answer for (rater, trial_index, attempt) once: a second submission
   of the same answer is reported as `duplicate` and changes nothing; an answer to a voided attempt
-  is `stale` and ignored.
+  is `stale` and ignored. With a response window (`study.response_window_ms`), an answer whose
+  browser-measured `reaction_ms` (from the erase of the pair to the choice) exceeds the window is
+  stored with `timed_out` true: it is kept, not voided, never counts as a golden miss, and the
+  analysis leaves it out of the fool rates (its own `timeout` rule).
 
 - Participant ids are compared trimmed and case-insensitively: `rater_id` is the lower-case form,
   `participant_id` keeps the id as the platform gave it.
@@ -30,6 +38,7 @@ Nothing here builds SQL from text: values reach the database only as bound param
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import random
 import re
@@ -37,6 +46,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+from PIL import Image
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -104,6 +115,7 @@ class AnswerResult:
     correct: bool | None  # the real image was chosen (None when stale)
     complete: bool  # the rater has answered every trial
     screened_out: bool = False  # this answer failed the study's attention rule: the session ends
+    timed_out: bool = False  # the answer came after the study's response window
 
 
 def utcnow() -> datetime:
@@ -271,6 +283,70 @@ def _clean_env(env: dict | None) -> dict:
     return out
 
 
+def _check_claims(conn, settings, client: str | None, now: datetime) -> None:
+    """TooManyClaims if `client` made the study's `max_claims_per_client` claims in its window."""
+    limit = settings.get("max_claims_per_client")
+    limit = DEFAULT_MAX_CLAIMS if limit is None else limit
+    if not client or limit <= 0:
+        return
+    _lock_bucket(conn, "claim", client)
+    window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
+    _prune_events(conn, "claim", now, window)
+    if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
+        raise TooManyClaims(
+            f"this connection took {limit} places in the last {window // 60} minutes; no further place is given to it"
+        )
+
+
+def _claim_slot(conn, pid: str, id_source: str, now: datetime, client: str | None, values: dict) -> Enrolment:
+    """Give `pid` the lowest free slot, create the rater (with `values`: platform ids and environment)
+    and copy the slot's planned trials; StudyFull when no slot is free."""
+    slot = conn.execute(
+        select(slots.c.slot_id, slots.c.method)
+        .where(slots.c.status == "free")
+        .order_by(slots.c.slot_order)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if slot is None:
+        raise StudyFull("every rater slot of this study is taken; thank you for your interest")
+    conn.execute(
+        insert(raters).values(
+            rater_id=pid,
+            id_source=id_source,
+            slot_id=slot.slot_id,
+            method=slot.method,
+            status="in_progress",
+            enrolled_at=now,
+            last_seen_at=now,
+            client_key=client,
+            **values,
+        )
+    )
+    if client:
+        conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
+    conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id).values(status="taken", rater_id=pid))
+    plan = conn.execute(
+        select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
+    ).mappings()
+    conn.execute(
+        insert(trials),
+        [
+            dict(
+                rater_id=pid,
+                trial_index=p["position"],
+                is_practice=p["is_practice"],
+                is_golden=p["is_golden"],
+                image_id=p["image_id"],
+                real_side=p["real_side"],
+                attempt=0,
+            )
+            for p in plan.all()
+        ],
+    )
+    return Enrolment(pid, slot.method, "in_progress", False, None)
+
+
 @retry_on_disconnect
 def enrol(
     engine: Engine,
@@ -312,66 +388,8 @@ def enrol(
                     return _enrolment(existing, resumed=True)
                 settings = _study_row(conn)
                 _reclaim_abandoned(conn, now, settings["abandon_after_s"])
-                limit = settings.get("max_claims_per_client")
-                limit = DEFAULT_MAX_CLAIMS if limit is None else limit
-                if client and limit > 0:
-                    _lock_bucket(conn, "claim", client)
-                    window = settings.get("claim_window_s") or DEFAULT_CLAIM_WINDOW_S
-                    _prune_events(conn, "claim", now, window)
-                    if _events(conn, "claim", client, now - timedelta(seconds=window), ("claimed",)) >= limit:
-                        raise TooManyClaims(
-                            f"this connection took {limit} places in the last "
-                            f"{window // 60} minutes; no further place is given to it"
-                        )
-                slot = conn.execute(
-                    select(slots.c.slot_id, slots.c.method)
-                    .where(slots.c.status == "free")
-                    .order_by(slots.c.slot_order)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).first()
-                if slot is None:
-                    raise StudyFull("every rater slot of this study is taken; thank you for your interest")
-                conn.execute(
-                    insert(raters).values(
-                        rater_id=pid,
-                        id_source=id_source,
-                        slot_id=slot.slot_id,
-                        method=slot.method,
-                        status="in_progress",
-                        enrolled_at=now,
-                        last_seen_at=now,
-                        client_key=client,
-                        **given,
-                        **env,
-                    )
-                )
-                if client:
-                    conn.execute(insert(rate_events).values(kind="claim", client_key=client, at=now, outcome="claimed"))
-                conn.execute(update(slots).where(slots.c.slot_id == slot.slot_id).values(status="taken", rater_id=pid))
-                plan = (
-                    conn.execute(
-                        select(plan_items).where(plan_items.c.slot_id == slot.slot_id).order_by(plan_items.c.position)
-                    )
-                    .mappings()
-                    .all()
-                )
-                conn.execute(
-                    insert(trials),
-                    [
-                        dict(
-                            rater_id=pid,
-                            trial_index=p["position"],
-                            is_practice=p["is_practice"],
-                            is_golden=p["is_golden"],
-                            image_id=p["image_id"],
-                            real_side=p["real_side"],
-                            attempt=0,
-                        )
-                        for p in plan
-                    ],
-                )
-                return Enrolment(pid, slot.method, "in_progress", False, None)
+                _check_claims(conn, settings, client, now)
+                return _claim_slot(conn, pid, id_source, now, client, {**given, **env})
         except IntegrityError:
             continue
     raise RuntimeError(f"could not enrol {pid!r}: repeated conflicts")
@@ -421,16 +439,69 @@ def _lock_rater(conn, rater_id: str, now: datetime):
     return row
 
 
-_SIZES: dict[str, tuple[int, int]] = {}
+_SIZES: dict[str, tuple[int, int, int | None]] = {}
 
 
 def _sizes(conn) -> tuple[int, int]:
     """(n_practice, n_test_trials) of the study; fixed at init, so cached per database URL."""
+    return _fixed(conn)[:2]
+
+
+def _fixed(conn) -> tuple[int, int, int | None]:
+    """(n_practice, n_test_trials, response_window_ms) of the study, cached per database URL."""
     key = str(conn.engine.url)
     if key not in _SIZES:
         row = _study_row(conn)
-        _SIZES[key] = (row["n_practice"], row["n_test_trials"])
+        _SIZES[key] = (row["n_practice"], row["n_test_trials"], row.get("response_window_ms"))
     return _SIZES[key]
+
+
+def _void(conn, row, now: datetime, reason: str) -> dict:
+    """Copy the issued attempt `row` (a trials row) to `voided_trials` with `reason`; returns the
+    replacement's values (attempt + 1, an image by the replacement rule, a new side draw)."""
+    voided = {k: row[k] for k in row.keys() if k != "id"}
+    conn.execute(insert(voided_trials).values(**voided, voided_at=now, reason=reason))
+    attempt = row["attempt"] + 1
+    rater_id, index = row["rater_id"], row["trial_index"]
+    return dict(
+        attempt=attempt,
+        image_id=_replacement_image(conn, rater_id, index, attempt, row["image_id"]),
+        real_side=random.Random(f"{rater_id}:{index}:{attempt}:side").choice(SIDES),
+    )
+
+
+@retry_on_disconnect
+def void_trial(
+    engine: Engine, rater_id: str, trial_index: int, attempt: int, reason: str, *, now: datetime | None = None
+) -> bool:
+    """Void the issued, unanswered attempt (rater_id, trial_index, attempt) — e.g. the window changed
+    size during its exposure (`reason` "resize") — and queue its replacement, which `next_trial`
+    then issues as a fresh pair. False (nothing changed) if that attempt is not the open one (already
+    answered or voided: a repeated request is harmless)."""
+    validate_participant_id(rater_id)
+    if reason not in ("reload", "resize"):
+        raise ValueError(f"reason must be 'reload' or 'resize', got {reason!r}")
+    now = now or utcnow()
+    with engine.begin() as conn:
+        rater = _lock_rater(conn, rater_id, now)
+        row = (
+            conn.execute(
+                select(trials).where(
+                    trials.c.rater_id == rater_id,
+                    trials.c.trial_index == trial_index,
+                    trials.c.attempt == attempt,
+                    trials.c.answered_at.is_(None),
+                    trials.c.issued_at.is_not(None),
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None or rater["status"] != "in_progress":
+            return False
+        replacement = _void(conn, row, now, reason)
+        conn.execute(update(trials).where(trials.c.id == row["id"]).values(issued_at=None, **replacement))
+        return True
 
 
 @retry_on_disconnect
@@ -461,20 +532,13 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
         if row is None:
             _complete(conn, rater_id, rater["slot_id"], now)
             return None
-        image_id, real_side, attempt = row["image_id"], row["real_side"], row["attempt"]
+        issue = dict(attempt=row["attempt"], image_id=row["image_id"], real_side=row["real_side"])
         if row["issued_at"] is not None:
             # shown before and not answered: the page was refreshed mid-trial (the rater may have
             # seen the pair for longer than the exposure), so void it and show a different pair
-            voided = {k: row[k] for k in row.keys() if k != "id"}
-            conn.execute(insert(voided_trials).values(**voided, voided_at=now))
-            attempt += 1
-            image_id = _replacement_image(conn, rater_id, row["trial_index"], attempt, image_id)
-            real_side = random.Random(f"{rater_id}:{row['trial_index']}:{attempt}:side").choice(SIDES)
-        conn.execute(
-            update(trials)
-            .where(trials.c.id == row["id"])
-            .values(issued_at=now, attempt=attempt, image_id=image_id, real_side=real_side)
-        )
+            issue = _void(conn, row, now, "reload")
+        conn.execute(update(trials).where(trials.c.id == row["id"]).values(issued_at=now, **issue))
+        attempt, image_id, real_side = issue["attempt"], issue["image_id"], issue["real_side"]
         n_practice, n_test = _sizes(conn)
         return Trial(
             rater_id=rater_id,
@@ -500,6 +564,29 @@ def _check_ms(name: str, value) -> float:
     return v
 
 
+def _check_answer(choice, trial_index, attempt, exposure_ms, reaction_ms) -> tuple[float, float]:
+    """ValueError for an answer that cannot be stored; the two times as floats (ms)."""
+    if choice not in SIDES:
+        raise ValueError(f"choice must be 'left' or 'right', got {choice!r}")
+    if isinstance(trial_index, bool) or not isinstance(trial_index, int) or trial_index < 0:
+        raise ValueError(f"trial_index must be an int >= 0, got {trial_index!r}")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
+        raise ValueError(f"attempt must be an int >= 0, got {attempt!r}")
+    return _check_ms("exposure_ms", exposure_ms), _check_ms("reaction_ms", reaction_ms)
+
+
+def _all_answered(conn, rater_id: str, trial_index: int) -> bool:
+    """Trials are issued in order, so answering the last index with nothing open means complete."""
+    n_practice, n_test = _sizes(conn)
+    return trial_index == n_practice + n_test - 1 and not (
+        conn.execute(
+            select(func.count())
+            .select_from(trials)
+            .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
+        ).scalar_one()
+    )
+
+
 @retry_on_disconnect
 def record_answer(
     engine: Engine,
@@ -513,21 +600,16 @@ def record_answer(
     *,
     now: datetime | None = None,
 ) -> AnswerResult:
-    """Store one answer, once. `choice` is the side ("left"/"right") the rater took for the real image."""
+    """Store one answer, once. `choice` is the side ("left"/"right") the rater took for the real image.
+    With a response window, `timed_out` = reaction_ms > response_window_ms (the module docstring's rule)."""
     validate_participant_id(rater_id)
-    if choice not in SIDES:
-        raise ValueError(f"choice must be 'left' or 'right', got {choice!r}")
-    if isinstance(trial_index, bool) or not isinstance(trial_index, int) or trial_index < 0:
-        raise ValueError(f"trial_index must be an int >= 0, got {trial_index!r}")
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-        raise ValueError(f"attempt must be an int >= 0, got {attempt!r}")
-    exposure_ms = _check_ms("exposure_ms", exposure_ms)
-    reaction_ms = _check_ms("reaction_ms", reaction_ms)
-    tab_hidden = bool(tab_hidden)
+    exposure_ms, reaction_ms = _check_answer(choice, trial_index, attempt, exposure_ms, reaction_ms)
     now = now or utcnow()
     with engine.begin() as conn:
         rater = _lock_rater(conn, rater_id, now)  # serialises with next_trial's voiding for this rater
         if rater["status"] == "in_progress":
+            window = _fixed(conn)[2]
+            late = window is not None and reaction_ms > window
             # the common path is this one conditional UPDATE: only the current, issued, unanswered attempt
             row = conn.execute(
                 update(trials)
@@ -543,46 +625,37 @@ def record_answer(
                     choice=choice,
                     exposure_ms=exposure_ms,
                     reaction_ms=reaction_ms,
-                    tab_hidden=tab_hidden,
+                    tab_hidden=bool(tab_hidden),
+                    timed_out=late,
                     shown_at=now - timedelta(milliseconds=exposure_ms + reaction_ms),
                 )
                 .returning(trials.c.real_side, trials.c.is_golden, trials.c.is_practice)
             ).first()
-            if (
-                row is not None
-                and row.is_golden
-                and not row.is_practice
-                and choice != row.real_side
-                and _screen_out_for_attention(conn, rater, now)
-            ):
-                return AnswerResult("recorded", False, False, screened_out=True)
             if row is not None:
-                # trials are issued in order, so answering the last index means every trial is answered
-                n_practice, n_test = _sizes(conn)
-                complete = (
-                    trial_index == n_practice + n_test - 1
-                    and not conn.execute(
-                        select(func.count())
-                        .select_from(trials)
-                        .where(trials.c.rater_id == rater_id, trials.c.answered_at.is_(None))
-                    ).scalar_one()
-                )
+                correct = choice == row.real_side
+                missed = row.is_golden and not row.is_practice and not correct and not late
+                if missed and _screen_out_for_attention(conn, rater, now):
+                    return AnswerResult("recorded", False, False, screened_out=True, timed_out=late)
+                complete = _all_answered(conn, rater_id, trial_index)
                 if complete:
                     _complete(conn, rater_id, rater["slot_id"], now)
-                return AnswerResult("recorded", choice == row.real_side, complete)
+                return AnswerResult("recorded", correct, complete, timed_out=late)
         old = conn.execute(
-            select(trials.c.attempt, trials.c.answered_at, trials.c.choice, trials.c.real_side).where(
-                trials.c.rater_id == rater_id, trials.c.trial_index == trial_index
-            )
+            select(
+                trials.c.attempt, trials.c.answered_at, trials.c.choice, trials.c.real_side, trials.c.timed_out
+            ).where(trials.c.rater_id == rater_id, trials.c.trial_index == trial_index)
         ).first()
         if old is not None and old.attempt == attempt and old.answered_at is not None:
-            return AnswerResult("duplicate", old.choice == old.real_side, rater["status"] == "complete")
+            return AnswerResult(
+                "duplicate", old.choice == old.real_side, rater["status"] == "complete", timed_out=bool(old.timed_out)
+            )
         return AnswerResult("stale", None, rater["status"] == "complete")
 
 
 def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
     """After a failed golden answer: end the session (status `screened_out`, slot freed for someone
-    else) if the rater now has more misses than the study's `attention_max_misses` (NULL: never)."""
+    else) if the rater now has more misses than the study's `attention_max_misses` (NULL: never).
+    A miss is a wrong, in-time answer to a counted golden pair (a timed-out answer is not a miss)."""
     limit = _study_row(conn).get("attention_max_misses")
     if limit is None:
         return False
@@ -595,6 +668,7 @@ def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
             trials.c.is_practice.is_(False),
             trials.c.answered_at.is_not(None),
             trials.c.choice != trials.c.real_side,
+            trials.c.timed_out.is_not(True),
         )
     ).scalar_one()
     if misses <= limit:
@@ -611,15 +685,6 @@ def _screen_out_for_attention(conn, rater, now: datetime) -> bool:
             .values(status="free", rater_id=None)
         )
     return True
-
-
-@retry_on_disconnect
-def record_environment(engine: Engine, rater_id: str, env: dict) -> None:
-    """Store the measured environment (`ENV_FIELDS`) of a rater (the latest measurement wins)."""
-    values = _clean_env(env)
-    if values:
-        with engine.begin() as conn:
-            conn.execute(update(raters).where(raters.c.rater_id == rater_id).values(**values))
 
 
 @retry_on_disconnect
@@ -666,10 +731,6 @@ def trial_pngs(engine: Engine, trial: Trial) -> tuple[bytes, bytes]:
 
 def trial_images(engine: Engine, trial: Trial):
     """The images (left, right) of a trial as uint8 arrays [32, 32, C] (see `trial_pngs`)."""
-    import io
-
-    import numpy as np
-    from PIL import Image
 
     def decode(png: bytes):
         arr = np.asarray(Image.open(io.BytesIO(png)))

@@ -17,8 +17,22 @@ answer too. The answer is sent once as the trigger value `answer`: `{token, choi
 exposure_ms (erase-frame minus draw-frame rAF timestamps), reaction_ms (answer time minus erase
 time), tab_hidden (the page was hidden at any moment)}`. Nothing is timed on the server.
 
+Screen size, checked in every frame before the exposure with the device check's rule (`min_width` of
+the trial's column, `min_height` of the window): while it does not fit, the trial waits in the phase
+`paused` (no cross, no pixels; a message asks to rotate the device back or enlarge the window) and
+starts its fixation again once it fits. During the exposure, any change of the window's size erases
+the pair at once (phase `voided`) and sends the trigger value `void`: `{token, reason: "resize"}`;
+the app voids that attempt and shows a new pair.
+
+Response window (`response_window_ms` > 0): when it has passed after the erase, the root gets
+`data-late="1"` and the page says the pair will not count; the answer is still sent as usual and the
+server records it as a timeout (reaction_ms > response_window_ms).
+
 Test hooks: the root element `.prsr-trial` carries `data-testid="trial"` and `data-phase` =
-`fixation` | `exposure` | `response`; the buttons carry `data-testid="answer-left"` / `"answer-right"`.
+`paused` | `fixation` | `exposure` | `response` | `voided`; the buttons carry
+`data-testid="answer-left"` / `"answer-right"`. `KEYS_JS` is a second component, placed on the
+practice feedback page, that sends the trigger value `pressed` on Enter or Space (so "Next pair"
+takes the keyboard).
 """
 
 from __future__ import annotations
@@ -26,6 +40,8 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+
+from .env_probe import CHROME_PX, GAP_PX
 
 HTML = """
 <div class="prsr-trial" data-testid="trial" data-phase="fixation">
@@ -69,6 +85,7 @@ export default function (component) {
   if (root.dataset.token === data.token) return root._prsrCleanup;
   root.dataset.token = data.token;
   root.dataset.phase = "fixation";
+  delete root.dataset.late;
   root.style.setProperty("--prsr-px", data.display_px + "px");
 
   const canvases = root.querySelectorAll("canvas.prsr-stim");
@@ -82,7 +99,10 @@ export default function (component) {
 
   // erase: reset each canvas (assigning its size drops the bitmap) and forget every copy of the pixels
   const erase = () => canvases.forEach((c) => { c.width = 32; c.height = 32; });
-  const enableButtons = (on) => buttons.forEach((b) => { b.disabled = !on; b.style.visibility = on ? "visible" : "hidden"; });
+  const enableButtons = (on) => buttons.forEach((b) => {
+    b.disabled = !on;
+    b.style.visibility = on ? "visible" : "hidden";
+  });
   erase();
   enableButtons(false);
   const decode = (b64) => {
@@ -101,10 +121,11 @@ export default function (component) {
     return;
   }
 
-  let tShow = null, tHide = null, answered = false;
+  let tShow = null, tHide = null, answered = false, lateTimer = null, voided = false, size = null;
   const answer = (side) => {
     if (answered || tHide === null) return;  // never an answer before the pair is erased
     answered = true;
+    clearTimeout(lateTimer);
     buttons.forEach((x) => { x.disabled = true; });
     document.removeEventListener("keydown", onKey);
     status.textContent = "Saving…";
@@ -125,14 +146,45 @@ export default function (component) {
   document.addEventListener("keydown", onKey);
   buttons.forEach((b) => { b.onclick = () => { if (!b.disabled) answer(b.dataset.side); }; });
 
+  // the device check's rule: the pair fits the trial's column, the trial the window's height
+  const fits = () => root.clientWidth >= data.min_width && window.innerHeight >= data.min_height;
+  const windowSize = () => window.innerWidth + "x" + window.innerHeight;
+  const pause = () => {
+    root.dataset.phase = "paused";
+    cross.hidden = true;
+    status.textContent = "The window is too small to show the pair whole: please turn your device back or "
+      + "enlarge the window. The pair starts when it fits.";
+  };
+  const voidPair = () => {  // the window changed size while the pair was shown: erase it, ask for a new one
+    voided = true;
+    erase();
+    pixels = null;
+    root.dataset.phase = "voided";
+    status.textContent = "The window changed size while the pair was shown; a new pair follows.";
+    setTriggerValue("void", { token: data.token, reason: "resize" });
+  };
+
   status.textContent = "";
-  cross.hidden = false;
+  if (!fits()) pause();  // in the same task as the mount: a page never sees a fixation it cannot fit
   let tCross = null, last = null, period = 1000 / 60;
   const frame = (ts) => {
-    if (cancelled) return;
+    if (cancelled || voided) return;
     if (last !== null && ts > last) period = Math.min(period, ts - last);  // the display's frame period
     last = ts;
-    if (tCross === null) { tCross = ts; requestAnimationFrame(frame); return; }
+    if (tShow === null && !fits()) {  // before the exposure: wait (paused) until the pair fits
+      if (root.dataset.phase !== "paused") pause();
+      tCross = null;
+      requestAnimationFrame(frame);
+      return;
+    }
+    if (tCross === null) {
+      root.dataset.phase = "fixation";
+      status.textContent = "";
+      cross.hidden = false;
+      tCross = ts;
+      requestAnimationFrame(frame);
+      return;
+    }
     if (tShow === null) {
       if (ts - tCross >= data.fixation_ms - period / 2) {
         cross.hidden = true;
@@ -140,10 +192,12 @@ export default function (component) {
         canvases[1].getContext("2d").putImageData(pixels[1], 0, 0);
         root.dataset.phase = "exposure";
         tShow = ts;
+        size = windowSize();
       }
       requestAnimationFrame(frame);
       return;
     }
+    if (windowSize() !== size) { voidPair(); return; }
     if (ts - tShow >= data.exposure_ms - period / 2) {
       erase();
       pixels = null;
@@ -152,6 +206,13 @@ export default function (component) {
       enableButtons(true);
       status.textContent = data.practice ? "Practice: choose the real photo." : "";
       if (setStateValue) setStateValue("exposed", data.token);  // the app drops the pixels from the page data
+      if (data.response_window_ms > 0) {
+        lateTimer = setTimeout(() => {
+          if (answered) return;
+          root.dataset.late = "1";
+          status.textContent = "Too late for this pair: choose to go on (this answer will not count).";
+        }, data.response_window_ms);
+      }
       return;
     }
     requestAnimationFrame(frame);
@@ -160,12 +221,39 @@ export default function (component) {
 
   root._prsrCleanup = () => {
     cancelled = true;
+    clearTimeout(lateTimer);
     erase();
     pixels = null;
     document.removeEventListener("visibilitychange", onVisibility);
     document.removeEventListener("keydown", onKey);
   };
   return root._prsrCleanup;
+}
+"""
+
+KEYS_HTML = '<div class="prsr-keys" data-testid="next-keys"></div>'
+
+KEYS_JS = """
+export default function (component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const el = parentElement.querySelector(".prsr-keys");
+  if (!el || !data) return;
+  if (el.dataset.token === data.token) return el._prsrCleanup;
+  el.dataset.token = data.token;
+  if (el._prsrCleanup) el._prsrCleanup();
+  const onKey = (ev) => {
+    if (ev.repeat || !(ev.key === "Enter" || ev.key === " ")) return;
+    const t = ev.composedPath()[0];
+    // a focused button, field or link handles its own Enter / Space
+    if (t && t.closest && t.closest("button, input, textarea, select, a, [contenteditable]")) return;
+    ev.preventDefault();
+    document.removeEventListener("keydown", onKey);
+    setTriggerValue("pressed", data.token);
+  };
+  document.addEventListener("keydown", onKey);
+  el.dataset.ready = "1";  // test hook: the keys are listened to from now on
+  el._prsrCleanup = () => document.removeEventListener("keydown", onKey);
+  return el._prsrCleanup;
 }
 """
 
@@ -192,9 +280,11 @@ def trial_data(
     exposure_ms: int,
     fixation_ms: int,
     practice: bool,
+    response_window_ms: int | None = None,
 ) -> dict:
     """The JSON-serialisable `data` the component receives for one trial. `left` / `right`: uint8
-    images [32, 32, C]; None for both once the exposure has ended (the re-render without pixels)."""
+    images [32, 32, C]; None for both once the exposure has ended (the re-render without pixels).
+    `min_width` / `min_height` (CSS px) follow `env_probe.fits`; `response_window_ms` 0: no window."""
     if (left is None) != (right is None):
         raise ValueError("give both images of a pair or neither")
     return dict(
@@ -205,11 +295,21 @@ def trial_data(
         exposure_ms=int(exposure_ms),
         fixation_ms=int(fixation_ms),
         practice=bool(practice),
+        response_window_ms=int(response_window_ms or 0),
+        min_width=2 * int(display_px) + GAP_PX,
+        min_height=int(display_px) + CHROME_PX,
     )
 
 
 def make_component():
     """Register the component with Streamlit and return its mount function."""
-    import streamlit as st
+    import streamlit as st  # noqa: PLC0415  (only the app registers components; tests use the payload alone)
 
     return st.components.v2.component("prsr_trial", html=HTML, css=CSS, js=JS)
+
+
+def make_keys_component():
+    """Register the Enter/Space component of the practice feedback page; returns its mount function."""
+    import streamlit as st  # noqa: PLC0415  (as above)
+
+    return st.components.v2.component("prsr_next_keys", html=KEYS_HTML, js=KEYS_JS)

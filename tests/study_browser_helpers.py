@@ -85,7 +85,7 @@ def free_port() -> int:
 
 def require_browser() -> None:
     """Skip (fail under CI=true) without Debian's Chromium or the playwright package."""
-    from conftest import require_or_skip
+    from conftest import require_or_skip  # noqa: PLC0415  (conftest is importable only under pytest)
 
     if not (os.path.exists(CHROMIUM) and shutil.which("chromium")):
         require_or_skip(
@@ -93,7 +93,7 @@ def require_browser() -> None:
             "(or sudo scripts/install-test-deps.sh)"
         )
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api  # noqa: F401, PLC0415  (optional: the check itself)
     except ImportError:
         require_or_skip("the playwright Python package is missing; install: pip install -e '.[dev]'")
 
@@ -206,7 +206,7 @@ class Rater:
             return False
 
     async def _click(self, selector: str) -> bool:
-        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415  (optional dependency)
 
         try:
             await self.page.locator(selector).first.click(timeout=3000)

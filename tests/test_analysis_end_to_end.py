@@ -156,3 +156,51 @@ def test_prsr_analyze_writes_csvs_figure_and_notebook(study_db, tmp_path, capsys
     assert n_images == 4 + 2 * len(METHODS)
     assert any("machine rates from" in o.get("text", "") for o in outputs)
     assert "SIMULATED" in (out / "fool_rate_analysis.html").read_text()
+
+
+def test_prsr_analyze_follows_the_stored_attention_rule(tmp_path, capsys):
+    """A study whose app let raters miss one golden pair (attention_max_misses=1, more misses end the
+    session): `prsr analyze` applies that rule by default, says so, and warns when --golden-rule
+    overrides it; `simulate` ends the sessions the rule ends instead of failing."""
+    rng = np.random.default_rng(3)
+    n = 30
+    ids = np.array([f"{i:03d}" for i in range(n)])
+    np.savez(
+        tmp_path / "truth.npz",
+        lr=rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
+        hr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8),
+        ids=ids,
+    )
+    np.savez(tmp_path / "gan.npz", sr=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8), ids=ids)
+    url = f"sqlite:///{tmp_path / 'lenient.db'}"
+    init_study(
+        tmp_path,
+        url,
+        methods=["gan"],
+        raters_per_method=16,
+        n_test=12,
+        n_practice=2,
+        n_golden=4,
+        crowd=dict(attention_max_misses=1),
+    )
+    sim = simulate_study(url, 16, {"gan": 0.2}, golden_fail_rate=0.5, seed=2, progress=False)
+    raters, trials = read_tables(url)
+    golden = trials[trials.is_golden & ~trials.is_practice]
+    misses = golden.groupby("rater_id").chose_model.sum().reindex(raters.rater_id, fill_value=0)
+    one_miss = int(((misses == 1).to_numpy() & (raters.status == "complete").to_numpy()).sum())
+    assert sim["screened_out"] == int((raters.status == "screened_out").sum()) > 0
+    assert one_miss > 0  # finished, paid raters with one miss: the stored rule keeps them
+    base = ["analyze", "--db", url, "--n-boot", "50", "--no-glmm"]
+    assert prsr_main([*base, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr()
+    assert "golden rule: drop raters with more than 1 golden misses (the study)" in out.out
+    assert "overrides" not in out.err
+    followed = pd.read_csv(tmp_path / "a" / "fool_rates.csv").set_index("method").loc["gan"]
+    assert followed.raters_kept == int((raters.status == "complete").sum())
+    with pytest.warns(UserWarning, match="overrides the study's stored attention rule"):
+        assert prsr_main([*base, "--out", str(tmp_path / "b"), "--golden-rule", "all"]) == 0
+    strict = pd.read_csv(tmp_path / "b" / "fool_rates.csv").set_index("method").loc["gan"]
+    assert strict.raters_kept == followed.raters_kept - one_miss
+    info = json.loads((tmp_path / "b" / "info.json").read_text())
+    assert (info["parameters"]["golden_max_misses"], info["parameters"]["golden_rule_source"]) == (0, "given")
+    assert info["study_info"]["attention_max_misses"] == 1

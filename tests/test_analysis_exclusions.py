@@ -1,11 +1,20 @@
 """Exclusion rules and fool-rate counting on a hand-built study (every number below is worked out by hand)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import analysis
-from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS, RULES, TRIAL_COLUMNS
+from analysis.fool_rates import (
+    EXCLUSION_COLUMNS,
+    FOOL_RATE_COLUMNS,
+    PAIRWISE_COLUMNS,
+    RULES,
+    TRIAL_COLUMNS,
+    StudyData,
+)
 
 T, F = True, False
 
@@ -86,6 +95,7 @@ def test_default_rules_remove_what_each_rule_should():
         "golden_failed": (1, 4),  # B missed one golden pair; its four test trials go
         "too_many_voids": (0, 0),  # no voided attempts in a hand-built study
         "hidden_tab": (0, 2),  # A's 4th, D's 2nd
+        "timeout": (0, 0),  # no response window in a hand-built study
         "exposure": (0, 5),  # A 1030 ms, D unmeasured, E's three at 1200 ms (1020 ms is kept)
         "no_counted_trials": (1, 0),  # E has nothing left
     }
@@ -165,8 +175,6 @@ def test_pairwise_has_one_row_per_pair_with_consistent_numbers():
 
 
 def test_void_rule_drops_raters_who_reloaded_too_often():
-    from analysis.fool_rates import StudyData
-
     raters, trials = _study()
     voided = pd.DataFrame({"rater_id": ["A", "A", "A", "F", "F"]})  # A skipped 3 pairs, F 2 (the default limit)
     study = StudyData(raters, trials, voided=voided)
@@ -176,3 +184,41 @@ def test_void_rule_drops_raters_who_reloaded_too_often():
     assert tuple(ex.loc["hidden_tab"]) == (0, 1) and tuple(ex.loc["exposure"]) == (0, 4)
     assert tuple(analysis.exclusions(study, max_voids=None).set_index("rule").loc["too_many_voids"]) == (0, 0)
     assert tuple(analysis.exclusions(study, max_voids=3).set_index("rule").loc["too_many_voids"]) == (0, 0)
+
+
+def test_the_stored_attention_rule_is_followed_and_an_override_warns():
+    """B missed one golden pair. A study that let raters miss one (attention_max_misses=1) keeps B by
+    default — (1 + 4 + 0) / (2 + 4 + 1) for gan, as with golden_rule=1; a study without a stored rule
+    uses "all"; a given rule that differs from the stored one is applied and warned about."""
+    raters, trials = _study()
+    lenient = StudyData(raters, trials, {"attention_max_misses": 1})
+    result = analysis.analyze(lenient, n_boot=50, glmm=False)
+    assert _rates(result.fool_rates)["gan"] == pytest.approx(5 / 7)
+    assert (result.params["golden_max_misses"], result.params["golden_rule_source"]) == (1, "study")
+    assert result.exclusions.set_index("rule").loc["golden_failed"].tolist() == [0, 0]
+    plain = analysis.analyze(StudyData(raters, trials, {"attention_max_misses": None}), n_boot=50, glmm=False)
+    assert _rates(plain.fool_rates)["gan"] == pytest.approx(1 / 3)
+    assert (plain.params["golden_max_misses"], plain.params["golden_rule_source"]) == (0, "default")
+    with pytest.warns(UserWarning, match="overrides the study's stored attention rule"):
+        strict = analysis.analyze(lenient, golden_rule="all", n_boot=50, glmm=False)
+    assert _rates(strict.fool_rates)["gan"] == pytest.approx(1 / 3) and strict.params["golden_rule_source"] == "given"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same rule given explicitly: no warning
+        analysis.analyze(lenient, golden_rule=1, n_boot=50, glmm=False)
+
+
+def test_timeouts_are_their_own_rule_and_never_golden_misses():
+    """With a response window: A's two kept test trials and B's golden miss time out. The timeout rule
+    removes A's trials (not A), and B's late golden miss is no miss, so B (T, T, T, T) is kept."""
+    raters, trials = _study()
+    trials["timed_out"] = False
+    a_kept = trials.index[(trials.rater_id == "A") & ~trials.is_practice & ~trials.is_golden][:2]
+    b_miss = trials.index[(trials.rater_id == "B") & trials.is_golden & trials.chose_model]
+    trials.loc[a_kept.union(b_miss), "timed_out"] = True
+    result = analysis.analyze((raters, trials), n_boot=50, glmm=False)
+    ex = result.exclusions.set_index("rule")
+    assert tuple(ex.loc["timeout"]) == (0, 2) and tuple(ex.loc["golden_failed"]) == (0, 0)
+    assert tuple(ex.loc["too_many_voids"]) == (0, 0)
+    # gan: A has nothing left (dropped as no_counted_trials), B's four T and D's F -> 4 / 5
+    assert _rates(result.fool_rates)["gan"] == pytest.approx(4 / 5)
+    assert set(result.counted.rater_id) == {"B", "D", "F"} and not result.counted.timed_out.any()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
@@ -14,9 +15,11 @@ import study_app
 from prsr.cli import main as prsr_main
 from study_app import store
 from study_app.builder import init_study
+from study_app.config import load_config
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
 from study_app.export import read_tables, study_info
+from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
 from study_app.schema import trials, voided_trials
 
 APP = str(Path(study_app.__file__).with_name("app.py"))
@@ -134,6 +137,9 @@ def test_admin_page_needs_the_secret(study_url, monkeypatch):
     at.text_input[0].input("s3cret").run()
     table = at.dataframe[0].value
     assert table.method.tolist() == ["gan"] and table.slots.tolist() == [2]
+    downloads = [b.label for b in at.get("download_button")]
+    assert downloads == ["raters.csv", "trials.csv", "voided.csv", "study.json"]  # the settings too
+    assert "comments" in at.dataframe[1].value.columns  # the raters table carries the comments
 
 
 def test_cli_init_simulate_export(tmp_path, capsys):
@@ -190,8 +196,6 @@ def test_cli_init_simulate_export(tmp_path, capsys):
         == 0
     )
     assert prsr_main(["study", "export", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
-    import pandas as pd
-
     r = pd.read_csv(tmp_path / "out" / "raters.csv")
     t = pd.read_csv(tmp_path / "out" / "trials.csv")
     info = study_info(str(db))
@@ -223,8 +227,6 @@ def _crowd_study(tmp_path, monkeypatch, crowd) -> str:
 
 
 def test_texts_from_yaml_screenouts_and_mturk_preview(tmp_path, monkeypatch):
-    from study_app.config import load_config
-
     cfg = tmp_path / "study.yaml"
     cfg.write_text(
         "texts:\n  title: Zebra study\n  consent: Consent text from the file.\n"
@@ -292,8 +294,6 @@ def test_prolific_ids_are_recorded_and_a_returning_pid_gets_its_code(tmp_path, m
 
 
 def test_handoff_targets():
-    from study_app.handoff import completion_target, handoff, mturk_submit_url, read_link
-
     assert (
         completion_target("https://app.prolific.com/submissions/complete?cc={code}", "AB 1")
         == "https://app.prolific.com/submissions/complete?cc=AB%201"
@@ -325,3 +325,32 @@ def test_admin_secret_attempts_are_rate_limited(study_url, monkeypatch):
     at.text_input(key="admin-secret").input("s3cret").run()
     assert not at.exception, at.exception
     assert "Too many wrong attempts" in at.error[0].value and not at.dataframe
+
+
+def test_instructions_name_the_window_and_comments_reach_the_export(tmp_path, monkeypatch):
+    """With a response window the instructions say so ("1 second", never "second(s)"); the comments
+    box on the completion page stores its text, and `prsr study export` has it in raters.csv."""
+    crowd = load_config(None)
+    crowd["texts"]["comments"] = True
+    crowd["response_window_ms"] = 1500
+    url = _crowd_study(tmp_path, monkeypatch, crowd)
+    at = _session("commenter")
+    at.checkbox(key="consent-checkbox").check().run()
+    at = _click(at, "Continue")
+    text = at.markdown[0].value
+    assert "**1 second**" in text and "within **1.5 seconds** after the images disappear" in text
+    assert "second(s)" not in text and "Take your time" not in text
+    at = _click(at, "Start the practice")
+    for k in range(5):
+        at = _click(at, "Left")
+        if k < 2:
+            at = _click(at, "Next pair")
+    assert at.title[0].value == "Thank you!"
+    at.text_area(key="comments").input("Pairs were small; fine otherwise.").run()
+    at = at.button(key="send-comments").click().run()
+    assert not at.exception
+    assert prsr_main(["study", "export", "--db", url, "--out", str(tmp_path / "out")]) == 0
+    r = pd.read_csv(tmp_path / "out" / "raters.csv")
+    assert r.comments.tolist() == ["Pairs were small; fine otherwise."]
+    settings = (tmp_path / "out" / "study.json").read_text()
+    assert '"response_window_ms": 1500' in settings and '"display_px": 192' in settings

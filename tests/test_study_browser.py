@@ -27,12 +27,15 @@ from sqlalchemy import select
 from study_browser_helpers import APP, CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, wait_healthy
 
 from study_app import store
-from study_app.builder import init_study
+from study_app.builder import decode_png, init_study
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
-from study_app.export import read_tables
+from study_app.export import read_tables, read_voided
+from study_app.schema import images
 
 FRAME_MS = 1000 / 60 + 0.5
+EXPOSURE_MS = 2500  # the third test's exposure: time enough to resize the window during it
+WINDOW_MS = 4000  # the response window of the first session: long enough for a prompt click on a busy machine
 
 # Runs in every document before the page's scripts. The trial lives in an open shadow root (the
 # component's style isolation); the probe finds it there by its test hook and samples it once per
@@ -77,7 +80,8 @@ PROBE = """
       if (s.phases[s.phases.length - 1] !== phase) s.phases.push(phase);
       const cs = Array.from(trial.querySelectorAll('canvas'));
       const shown = cs.length === 2 && cs.every((c) => visible(c) && drawn(c));
-      const clickable = Array.from(trial.querySelectorAll('[data-testid^=answer-]')).some((b) => !b.disabled && visible(b));
+      const clickable = Array.from(trial.querySelectorAll('[data-testid^=answer-]'))
+        .some((b) => !b.disabled && visible(b));
       if (shown && s.hiddenAt === null) {
         if (s.shownAt === null) { s.shownAt = ts; s.attrs = cs.map(attrs); }
         s.shownFrames += 1;
@@ -87,7 +91,8 @@ PROBE = """
       }
       if (phase === 'response' && s.snapshot === null) {
         s.blankAfter = cs.length === 2 && cs.every((c) => !drawn(c));
-        s.snapshot = roots().map((r) => (r === document ? document.documentElement.outerHTML : r.innerHTML)).join('\\n');
+        s.snapshot = roots().map((r) => (r === document ? document.documentElement.outerHTML : r.innerHTML))
+          .join('\\n');
       }
     }
     window.__prsrProbe = Object.values(state);
@@ -192,30 +197,54 @@ def _consent_and_start(page) -> None:
     page.locator(".st-key-start button").click()
 
 
-def _answer_all(page, n_practice: int, n_test: int, side: str = "left", on_exposure=None) -> None:
-    """Answer every pair on `side` once its answer buttons appear; leave each practice feedback."""
+def _shown(page, n: int, timeout: int = 30000) -> None:
+    """Wait until the probe has seen the pairs of n trials (attempts) on screen."""
+    page.wait_for_function(
+        "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=n, timeout=timeout
+    )
+
+
+def _answer_all(
+    page, n_practice: int, n_test: int, side: str = "left", on_exposure=None, on_feedback=None, before_answer=None
+) -> None:
+    """Answer every pair on `side` once its answer buttons appear; leave each practice feedback (by
+    `on_feedback(k)` when given, else by clicking Next pair). `on_exposure(k)` runs once the k-th pair
+    is on screen and may return how many extra pairs (replacements of voided ones) to wait for;
+    `before_answer(k)` runs once the answer buttons are visible."""
+    extra = 0
     for k in range(n_practice + n_test):
-        page.wait_for_function(
-            "n => (window.__prsrProbe || []).filter(s => s.shownAt !== null).length >= n", arg=k + 1, timeout=30000
-        )
+        _shown(page, k + 1 + extra)
         if on_exposure is not None:
-            on_exposure(k)
+            extra += on_exposure(k) or 0
         button = page.locator(f"[data-testid=trial][data-phase=response] [data-testid=answer-{side}]")
-        button.wait_for(state="visible", timeout=5000)
+        button.wait_for(state="visible", timeout=30000)
+        if before_answer is not None:
+            before_answer(k)
         button.click()
         if k < n_practice:
             page.locator("[data-testid=trial][data-phase=feedback]").wait_for(state="attached", timeout=30000)
-            page.locator(".st-key-next button").click()
+            if on_feedback is not None:
+                on_feedback(k)
+            else:
+                page.locator(".st-key-next button").click()
 
 
 @pytest.mark.slow
 @pytest.mark.browser
 def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Error as PlaywrightError  # noqa: PLC0415  (optional: skipped without it)
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
-    base, url = serve_study(folder, raters_per_method=2, n_test=3, n_practice=2, n_golden=1, seed=2)
+    base, url = serve_study(
+        folder,
+        raters_per_method=2,
+        n_test=3,
+        n_practice=2,
+        n_golden=1,
+        seed=2,
+        crowd=dict(response_window_ms=WINDOW_MS),
+    )
     images = Path(os.environ.get("PRSR_SCREENSHOTS") or tmp_path)  # never rewrite tracked files by default
     images.mkdir(parents=True, exist_ok=True)
     early_clicks_blocked = 0
@@ -247,7 +276,17 @@ def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
                     page.wait_for_timeout(150)
                     page.screenshot(path=str(images / "study_trial.png"))
 
-            _answer_all(page, 2, 3, on_exposure=during_exposure)
+            def late_on_the_fourth(k):
+                if k == 3:  # wait until the page says the window has passed, then answer: a timeout
+                    page.locator("[data-testid=trial][data-late='1']").wait_for(state="attached", timeout=30000)
+
+            def next_by_keyboard(k):  # Enter after the first practice pair, Space after the second
+                page.locator("[data-testid=next-keys][data-ready='1']").wait_for(state="attached", timeout=30000)
+                page.keyboard.press("Enter" if k == 0 else " ")
+
+            _answer_all(
+                page, 2, 3, on_exposure=during_exposure, on_feedback=next_by_keyboard, before_answer=late_on_the_fourth
+            )
             code_box = page.locator(".st-key-completion-code code")
             code_box.wait_for(timeout=30000)
             page.wait_for_timeout(300)  # let the code block finish painting for the screenshot
@@ -275,6 +314,10 @@ def test_browser_session_exposure_and_no_early_answers(serve_study, tmp_path):
     assert trials.choice.tolist() == ["left"] * 5  # clicks and keys on Right during exposures never counted
     assert ((trials.exposure_ms - 1000.0).abs() <= FRAME_MS).all(), trials.exposure_ms.tolist()
     assert (trials.reaction_ms > 0).all() and not trials.tab_hidden.any()
+    # the response window's rule: reaction_ms (erase to click) > response_window_ms is a timeout
+    print("reaction times (ms)", trials.reaction_ms.tolist())
+    assert trials.timed_out.tolist() == (trials.reaction_ms > WINDOW_MS).tolist() == [False, False, False, True, False]
+    assert trials.reaction_ms.map(repr).str.fullmatch(r"\d+(\.\d)?").all()  # rounded to 0.1 ms
     for name in ("study_consent.png", "study_trial.png", "study_complete.png"):
         assert (images / name).stat().st_size > 5000
 
@@ -327,10 +370,7 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
     pixels the browser now receives have the same length and attributes on both sides, are the
     right pixels, and are gone from the page, the canvases and the component data once the exposure
     ends."""
-    from playwright.sync_api import sync_playwright
-
-    from study_app.builder import decode_png
-    from study_app.schema import images
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (optional: skipped without it)
 
     folder = _leaky_predictions(tmp_path / "runs" / "leaky" / "predictions")
     base, url = serve_study(
@@ -405,13 +445,23 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
     assert new_acc == share_left and abs(new_acc - 0.5) <= 0.125  # ... and the new payload says nothing
 
 
+def _phase(page) -> str | None:
+    return page.evaluate(
+        "() => { const p = window.__prsrProbe || []; const s = p[p.length - 1]; "
+        "return s ? s.phases[s.phases.length - 1] : null; }"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.browser
-def test_browser_prolific_handoff_return_and_small_screen(serve_study, completion_server, tmp_path):
+def test_browser_prolific_handoff_resizes_return_and_phone(serve_study, completion_server, tmp_path):
     """A Prolific link runs to completion and lands on the completion URL with the rater's code; the
     export has the ids, times, environment and code; the same PID (other case) later gets the same
-    code and no slot; a 390x844 phone is refused before consent and takes no slot."""
-    from playwright.sync_api import sync_playwright
+    code and no slot; a 390x844 phone gets the title, the `device` screen-out code and its hand-off,
+    and takes no slot. In the session: the window shrunk to phone size between two pairs pauses the
+    next pair (never drawn while too small) until it is enlarged; a resize during an exposure erases
+    the pair at once, voids it (reason `resize`) and a new pair replaces it."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (optional: the test skips without it)
 
     done_base, seen = completion_server
     folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, channels=3, methods=("gan",))
@@ -422,23 +472,65 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
         n_practice=2,
         n_golden=1,
         seed=4,
-        crowd=dict(platform="prolific", completion_url=done_base + "/done?cc={code}", require_pid=True),
+        exposure_ms=EXPOSURE_MS,  # time enough to resize the window during an exposure on a busy machine
+        crowd=dict(
+            platform="prolific",
+            completion_url=done_base + "/done?cc={code}",
+            require_pid=True,
+            screenout={"device": "CDEVICE"},
+        ),
     )
     link = f"{base}/?PROLIFIC_PID=5f0c0ffeeABC&STUDY_ID=study-77&SESSION_ID=sess-1"
+    desk = {"width": 1024, "height": 768}
+    paused = {}
     with sync_playwright() as pw:
         browser = _launch(pw)
         try:
-            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            context = browser.new_context(viewport=desk)
             page = context.new_page()
             page.add_init_script(PROBE)
             page.goto(link)
             _consent_and_start(page)
-            _answer_all(page, 2, 3)
+
+            def shrink_between_pairs(k):
+                if k != 0:
+                    page.locator(".st-key-next button").click()
+                    return
+                page.set_viewport_size({"width": 390, "height": 844})  # the phone turned back to portrait
+                page.locator(".st-key-next button").click()
+                page.locator("[data-testid=trial][data-phase=paused]").wait_for(state="attached", timeout=30000)
+                page.wait_for_timeout(1500)  # stays paused: no cross, no pair
+                paused["phase"] = _phase(page)
+                paused["shown"] = page.evaluate("(window.__prsrProbe || []).filter(s => s.shownAt !== null).length")
+                page.set_viewport_size(desk)
+
+            def resize_during_exposure(k):
+                if k != 2:
+                    return 0
+                page.locator("[data-testid=trial][data-phase=exposure]").wait_for(state="attached", timeout=30000)
+                page.set_viewport_size({"width": 1000, "height": 760})
+                page.locator("[data-testid=trial][data-phase=voided]").wait_for(state="attached", timeout=30000)
+                page.locator(".st-key-notice").wait_for(timeout=30000)
+                return 1  # the replacement pair is one more pair on screen
+
+            def keep_probe(k):  # before the last answer: the hand-off then leaves the page (and its probe)
+                if k == 4:
+                    probe.extend(page.evaluate("window.__prsrProbe.map(s => ({...s, snapshot: null}))"))
+
+            probe = []
+            _answer_all(
+                page,
+                2,
+                3,
+                on_exposure=resize_during_exposure,
+                on_feedback=shrink_between_pairs,
+                before_answer=keep_probe,
+            )
             page.wait_for_url(done_base + "/done?cc=*", timeout=30000)
             first_landing = page.url
             context.close()
 
-            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            context = browser.new_context(viewport=desk)
             page = context.new_page()
             page.goto(link.replace("5f0c0ffeeABC", "5F0C0FFEEabc").replace("sess-1", "sess-2"))
             # the completion page shows the code, then (1.5 s later) hands off to the platform again
@@ -451,8 +543,13 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
             )
             page = context.new_page()
             page.goto(f"{base}/?PROLIFIC_PID=phone-user&STUDY_ID=study-77&SESSION_ID=sess-3")
-            page.locator(".st-key-device-refused").wait_for(timeout=30000)
+            refused = page.locator(".st-key-device-refused")
+            refused.wait_for(timeout=30000)
+            phone_text = refused.inner_text()
+            phone_title = page.locator("h1").count()
             consent_on_phone = page.locator(".st-key-consent-checkbox").count()
+            page.locator(".st-key-leave-device button").click()
+            page.wait_for_url(done_base + "/done?cc=CDEVICE", timeout=30000)
             context.close()
         finally:
             browser.close()
@@ -474,6 +571,21 @@ def test_browser_prolific_handoff_return_and_small_screen(serve_study, completio
     enrolled, completed = pd.Timestamp(r.enrolled_at), pd.Timestamp(r.completed_at)
     assert str(enrolled.tz) == "UTC" and enrolled < completed
     shown, answered = pd.to_datetime(trials.shown_at), pd.to_datetime(trials.answered_at)
-    assert (trials.attempt == 0).all() and (shown < answered).all() and (shown >= enrolled).all()
+    assert (shown < answered).all() and (shown >= enrolled).all()
     assert answered.max() <= completed
-    assert consent_on_phone == 0
+    # between pairs: the second practice pair waited, paused, while the window was phone-sized
+    assert paused == {"phase": "paused", "shown": 1}
+    by_token = {s["token"]: s for s in probe}
+    second = by_token["5f0c0ffeeabc|1|0"]
+    assert second["phases"][:4] == ["paused", "fixation", "exposure", "response"], second["phases"]
+    assert second["hiddenAt"] - second["shownAt"] == pytest.approx(EXPOSURE_MS, abs=FRAME_MS)
+    # during the exposure: the pair was erased at once, voided, and replaced by attempt 1
+    cut = by_token["5f0c0ffeeabc|2|0"]
+    assert cut["phases"][-1] == "voided" and cut["hiddenAt"] - cut["shownAt"] < EXPOSURE_MS - FRAME_MS
+    assert trials.attempt.tolist() == [0, 0, 1, 0, 0]
+    voided = read_voided(url)
+    assert voided[["trial_index", "attempt", "reason"]].values.tolist() == [[2, 0, "resize"]]
+    assert voided.image_id.iloc[0] != trials.image_id.iloc[2]  # a new image: the pool has spares
+    # the phone: the study's title, why, the device screen-out code, and the hand-off with it
+    assert phone_title == 1 and "CDEVICE" in phone_text and consent_on_phone == 0
+    assert seen.count("/done?cc=CDEVICE") == 1

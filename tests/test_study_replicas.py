@@ -21,6 +21,15 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
+from study_browser_helpers import (
+    Rater,
+    kill_app,
+    launch_async,
+    new_rater_page,
+    require_browser,
+    start_apps,
+    stop_app,
+)
 
 from study_app import store
 from study_app.builder import init_study
@@ -126,16 +135,7 @@ def _interrupted(url: str, rater_ids: list[str]) -> set[tuple[str, int, int]]:
 @pytest.mark.browser
 @pytest.mark.postgres
 def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_path, postgres_server):
-    from playwright.async_api import async_playwright
-    from study_browser_helpers import (
-        Rater,
-        kill_app,
-        launch_async,
-        new_rater_page,
-        require_browser,
-        start_apps,
-        stop_app,
-    )
+    from playwright.async_api import async_playwright  # noqa: PLC0415  (optional: skipped without it)
 
     require_browser()
     started = time.monotonic()
@@ -217,7 +217,8 @@ def test_two_app_processes_survive_a_killed_process_and_a_database_restart(tmp_p
     v = pd.read_csv(out / "voided.csv")
     n = N_PRACTICE + N_TEST
     print(
-        f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
+        f"replicas: {elapsed:.0f} s; interrupted {sorted(interrupted)}; "
+        f"voided {sorted(zip(v.rater_id, v.trial_index, v.attempt))}; "
         f"reloads {[c.reloads for c in crew]}; click errors {[len(c.errors) for c in crew]}"
     )
     assert [c.exceptions for c in crew] == [[]] * N_RATERS  # the app never showed an error to a rater

@@ -3,19 +3,34 @@ on SQLite always and on a throw-away PostgreSQL server (conftest's `postgres_db_
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from prsr.cli import main as prsr_main
+from study_app import db as study_db
 from study_app import store
 from study_app.builder import build_plan, decode_png, golden_images, init_study
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
-from study_app.export import RATER_COLUMNS, TRIAL_COLUMNS, read_images, read_tables, study_info, write_csvs
-from study_app.schema import slots, trials, voided_trials
+from study_app.export import (
+    RATER_COLUMNS,
+    TRIAL_COLUMNS,
+    VOIDED_COLUMNS,
+    read_images,
+    read_tables,
+    read_voided,
+    study_info,
+    write_csvs,
+    write_export,
+)
+from study_app.schema import rate_events, slots, trials, voided_trials
 
 METHODS = ["resnet_l2", "gan", "pixel_recursive_t1.0"]
 
@@ -264,8 +279,6 @@ def test_default_methods_are_the_paper_study_rows_present(tmp_path):
 
 
 def test_ids_are_case_insensitive_and_claims_per_client_are_limited(predictions, db_url):
-    from datetime import datetime, timezone
-
     engine = small_study(
         predictions,
         db_url,
@@ -290,8 +303,6 @@ def test_ids_are_case_insensitive_and_claims_per_client_are_limited(predictions,
 
 
 def test_admin_attempts_are_limited_and_logged(predictions, db_url):
-    from study_app.schema import rate_events
-
     engine = small_study(predictions, db_url, methods=["gan"])
     outcomes = [store.admin_attempt(engine, "c9", correct=False) for _ in range(store.ADMIN_MAX_FAILURES)]
     assert outcomes == ["wrong"] * store.ADMIN_MAX_FAILURES
@@ -309,10 +320,6 @@ def test_admin_attempts_are_limited_and_logged(predictions, db_url):
 
 
 def test_export_has_attempts_times_voids_ids_environment_and_study_code(predictions, db_url, tmp_path):
-    import pandas as pd
-
-    from study_app.export import VOIDED_COLUMNS
-
     engine = small_study(predictions, db_url, methods=["gan"], crowd=dict(completion_code="STUDYCODE1"))
     env = dict(viewport_w=1280, viewport_h=720, device_pixel_ratio=2, user_agent="UA", refresh_hz=59.9)
     store.enrol(engine, "P1", ids=dict(study_id="S", session_id="X", platform="prolific"), env=env)
@@ -357,10 +364,6 @@ def test_attention_screen_out_frees_the_slot(predictions, db_url):
 
 
 def test_an_older_database_is_upgraded_additively(predictions, tmp_path):
-    import sqlite3
-
-    from study_app import db as study_db
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = small_study(predictions, url, methods=["gan"])
     store.enrol(engine, "kept")
@@ -374,6 +377,9 @@ def test_an_older_database_is_upgraded_additively(predictions, tmp_path):
         ("trials", "shown_at"),
         ("study", "platform"),
         ("study", "texts"),
+        ("study", "response_window_ms"),
+        ("trials", "timed_out"),
+        ("voided_trials", "reason"),
     ):
         con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     con.execute("DROP TABLE rate_events")
@@ -383,6 +389,115 @@ def test_an_older_database_is_upgraded_additively(predictions, tmp_path):
     r, t = read_tables(url)  # opening upgrades it
     assert r.rater_id.tolist() == ["kept"] and r.status.tolist() == ["complete"] and len(t) == 11
     assert r.participant_id.isna().all() and t.shown_at.isna().all()  # unknown for old rows, not invented
+    assert not t.timed_out.any() and study_info(url)["response_window_ms"] is None  # no window: no timeouts
     assert store.rater_status(get_engine(url), "kept")["completion_code"] == code
     store.enrol(get_engine(url), "new-one", client="c")  # the new features work on the upgraded database
     dispose_engine(url)
+
+
+# ---- issue: phones, comments and settings in the export, timeouts, small pilots ----------------------
+
+
+def test_export_has_comments_settings_rounded_times_and_timeouts(predictions, db_url, tmp_path):
+    """raters.csv carries the comments, study.json the settings (display, exposure, golden count, the
+    attention rule, the response window), times are rounded to 0.1 ms, and an answer after the
+    response window is stored as a timeout by the rule reaction_ms > response_window_ms."""
+    engine = small_study(
+        predictions,
+        db_url,
+        methods=["gan"],
+        display_px=160,
+        crowd=dict(attention_max_misses=1, response_window_ms=1500, texts=dict(comments=True)),
+    )
+    store.enrol(engine, "c1")
+    reactions = iter([1500.0, 1500.04, 242.1999999999998] + [400.0] * 8)  # at, just over, within the window
+    late = []
+    while (t := store.next_trial(engine, "c1")) is not None:
+        choice = t.real_side if t.is_golden else "left"  # golden pairs right: no screen-out
+        res = store.record_answer(engine, "c1", t.trial_index, t.attempt, choice, 1000.0000001, next(reactions), False)
+        late.append(res.timed_out)
+    store.record_comments(engine, "c1", "the images were tiny, but fine")
+    paths = write_export(db_url, tmp_path / "out")
+    assert sorted(paths) == ["raters.csv", "study.json", "trials.csv", "voided.csv"]
+    r, t = pd.read_csv(paths["raters.csv"]), pd.read_csv(paths["trials.csv"])
+    assert r.comments.tolist() == ["the images were tiny, but fine"] and list(r.columns) == RATER_COLUMNS
+    assert late == [False, True, False] + [False] * 8 and t.timed_out.tolist() == late
+    assert t.reaction_ms.tolist()[:3] == [1500.0, 1500.0, 242.2] and (t.exposure_ms == 1000.0).all()
+    assert "1500.04" not in paths["trials.csv"].read_text() and ".0000001" not in paths["trials.csv"].read_text()
+    info = json.loads(paths["study.json"].read_text())
+    assert (info["display_px"], info["exposure_ms"], info["n_golden"], info["fixation_ms"]) == (160, 1000, 3, 500)
+    assert (info["attention_max_misses"], info["response_window_ms"], info["texts"]["comments"]) == (1, 1500, True)
+    assert "client_salt" not in info and info["methods"] == ["gan"]
+
+
+def test_a_timed_out_golden_answer_is_no_attention_miss(predictions, db_url):
+    engine = small_study(
+        predictions, db_url, methods=["gan"], crowd=dict(attention_max_misses=0, response_window_ms=500)
+    )
+    store.enrol(engine, "slow")
+    while (t := store.next_trial(engine, "slow")) is not None:
+        wrong = "right" if t.real_side == "left" else "left"
+        # every golden pair answered wrongly but too late (600 ms > 500 ms): not a miss, no screen-out
+        res = store.record_answer(
+            engine, "slow", t.trial_index, t.attempt, wrong, 1000.0, 600.0 if t.is_golden else 1.0, False
+        )
+        assert not res.screened_out and res.timed_out == t.is_golden
+    assert store.rater_status(engine, "slow")["status"] == "complete"
+
+
+def test_a_resize_voids_the_open_attempt_with_its_reason(predictions, db_url):
+    engine = small_study(predictions, db_url, methods=["gan"])
+    store.enrol(engine, "r")
+    first = store.next_trial(engine, "r")
+    assert store.void_trial(engine, "r", first.trial_index, first.attempt, "resize")
+    assert not store.void_trial(engine, "r", first.trial_index, first.attempt, "resize")  # repeated: no-op
+    again = store.next_trial(engine, "r")  # the replacement is issued fresh, not voided a second time
+    assert (again.trial_index, again.attempt) == (0, 1) and again.image_id != first.image_id
+    assert store.record_answer(engine, "r", 0, 0, "left", 1000.0, 300.0, False).status == "stale"
+    assert store.record_answer(engine, "r", 0, 1, "left", 1000.0, 300.0, False).status == "recorded"
+    v = read_voided(db_url)
+    assert list(v.columns) == VOIDED_COLUMNS and v[["trial_index", "attempt", "reason"]].values.tolist() == [
+        [0, 0, "resize"]
+    ]
+    with pytest.raises(ValueError, match="reason"):
+        store.void_trial(engine, "r", 1, 0, "boredom")
+
+
+def test_replacements_repeat_the_voided_image_only_when_the_rater_has_seen_every_image(tmp_path):
+    """The replacement rule as the code keeps it (docs/study-settings.md): an unseen image while one is
+    left, else the voided image itself."""
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=6, methods=("gan",))
+    url = f"sqlite:///{tmp_path / 'pilot.db'}"
+    summary = init_study(folder, url, raters_per_method=1, n_test=4, n_practice=1, n_golden=1, seed=1)
+    assert (summary["images"], summary["spare_images"]) == (6, 1)
+    engine = get_engine(url)
+    store.enrol(engine, "p")
+    planned = {t["image_id"] for t in store_trials(engine, "p")}  # 5 of the 6 images
+    shown = store.next_trial(engine, "p")
+    fresh = store.next_trial(engine, "p")  # a reload: the one image not in the plan replaces it
+    assert len(planned) == 5 and fresh.image_id not in planned and fresh.image_id != shown.image_id
+    again = store.next_trial(engine, "p")  # another reload: every image seen, so the voided image again
+    assert again.image_id == fresh.image_id and again.attempt == 2
+    dispose_engine(url)
+
+
+def store_trials(engine, rater_id: str) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(trials).where(trials.c.rater_id == rater_id)).mappings()]
+
+
+def test_init_with_too_few_images_names_the_options_and_leaves_no_file(tmp_path, capsys):
+    folder = write_demo_predictions(tmp_path / "runs" / "toy" / "predictions", n=16, methods=("gan",))
+    db = tmp_path / "study.db"
+    assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "16 images" in err and "55 distinct images" in err
+    for option in ("--n-practice", "--n-trials", "--n-golden"):
+        assert option in err
+    assert not db.exists() and list(tmp_path.iterdir()) == [tmp_path / "runs"]  # no file, no -wal / -shm
+    # the suggested values work
+    suggested = err.split("`prsr study init ... ")[1].split("`")[0].split()
+    assert prsr_main(["study", "init", "--predictions", str(folder), "--db", str(db), *suggested]) == 0
+    info = study_info(str(db))
+    assert info["n_practice"] + info["n_test_trials"] <= 16 and info["n_golden"] >= 1
+    dispose_engine(f"sqlite:///{db}")

@@ -1,4 +1,7 @@
-"""`prsr analyze`: fool rates of a study database with bootstrap-over-raters intervals (analysis/)."""
+"""`prsr analyze`: fool rates of a study database with bootstrap-over-raters intervals (analysis/).
+
+The analysis packages are imported inside `run` (with `# noqa: PLC0415`): they pull in pandas, scipy and
+statsmodels, and every `prsr` command would otherwise pay that start-up time."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
         "--golden-rule",
-        default="all",
-        help="'all' (drop a rater who misses any golden pair, default), 'none', or the most "
-        "misses a kept rater may have, e.g. 1",
+        default=None,
+        help="most golden misses a kept rater may have, e.g. 1; 'all' (= 0: any miss drops the rater) or "
+        "'none' (no rule). Default: the study's stored attention rule (init --attention-max-misses), "
+        "else 'all'; a rule that differs from the stored one is applied with a warning",
     )
     parser.add_argument(
         "--incomplete",
@@ -51,9 +55,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import analysis
-    from analysis.fool_rates import as_db_url
-    from analysis.report import write_outputs
+    import analysis  # noqa: PLC0415  (CLI start-up time, see the module docstring)
+    from analysis.fool_rates import as_db_url  # noqa: PLC0415
+    from analysis.report import write_outputs  # noqa: PLC0415
 
     if args.n_boot < 2:
         raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
@@ -68,8 +72,11 @@ def run(args) -> int:
         seed=args.seed,
         glmm=not args.no_glmm,
     )
-    result = analysis.analyze(url, progress=True, **params)
+    result = analysis.analyze(url, progress=True, **params)  # warns (stderr) where --golden-rule overrides
     paths = write_outputs(result, args.out)
+    misses, source = result.params["golden_max_misses"], result.params["golden_rule_source"]
+    rule = "off" if misses is None else f"drop raters with more than {misses} golden misses"
+    print(f"golden rule: {rule} ({dict(study='the study', default='the default', given='--golden-rule')[source]})")
 
     banner = "SIMULATED study (not human data) — " if result.simulated else ""
     print(f"{banner}fool rates (%), ± = bootstrap SE over raters, [95 % percentile CI]:")
@@ -92,7 +99,7 @@ def run(args) -> int:
         )
     )
     if args.notebook:
-        from analysis.notebook import execute_notebook
+        from analysis.notebook import execute_notebook  # noqa: PLC0415  (nbconvert: only with --notebook)
 
         ipynb, html = execute_notebook(url, args.out, params, table1=args.table1)
         paths["notebook"], paths["notebook_html"] = ipynb, html

@@ -1,4 +1,7 @@
-"""`prsr study init|serve|export|simulate`: the human forced-choice study (Section 5.3)."""
+"""`prsr study init|serve|export|simulate`: the human forced-choice study (Section 5.3).
+
+`study_app` is imported inside each step (with `# noqa: PLC0415`): it pulls in SQLAlchemy, pandas and
+PIL, and every `prsr` command would otherwise pay that start-up time."""
 
 from __future__ import annotations
 
@@ -12,7 +15,16 @@ HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQL
 
 def add_arguments(parser):
     sub = parser.add_subparsers(dest="study_command", metavar="STEP")
+    _add_init(sub)
+    _add_serve(sub)
+    p = sub.add_parser("export", help="write raters.csv, trials.csv, voided.csv and study.json (the settings)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+    _add_simulate(sub)
+    parser.set_defaults(_parser=parser)
 
+
+def _add_init(sub) -> None:
     p = sub.add_parser("init", help="create a study database from runs/<dataset>/predictions")
     p.add_argument("--predictions", required=True, help="folder with truth.npz and <method>.npz")
     p.add_argument("--db", required=True, help="SQLAlchemy URL or SQLite file path (must not hold a study)")
@@ -34,7 +46,7 @@ def add_arguments(parser):
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default=None, help="dataset name (default: the folder above predictions/)")
-    p.add_argument("--config", default=None, help="study YAML: texts, platform, codes (see study_app/config.py)")
+    p.add_argument("--config", default=None, help="study YAML: texts, platform, codes, rules (docs/study-settings.md)")
     p.add_argument(
         "--platform",
         choices=["prolific", "mturk", "none"],
@@ -68,9 +80,18 @@ def add_arguments(parser):
         "--attention-max-misses",
         type=int,
         default=None,
-        help="end a session after more failed golden questions (default: never)",
+        help="end a session after more failed golden questions (default: never); `prsr analyze` follows it",
+    )
+    p.add_argument(
+        "--response-window-ms",
+        type=int,
+        default=None,
+        help="ms a rater has to choose after the pair is erased; a later choice is recorded as a timeout "
+        "(default: no window, only the images are timed)",
     )
 
+
+def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="run the Streamlit study app")
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, default=8501)
@@ -86,10 +107,8 @@ def add_arguments(parser):
         help="reverse proxies in front of the app whose X-Forwarded-For entries are trusted (default 0)",
     )
 
-    p = sub.add_parser("export", help="write raters.csv, trials.csv and voided.csv")
-    p.add_argument("--db", required=True)
-    p.add_argument("--out", required=True)
 
+def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="fill a fresh study with simulated raters of known fool rates")
     p.add_argument("--db", required=True)
     p.add_argument("--raters", type=int, required=True, help="simulated raters in total (drop-outs included)")
@@ -105,12 +124,11 @@ def add_arguments(parser):
     p.add_argument("--golden-fail-rate", type=float, default=0.0, help="fraction of inattentive raters")
     p.add_argument("--abandon-rate", type=float, default=0.0, help="fraction of raters who drop out")
     p.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(_parser=parser)
 
 
 def _init(args) -> int:
-    from study_app.builder import init_study
-    from study_app.config import load_config
+    from study_app.builder import init_study  # noqa: PLC0415  (start-up time, see the module docstring)
+    from study_app.config import load_config  # noqa: PLC0415
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     crowd = load_config(args.config)
@@ -121,6 +139,7 @@ def _init(args) -> int:
         "require_pid",
         "max_claims_per_client",
         "attention_max_misses",
+        "response_window_ms",
     ):
         if getattr(args, key) is not None:  # the command line overrides the file
             crowd[key] = getattr(args, key)
@@ -142,12 +161,17 @@ def _init(args) -> int:
         f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
         f"{summary['images']} images; {summary['slots']} rater slots"
     )
+    if summary["spare_images"] < 5:
+        print(
+            f"note: only {summary['spare_images']} images beyond one session: once a rater has seen them all, "
+            "a voided pair is replaced by the same image again (see docs/study-settings.md)"
+        )
     return 0
 
 
 def _serve(args) -> int:
-    from study_app.db import normalise_url
-    from study_app.export import study_info
+    from study_app.db import normalise_url  # noqa: PLC0415  (start-up time)
+    from study_app.export import study_info  # noqa: PLC0415
 
     url = normalise_url(args.db)
     info = study_info(url)  # fail early, with a clear message, if there is no study
@@ -181,15 +205,15 @@ def _serve(args) -> int:
 
 
 def _export(args) -> int:
-    from study_app.export import write_csvs
+    from study_app.export import write_export  # noqa: PLC0415  (start-up time)
 
-    rp, tp, vp = write_csvs(args.db, args.out)
-    print(f"wrote {rp}, {tp} and {vp}")
+    paths = list(write_export(args.db, args.out).values())
+    print(f"wrote {', '.join(map(str, paths[:-1]))} and {paths[-1]}")
     return 0
 
 
 def _simulate(args) -> int:
-    from study_app.simulate import parse_fool_rates, simulate_study
+    from study_app.simulate import parse_fool_rates, simulate_study  # noqa: PLC0415  (start-up time)
 
     result = simulate_study(
         args.db,
@@ -203,8 +227,9 @@ def _simulate(args) -> int:
     )
     rates = ", ".join(f"{m}={p:g}" for m, p in result["true_fool_rates"].items())
     print(
-        f"SIMULATED answers written to {result['url']}: {result['complete']} complete and "
-        f"{result['abandoned']} abandoned raters; true marginal fool rates {rates}"
+        f"SIMULATED answers written to {result['url']}: {result['complete']} complete, "
+        f"{result['abandoned']} abandoned, {result['screened_out']} screened-out raters; "
+        f"true marginal fool rates {rates}"
     )
     return 0
 
