@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.optim import build_optimizer
 
 from .learned_common import check_hr_size, check_hr_uint8, check_lr, eval_mode, psnr_per_image
 
@@ -89,7 +90,8 @@ class PixelCE(TrainableMethod):
     def sample_from_logits(
         logits: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None
     ) -> torch.Tensor:
-        """[..., 256] logits -> [...] one level / 255 per position, drawn independently from softmax(logits / temperature)."""
+        """[..., 256] logits -> [...] one level / 255 per position, drawn independently from
+        softmax(logits / temperature)."""
         if not temperature > 0:
             raise ValueError(
                 f"PixelCE: temperature must be > 0, got {temperature} (use the argmax decoding for the mode)"
@@ -145,8 +147,6 @@ class PixelCE(TrainableMethod):
 
     # -- training --------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from sr_models.optim import build_optimizer
-
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
     def training_step(

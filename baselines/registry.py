@@ -139,7 +139,8 @@ def method_of_row(row: str) -> MethodSpec:
 
 def load_method(run_dir, device=None):
     """The trained method of run folder `run_dir` (its class looked up here), in eval mode on `device`."""
-    from sr_models.checkpoint import load_method as _load
+    # torch loads only here: the study and the analysis read the registry without it
+    from sr_models.checkpoint import load_method as _load  # noqa: PLC0415
 
     def resolve(name, config_path):
         if name not in METHODS:

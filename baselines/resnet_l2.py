@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from sr_data import upsample
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.optim import build_optimizer
 
 from .learned_common import check_hr_size, check_lr, eval_mode, psnr_per_image
 
@@ -85,8 +86,6 @@ class ResNetL2(TrainableMethod):
 
     # -- training --------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from sr_models.optim import build_optimizer
-
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
     def training_step(

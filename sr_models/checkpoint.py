@@ -24,11 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_model, save_model
 
 from sr_data.errors import DataError
 
@@ -104,8 +107,6 @@ def git_commit(where: str | os.PathLike | None = None) -> Optional[Dict[str, Any
 
 
 def library_versions() -> Dict[str, Optional[str]]:
-    from importlib import metadata
-
     out: Dict[str, Optional[str]] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -172,8 +173,6 @@ def seed_everything(seed: int) -> None:
 # -- weights and state -----------------------------------------------------------------------------
 def save_weights(module: torch.nn.Module, run_dir: str | os.PathLike, step: int, method: str) -> None:
     """`run_dir/model.safetensors`: parameters and persistent buffers, metadata step and method."""
-    from safetensors.torch import save_model
-
     atomic_write(
         Path(run_dir) / WEIGHTS, lambda tmp: save_model(module, tmp, metadata={"step": str(step), "method": method})
     )
@@ -183,9 +182,6 @@ def load_weights(
     module: torch.nn.Module, path: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> Dict[str, str]:
     """Load `path` into `module` (strict: every key must match). Returns the file's metadata."""
-    from safetensors import safe_open
-    from safetensors.torch import load_model
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint weights {path} not found")

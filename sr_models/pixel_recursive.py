@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from .conditioning import ConditioningNetwork
 from .layers import GatedPixelCNN
 from .method import StepContext, TrainableMethod
+from .optim import build_optimizer
+from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
 
 LEVELS = 256
 HR_SIZE = 32
@@ -184,8 +186,6 @@ class PixelRecursiveSR(TrainableMethod):
         so they return the same samples for the same generator state. Runs in eval mode (batch norm's
         running statistics) and restores the module's mode afterwards.
         """
-        from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
-
         self._check_lr(lr)
         if not greedy and not temperature > 0:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), got {temperature}")
@@ -220,8 +220,6 @@ class PixelRecursiveSR(TrainableMethod):
 
     # -- training ----------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from .optim import build_optimizer
-
         return {"model": build_optimizer(self.parameters(), train_cfg)}
 
     def training_step(self, batch, optimizers, ctx: StepContext) -> Dict[str, float]:
@@ -244,7 +242,8 @@ class PixelRecursiveSR(TrainableMethod):
 
     @torch.no_grad()
     def validation_step(self, batch) -> Dict[str, float]:
-        """Means over the batch: `nll_bpd` (full model), `cond_nll_bpd` (A alone), `loss_full`, `loss_cond` (nats/sub-pixel)."""
+        """Means over the batch: `nll_bpd` (full model), `cond_nll_bpd` (A alone), `loss_full`, `loss_cond`
+        (nats/sub-pixel)."""
         with self._eval_mode():
             full, cond = self._ce_terms(*self(batch["lr"], batch["hr"]), batch["hr"])
         full, cond = torch.stack([full, cond]).tolist()
@@ -273,7 +272,8 @@ class PixelRecursiveSR(TrainableMethod):
             or not lr.is_floating_point()
         ):
             raise ValueError(
-                f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] in [0, 1], "
+                f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] "
+                "in [0, 1], "
                 f"got {getattr(lr, 'dtype', type(lr))} {tuple(getattr(lr, 'shape', ()))}"
             )
         if tuple(lr.shape[-2:]) != (self.hr_size // SCALE, self.hr_size // SCALE):
@@ -282,7 +282,8 @@ class PixelRecursiveSR(TrainableMethod):
     def _check_hr(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
         if hr.dtype != torch.uint8:
             raise TypeError(
-                f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), got dtype {hr.dtype}"
+                f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), "
+                f"got dtype {hr.dtype}"
             )
         if tuple(hr.shape) != (lr.shape[0], self.channels, self.hr_size, self.hr_size):
             raise ValueError(

@@ -33,7 +33,9 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sr_data import to_float
@@ -89,7 +91,8 @@ def resolve_train_cfg(train_cfg: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def make_batch(lr: np.ndarray, hr: np.ndarray, device: torch.device) -> Dict[str, torch.Tensor]:
-    """uint8 numpy lr [B,C,8,8] / hr [B,C,32,32] -> {'lr' float [0,1], 'hr' uint8, 'hr_float' float [0,1]} on `device`."""
+    """uint8 numpy lr [B,C,8,8] / hr [B,C,32,32] -> {'lr' float [0,1], 'hr' uint8, 'hr_float' float [0,1]}
+    on `device`."""
     # np.array copies: slices of a read-only memory map must not become tensors that alias it.
     lr_t = torch.from_numpy(np.array(lr, dtype=np.uint8)).to(device, non_blocking=True)
     hr_t = torch.from_numpy(np.array(hr, dtype=np.uint8)).to(device, non_blocking=True)
@@ -157,8 +160,6 @@ class TrainContext(StepContext):
             return module
         entry = self._wrapped.get(id(module))
         if entry is None:
-            from torch.nn.parallel import DistributedDataParallel
-
             if self.sync_bn and self.device.type == "cuda":
                 # Converts the BatchNorm children in place, so the method's own module uses them too.
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
@@ -181,7 +182,6 @@ def _rng_fork(device: torch.device):
 
 def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: Path) -> None:
     """One row per input: lr upsampled nearest x4 | preview | ground truth, 2-pixel white gaps, uint8 PNG."""
-    from PIL import Image
 
     def u8(x: torch.Tensor) -> np.ndarray:
         return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()

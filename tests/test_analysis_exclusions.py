@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS, RULES, TRIAL_COLUMNS
+from analysis.fool_rates import EXCLUSION_COLUMNS, FOOL_RATE_COLUMNS, PAIRWISE_COLUMNS, RULES, TRIAL_COLUMNS, StudyData
 
 T, F = True, False
 
@@ -165,7 +165,6 @@ def test_pairwise_has_one_row_per_pair_with_consistent_numbers():
 
 
 def test_void_rule_drops_raters_who_reloaded_too_often():
-    from analysis.fool_rates import StudyData
 
     raters, trials = _study()
     voided = pd.DataFrame({"rater_id": ["A", "A", "A", "F", "F"]})  # A skipped 3 pairs, F 2 (the default limit)

@@ -51,9 +51,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import analysis
-    from analysis.fool_rates import as_db_url
-    from analysis.report import write_outputs
+    # the analysis (pandas, statsmodels) loads only when the command runs: `prsr --help` stays quick
+    import analysis  # noqa: PLC0415
+    from analysis.fool_rates import as_db_url  # noqa: PLC0415
+    from analysis.report import write_outputs  # noqa: PLC0415
 
     if args.n_boot < 2:
         raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
@@ -92,7 +93,7 @@ def run(args) -> int:
         )
     )
     if args.notebook:
-        from analysis.notebook import execute_notebook
+        from analysis.notebook import execute_notebook  # noqa: PLC0415  nbconvert, only with --notebook
 
         ipynb, html = execute_notebook(url, args.out, params, table1=args.table1)
         paths["notebook"], paths["notebook_html"] = ipynb, html

@@ -34,8 +34,12 @@ import torch
 import sr_data
 from baselines.registry import get_method
 from metrics.corners import mode_purity
+from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
+from sr_models import checkpoint as ckpt
 from sr_models.profile_schema import check_model_keys
 from sr_models.profiles import load_profile
+from sr_models.runlog import read_log
+from sr_models.trainer import Trainer
 
 CORNER_MODELS = ("resnet_l2", "pixel_ce", "pixel_recursive")
 RESULT_COLUMNS = ["model", "purity", "balance", "n_samples", "n_blank"]
@@ -115,8 +119,6 @@ def blank_image_bits(model, lr: torch.Tensor, batch_size: int = 200) -> Dict[str
 
 def purity_vs_steps(root: Path) -> pd.DataFrame:
     """`model, step, purity, balance, n_blank` from the `valid` rows of each run's log.csv under `root`."""
-    from sr_models.runlog import read_log
-
     rows = []
     for name in CORNER_MODELS:
         if not (root / name / "log.csv").is_file():
@@ -149,10 +151,6 @@ def run_corners(
     runs aside first), sample, score, diagnose; returns the results table. `canvas` (16 or 32) overrides
     the profile's `corners.canvas`; its runs then go to `runs/corners_<S>x<S>/`. Progress lines go to
     `log(text)` (default: this module's logger at INFO)."""
-    from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
-    from sr_models import checkpoint as ckpt
-    from sr_models.trainer import Trainer
-
     log = log or _log.info
     profile = load_profile(profile)
     cfg = profile["corners"]
@@ -228,7 +226,8 @@ def run_corners(
     ckpt.write_json(root / "diagnostics.json", diag)
     b = diag["blank_image_bits"]
     log(
-        f"corners pixel_recursive, blank image: {b['top_half']:.2f} bits in the top half, {b['bottom_half']:.1f} in the bottom half"
+        f"corners pixel_recursive, blank image: {b['top_half']:.2f} bits in the top half, "
+        f"{b['bottom_half']:.1f} in the bottom half"
     )
     n_show = min(8, len(lr))
     cells = [[test.lr[i], test.hr[i], *[samples[m][i] for m in CORNER_MODELS]] for i in range(n_show)]

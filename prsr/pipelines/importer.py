@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 import sr_data
+from baselines.registry import METHODS, table_rows
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, load_truth
 from prsr.pipelines.imported import IMPORTED_KIND, NAME_PATTERN, RESERVED_NAMES
 from prsr.pipelines.inputs import id_path, ids_digest
@@ -49,8 +50,6 @@ SHOW = 5  # missing / bad files named in one message
 
 def check_name(name: str) -> None:
     """ValueError (a usage error) unless `name` can be a new row."""
-    from baselines.registry import METHODS, table_rows
-
     if not NAME_PATTERN.match(name or ""):
         raise ValueError(
             f"method name {name!r} is not a safe identifier: expected {NAME_PATTERN.pattern} "
