@@ -177,6 +177,17 @@ def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bo
     return outcome, split, fold_rates, losses
 
 
+def _bootstrap_means(outcome: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot] means of `outcome` [N] resampled over pairs with replacement (generator seeded by `seed`)."""
+    n = len(outcome)
+    rng = np.random.default_rng([seed, 0xB007])
+    boot = np.empty(n_boot)
+    for b in range(0, n_boot, 256):  # chunks keep memory at 256 x N
+        m = min(256, n_boot - b)
+        boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
+    return boot
+
+
 def machine_fool_rate(
     real,
     fake,
@@ -238,11 +249,7 @@ def machine_fool_rate(
     finally:
         torch.set_num_threads(threads_before)
     n = real_u8.shape[0]
-    rng = np.random.default_rng([seed, 0xB007])
-    boot = np.empty(cfg["n_boot"])
-    for b in range(0, cfg["n_boot"], 256):  # chunks keep memory at 256 x N
-        m = min(256, cfg["n_boot"] - b)
-        boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
+    boot = _bootstrap_means(outcome, cfg["n_boot"], seed)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return dict(
         fooled=float(outcome.mean()),

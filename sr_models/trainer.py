@@ -408,120 +408,169 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> Dict[str, float]:
-        """Train to `steps`; returns the final validation scalars (every rank gets rank 0's)."""
-        cfg, info, method = self.cfg, self.info, self.method
-        method.to(self.device)
-        method.train()
-        optimizers = method.make_optimizers(cfg)
-        if not optimizers:
-            raise ValueError(f"{type(method).__name__}.make_optimizers returned no optimiser")
-        handles = self._install_grad_clip(optimizers)
-        sampler = BatchSampler(self.n_train, cfg["batch_size"], self.seed)
+        """Train to `steps`; returns the final validation scalars (every rank gets rank 0's).
+
+        Stages: the method on its device with its optimisers -> config.json written (or checked on resume)
+        -> the start state (fresh or restored) -> one `_train_step` per iteration, each followed by
+        `_after_step` (log row, validation, sample grid, checkpoint)."""
+        optimizers, handles = self._prepare_method()
+        sampler = BatchSampler(self.n_train, self.cfg["batch_size"], self.seed)
         config = self._config()
-
         # Rank 0 decides and reads; the others get its decision and state (no shared file system needed).
-        resuming = dist_utils.broadcast_object(self.resume and (self.run_dir / ckpt.STATE).exists(), info)
-        if info.is_main:
-            ckpt.prepare_run_dir(self.run_dir, resume=self.resume, fresh=False)
-            if resuming and (self.run_dir / ckpt.CONFIG).exists():
-                stored = ckpt.read_config(self.run_dir)
-                self._check_resume_config(stored, config)
-                if stored.get("train", {}).get("steps") != cfg["steps"] or stored.get("world_size") != info.world_size:
-                    stored["train"]["steps"] = cfg["steps"]
-                    stored.setdefault("resumed", []).append(
-                        {
-                            "command": config["command"],
-                            "world_size": info.world_size,
-                            "steps": cfg["steps"],
-                            "time": config["created"],
-                        }
-                    )
-                    ckpt.write_json(self.run_dir / ckpt.CONFIG, stored)
-            else:
-                ckpt.write_json(self.run_dir / ckpt.CONFIG, config)
-        dist_utils.barrier(info)  # config checked before any rank loads
+        resuming = dist_utils.broadcast_object(self.resume and (self.run_dir / ckpt.STATE).exists(), self.info)
+        if self.info.is_main:
+            self._record_config(config, resuming)
+        dist_utils.barrier(self.info)  # config checked before any rank loads
+        start, elapsed, last_val = self._start_state(optimizers, sampler, resuming)
+        loop = _LoopState(self, start, elapsed, last_val)
+        ctx = TrainContext(self.info, bf16=self.cfg["bf16"], sync_bn=self.cfg["sync_bn"])
+        try:
+            if start >= self.cfg["steps"]:
+                final = self.validate() if self.info.is_main else {}
+                return dist_utils.broadcast_object(final or loop.last_val, self.info)
+            for step in range(start, self.cfg["steps"]):
+                ctx.step = step
+                loop.add(*self._train_step(step, sampler, optimizers, ctx))
+                self._after_step(step + 1, loop, optimizers, sampler)
+            return dist_utils.broadcast_object(loop.last_val, self.info)
+        finally:
+            loop.close()
+            for h in handles:
+                h.remove()
 
-        last_val: Dict[str, float] = {}
+    def _prepare_method(self) -> tuple:
+        """The method on `self.device` in train mode; (its optimisers, the gradient-clipping hook handles)."""
+        self.method.to(self.device)
+        self.method.train()
+        optimizers = self.method.make_optimizers(self.cfg)
+        if not optimizers:
+            raise ValueError(f"{type(self.method).__name__}.make_optimizers returned no optimiser")
+        return optimizers, self._install_grad_clip(optimizers)
+
+    def _record_config(self, config: Dict[str, Any], resuming: bool) -> None:
+        """Rank 0: write `config.json` for a new run; on resume check the stored one against `config` and
+        record the new step target / world size in its `resumed` list."""
+        cfg, info = self.cfg, self.info
+        ckpt.prepare_run_dir(self.run_dir, resume=self.resume, fresh=False)
+        if not (resuming and (self.run_dir / ckpt.CONFIG).exists()):
+            ckpt.write_json(self.run_dir / ckpt.CONFIG, config)
+            return
+        stored = ckpt.read_config(self.run_dir)
+        self._check_resume_config(stored, config)
+        if stored.get("train", {}).get("steps") != cfg["steps"] or stored.get("world_size") != info.world_size:
+            stored["train"]["steps"] = cfg["steps"]
+            stored.setdefault("resumed", []).append(
+                {
+                    "command": config["command"],
+                    "world_size": info.world_size,
+                    "steps": cfg["steps"],
+                    "time": config["created"],
+                }
+            )
+            ckpt.write_json(self.run_dir / ckpt.CONFIG, stored)
+
+    def _start_state(self, optimizers, sampler: BatchSampler, resuming: bool) -> tuple:
+        """(first step, seconds already trained, last validation scalars): restored from `state.pt` on
+        resume, else (0, 0.0, {}) with this rank's seed set."""
         if resuming:
-            start, elapsed, last_val = self._restore(optimizers, sampler)
-        else:
-            start, elapsed = 0, 0.0
-            ckpt.seed_everything(self.seed + info.rank)
-        steps = cfg["steps"]
-        ctx = TrainContext(info, bf16=cfg["bf16"], sync_bn=cfg["sync_bn"])
-        log = RunLog(self.run_dir, start_step=start) if info.is_main else None
-        bar = tqdm(
-            total=steps,
+            return self._restore(optimizers, sampler)
+        ckpt.seed_everything(self.seed + self.info.rank)
+        return 0, 0.0, {}
+
+    def _train_step(self, step: int, sampler: BatchSampler, optimizers, ctx: TrainContext) -> tuple:
+        """One iteration: (the method's scalars, seconds getting the batch, seconds in `training_step`).
+        A non-finite scalar on any rank stops every rank with `NonFiniteLossError`."""
+        t0 = time.perf_counter()
+        batch = self._rank_batch(sampler.next())
+        t1 = time.perf_counter()
+        scalars = self.method.training_step(batch, optimizers, ctx)
+        t2 = time.perf_counter()
+        bad = not all(math.isfinite(float(v)) for v in scalars.values())
+        if dist_utils.any_true(bad, self.info):
+            done = (
+                f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched"
+                if self.last_checkpoint_step is not None
+                else f"no checkpoint had been written in {self.run_dir}"
+            )
+            shown = ", ".join(f"{k}={float(v):.6g}" for k, v in scalars.items())
+            raise NonFiniteLossError(
+                f"non-finite training loss at step {step + 1} (rank {self.info.rank}: {shown}); training stopped "
+                f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume."
+            )
+        return scalars, t1 - t0, t2 - t1
+
+    def _after_step(self, done_steps: int, loop: "_LoopState", optimizers, sampler: BatchSampler) -> None:
+        """What is due after step `done_steps` (all of it after the last step): a log row (means over the
+        steps since the last row, averaged over ranks), validation, a sample grid, a checkpoint."""
+        cfg, info = self.cfg, self.info
+        now = loop.trained_seconds()
+        last = done_steps == cfg["steps"]
+        if done_steps % cfg["log_every"] == 0 or last:
+            row = dist_utils.all_reduce_mean(loop.take_means(), info)
+            row["images_per_s"] = cfg["batch_size"] / max(row["data_time"] + row["step_time"], 1e-12)
+            for name, norm in self._grad_norms.items():
+                row[f"grad_norm_{name}"] = float(norm)
+            if loop.log is not None:
+                loop.log.log(done_steps, "train", now, row)
+        if info.is_main and (done_steps % cfg["val_every"] == 0 or last):
+            val = self.validate()
+            if val:
+                loop.last_val = val
+                loop.log.log(done_steps, "valid", now, val)
+                loop.bar.write(f"step {done_steps}: " + ", ".join(f"{k}={v:.4g}" for k, v in val.items()))
+        if info.is_main and self.valid_data is not None and (done_steps % cfg["grid_every"] == 0 or last):
+            self.sample_grid(done_steps)
+        if done_steps % cfg["ckpt_every"] == 0 or last:
+            if loop.log is not None:
+                loop.log.flush()
+            self._save(done_steps, loop.trained_seconds(), optimizers, sampler, loop.last_val)
+
+
+class _LoopState:
+    """What `Trainer.fit` carries from step to step: the log (rank 0), the progress bar, the scalars
+    summed since the last log row, the last validation scalars and the trained time."""
+
+    def __init__(self, trainer: Trainer, start: int, elapsed: float, last_val: Dict[str, float]):
+        info = trainer.info
+        self.log = RunLog(trainer.run_dir, start_step=start) if info.is_main else None
+        self.bar = tqdm(
+            total=trainer.cfg["steps"],
             initial=start,
-            desc=f"train {method.name}",
+            desc=f"train {trainer.method.name}",
             disable=not info.is_main,
             dynamic_ncols=True,
             unit="step",
         )
-        acc: Dict[str, float] = {}
-        n_acc = 0
-        session_start = time.perf_counter()
-        try:
-            if start >= steps:
-                final = self.validate() if info.is_main else {}
-                return dist_utils.broadcast_object(final or last_val, info)
-            for step in range(start, steps):
-                ctx.step = step
-                t0 = time.perf_counter()
-                batch = self._rank_batch(sampler.next())
-                t1 = time.perf_counter()
-                scalars = method.training_step(batch, optimizers, ctx)
-                t2 = time.perf_counter()
-                bad = not all(math.isfinite(float(v)) for v in scalars.values())
-                if dist_utils.any_true(bad, info):
-                    done = (
-                        f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched"
-                        if self.last_checkpoint_step is not None
-                        else f"no checkpoint had been written in {self.run_dir}"
-                    )
-                    shown = ", ".join(f"{k}={float(v):.6g}" for k, v in scalars.items())
-                    raise NonFiniteLossError(
-                        f"non-finite training loss at step {step + 1} (rank {info.rank}: {shown}); training stopped "
-                        f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume."
-                    )
-                for k, v in scalars.items():
-                    acc[k] = acc.get(k, 0.0) + float(v)
-                acc["data_time"] = acc.get("data_time", 0.0) + (t1 - t0)
-                acc["step_time"] = acc.get("step_time", 0.0) + (t2 - t1)
-                n_acc += 1
-                done_steps = step + 1
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * (t1 - t0):.0f}ms "
-                    f"step={1e3 * (t2 - t1):.0f}ms",
-                    refresh=False,
-                )
-                now = elapsed + time.perf_counter() - session_start
-                last = done_steps == steps
-                if done_steps % cfg["log_every"] == 0 or last:
-                    row = dist_utils.all_reduce_mean({k: v / n_acc for k, v in acc.items()}, info)
-                    row["images_per_s"] = cfg["batch_size"] / max(row["data_time"] + row["step_time"], 1e-12)
-                    for name, norm in self._grad_norms.items():
-                        row[f"grad_norm_{name}"] = float(norm)
-                    if log is not None:
-                        log.log(done_steps, "train", now, row)
-                    acc, n_acc = {}, 0
-                if info.is_main and (done_steps % cfg["val_every"] == 0 or last):
-                    val = self.validate()
-                    if val:
-                        last_val = val
-                        log.log(done_steps, "valid", now, val)
-                        bar.write(f"step {done_steps}: " + ", ".join(f"{k}={v:.4g}" for k, v in val.items()))
-                if info.is_main and self.valid_data is not None and (done_steps % cfg["grid_every"] == 0 or last):
-                    self.sample_grid(done_steps)
-                if done_steps % cfg["ckpt_every"] == 0 or last:
-                    if log is not None:
-                        log.flush()
-                    self._save(done_steps, elapsed + time.perf_counter() - session_start, optimizers, sampler, last_val)
-            return dist_utils.broadcast_object(last_val, info)
-        finally:
-            bar.close()
-            if log is not None:
-                log.close()
-            for h in handles:
-                h.remove()
+        self.last_val = last_val
+        self.elapsed = elapsed  # seconds trained by earlier sessions (resume)
+        self.session_start = time.perf_counter()
+        self.acc: Dict[str, float] = {}
+        self.n_acc = 0
+
+    def add(self, scalars: Dict[str, float], data_time: float, step_time: float) -> None:
+        """Sum one step's scalars and timings; advance the bar."""
+        for k, v in scalars.items():
+            self.acc[k] = self.acc.get(k, 0.0) + float(v)
+        self.acc["data_time"] = self.acc.get("data_time", 0.0) + data_time
+        self.acc["step_time"] = self.acc.get("step_time", 0.0) + step_time
+        self.n_acc += 1
+        self.bar.update(1)
+        self.bar.set_postfix_str(
+            f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * data_time:.0f}ms "
+            f"step={1e3 * step_time:.0f}ms",
+            refresh=False,
+        )
+
+    def take_means(self) -> Dict[str, float]:
+        """Means of the summed scalars since the last call; starts a new sum."""
+        means = {k: v / self.n_acc for k, v in self.acc.items()}
+        self.acc, self.n_acc = {}, 0
+        return means
+
+    def trained_seconds(self) -> float:
+        return self.elapsed + time.perf_counter() - self.session_start
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.log is not None:
+            self.log.close()

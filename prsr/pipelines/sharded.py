@@ -149,12 +149,7 @@ def predict_row_chunks(
 
     def refresh():
         if info.is_main:
-            done = sum(
-                int(p.stem.split("-")[1]) - int(p.stem.split("-")[0])
-                for p in folder.glob("*-*.npz")
-                if p.stem.count("-") == 1 and ".tmp" not in p.name
-            )
-            bar.update(min(done, len(lr)) - bar.n)
+            bar.update(min(_images_on_disk(folder), len(lr)) - bar.n)
 
     refresh()
     for s, e in mine:
@@ -184,19 +179,36 @@ def predict_row_chunks(
         return None
     refresh()
     bar.close()
+    return _assemble_row(predictions, row, bounds, ids, meta, info.world_size, reused_all)
 
-    parts, by_rank, resumed = [], {r: [] for r in range(info.world_size)}, []
+
+def _images_on_disk(folder: Path) -> int:
+    """Images in the finished chunk files `<start>-<end>.npz` of `folder` (temporary files, which start with
+    '.' or hold '.tmp', are not counted)."""
+    return sum(
+        int(p.stem.split("-")[1]) - int(p.stem.split("-")[0])
+        for p in folder.glob("[0-9]*-*.npz")
+        if p.stem.count("-") == 1 and ".tmp" not in p.name
+    )
+
+
+def _assemble_row(predictions: Path, row: str, bounds, ids: np.ndarray, meta: str, world: int, reused_all) -> dict:
+    """Rank 0, after every rank finished: the row's chunks read back in order and joined, with the ids each
+    rank sampled and those reused from an interrupted run (see `predict_row_chunks`)."""
+    parts, by_rank, resumed = [], {r: [] for r in range(world)}, []
     for s, e in bounds:
         chunk = _load_chunk(_chunk_path(predictions, row, s, e), ids[s:e], meta)
         if chunk is None:
-            raise RuntimeError(f"chunk {s}-{e} of {row} is missing or stale in {folder} after every rank finished")
+            raise RuntimeError(
+                f"chunk {s}-{e} of {row} is missing or stale in {chunk_dir(predictions, row)} after every rank finished"
+            )
         parts.append(chunk["sr"])
-        owner = next(r for r in range(info.world_size) if (s, e) in rank_chunks(bounds, r, info.world_size))
+        owner = next(r for r in range(world) if (s, e) in rank_chunks(bounds, r, world))
         # a chunk reused from an interrupted run is listed as resumed, not as sampled by this run's rank
         (resumed if (s, e) in reused_all else by_rank[owner]).extend(map(str, ids[s:e]))
     return {
         "sr": np.concatenate(parts),
-        "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(info.world_size)],
+        "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(world)],
         "resumed_ids": resumed,
     }
 
