@@ -37,9 +37,10 @@ from torch import nn
 from sr_data import downsample
 from sr_models.conditioning import ResBlock
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
 from sr_models.optim import build_optimizer
 
-from .learned_common import check_lr, eval_mode, psnr_per_image
+from .learned_common import check_lr, psnr_per_image
 
 #: srez's `gene_l1_factor`: weight of the L1 consistency term; the adversarial term gets 1 - this.
 DEFAULT_L1_WEIGHT = 0.9

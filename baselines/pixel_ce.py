@@ -13,17 +13,18 @@ over dim 1.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from metrics.likelihood import bits_per_dim
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
 from sr_models.optim import build_optimizer
 
-from .learned_common import check_hr_size, check_hr_uint8, check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_hr_uint8, check_lr, psnr_per_image
 
 LEVELS = 256
 #: Images per chunk at inference: bounds the [chunk, C, 32, 32, 256] float logits to ~100 MB for RGB.
@@ -162,15 +163,15 @@ class PixelCE(TrainableMethod):
         loss = F.cross_entropy(logits.reshape(-1, LEVELS), batch["hr"].long().reshape(-1))
         loss.backward()
         opt.step()
-        value = loss.item()
-        return {"loss": value, "loss_bpd": value / math.log(2.0)}
+        value = loss.detach().reshape(1)  # a mean per sub-pixel: bits/dim of one sub-pixel
+        nats, bits = torch.cat([value.double(), bits_per_dim(value, 1)]).tolist()  # one sync
+        return {"loss": nats, "loss_bpd": bits}
 
     @torch.no_grad()
     def validation_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         """`nll_bpd` (negative log-likelihood in bits per sub-pixel) and `mse`/`psnr` of the mean decoding."""
         lr, hr = batch["lr"], batch["hr"]
-        dims = hr[0].numel()
-        nll_bpd = (-self.log_prob(lr, hr) / (dims * math.log(2.0))).mean()
+        nll_bpd = bits_per_dim(-self.log_prob(lr, hr), hr[0].numel()).mean().float()
         sr = self.predict_mean(lr)
         ref = batch["hr_float"].float()
         vals = torch.stack([nll_bpd, (sr - ref).pow(2).mean(), psnr_per_image(sr, ref).mean()]).tolist()

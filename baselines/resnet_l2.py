@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from sr_data import upsample
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
 from sr_models.optim import build_optimizer
 
-from .learned_common import check_hr_size, check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_lr, psnr_per_image
 
 
 class ResNetL2(TrainableMethod):

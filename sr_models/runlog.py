@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .checkpoint import atomic_write
+from sr_data.files import atomic_write
 
 LOG = "log.csv"
 TB = "tb"

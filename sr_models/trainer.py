@@ -39,10 +39,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sr_data import to_float
+from sr_data.files import atomic_write
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .method import StepContext, TrainableMethod
+from .modes import eval_mode
 from .runlog import RunLog
 
 TRAIN_DEFAULTS: Dict[str, Any] = {
@@ -197,7 +199,7 @@ def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: P
             y, x = gap + i * (side + gap), gap + j * (side + gap)
             canvas[:, y : y + side, x : x + side] = t[i]
     img = Image.fromarray(canvas[0]) if c == 1 else Image.fromarray(canvas.transpose(1, 2, 0))
-    ckpt.atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 class Trainer:
@@ -323,20 +325,15 @@ class Trainer:
             return {}
         bs = self.cfg["batch_size"]
         sums: Dict[str, float] = {}
-        was_training = self.method.training
-        self.method.eval()
-        try:
-            with _rng_fork(self.device):
-                for start in range(0, n, bs):
-                    stop = min(start + bs, n)
-                    batch = make_batch(self.valid_data.lr[start:stop], self.valid_data.hr[start:stop], self.device)
-                    for k, v in self.method.validation_step(batch).items():
-                        sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
-                out = {k: v / n for k, v in sums.items()}
-                if self.extra_validation is not None:
-                    out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
-        finally:
-            self.method.train(was_training)
+        with eval_mode(self.method), _rng_fork(self.device):
+            for start in range(0, n, bs):
+                stop = min(start + bs, n)
+                batch = make_batch(self.valid_data.lr[start:stop], self.valid_data.hr[start:stop], self.device)
+                for k, v in self.method.validation_step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
+            out = {k: v / n for k, v in sums.items()}
+            if self.extra_validation is not None:
+                out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
         return out
 
     @torch.no_grad()
@@ -346,17 +343,12 @@ class Trainer:
         if n == 0:
             return None
         batch = make_batch(self.valid_data.lr[:n], self.valid_data.hr[:n], self.device)
-        was_training = self.method.training
-        self.method.eval()
-        try:
-            with _rng_fork(self.device):
-                generator = torch.Generator(device=self.device).manual_seed(self.seed)
-                preview_fn = getattr(self.method, "preview", None)
-                if preview_fn is None:
-                    preview_fn = next(iter(self.method.decodings().values()))
-                preview = preview_fn(batch["lr"], generator)
-        finally:
-            self.method.train(was_training)
+        with eval_mode(self.method), _rng_fork(self.device):
+            generator = torch.Generator(device=self.device).manual_seed(self.seed)
+            preview_fn = getattr(self.method, "preview", None)
+            if preview_fn is None:
+                preview_fn = next(iter(self.method.decodings().values()))
+            preview = preview_fn(batch["lr"], generator)
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
         _grid_png(batch["lr"], preview, batch["hr_float"], path)
         return path

@@ -10,9 +10,7 @@ as `prsr eval` makes it (same subset function, same file), so a later `prsr eval
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, ensure_truth, evaluation_subset, load_truth
+from sr_data.files import atomic_write_json
 from sr_models.profiles import load_profile
 
 _log = logging.getLogger(__name__)
@@ -99,8 +98,6 @@ def write_inputs(dataset: str, profile, out, runs_dir="runs", data_root=None, se
         ),
     }
     path = out / "manifest.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest, sort_keys=False)
     _log.info("wrote %d inputs (%s, %dx%d) and %s", len(ids), manifest["mode"], lr.shape[2], lr.shape[3], path)
     return path

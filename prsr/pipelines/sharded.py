@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sr_data.files import atomic_savez, atomic_write_json
 from sr_models import distributed as dist_utils
 
 DISCARD_PIECE = 1 << 22  # uniforms drawn per discard call when advancing a generator (16 MiB of float32)
@@ -79,12 +80,6 @@ def chunk_dir(predictions: Path, row: str) -> Path:
 
 def _chunk_path(predictions: Path, row: str, s: int, e: int) -> Path:
     return chunk_dir(predictions, row) / f"{s}-{e}.npz"
-
-
-def _save_atomic(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")  # per process: no two writers share a tmp file
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _load_chunk(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
@@ -161,7 +156,7 @@ def predict_row_chunks(
             advance(gen, (s - pos) * draws_per_image)
         sr = to_uint8(decode(to_input(lr[s:e], device), gen))
         pos = e
-        _save_atomic(
+        atomic_savez(
             path,
             sr=sr,
             ids=ids[s:e],
@@ -231,7 +226,5 @@ def write_manifest(predictions: Path, entries: Dict[str, dict]) -> Path:
         except json.JSONDecodeError:
             manifest = {"rows": {}}  # derived file; rewritten whole below
     manifest.setdefault("rows", {}).update(entries)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest)
     return path
