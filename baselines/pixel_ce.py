@@ -25,6 +25,7 @@ from sr_models.modes import eval_mode
 from sr_models.optim import build_optimizer
 
 from .learned_common import check_hr_size, check_hr_uint8, check_lr, psnr_per_image
+from .rows import PIXEL_CE_ROWS
 
 LEVELS = 256
 #: Images per chunk at inference: bounds the [chunk, C, 32, 32, 256] float logits to ~100 MB for RGB.
@@ -121,10 +122,13 @@ class PixelCE(TrainableMethod):
         return self.predict_mean(lr)
 
     def decodings(self):
-        return {
-            "pixel_ce_mean": lambda lr, generator=None: self.predict_mean(lr),
-            "pixel_ce_argmax": lambda lr, generator=None: self.predict_argmax(lr),
-        }
+        """Table-1 rows (`baselines.rows.PIXEL_CE_ROWS`): the mean and the argmax decoding."""
+        by_mode = {"mean": self.predict_mean, "argmax": self.predict_argmax}
+
+        def decoder(mode):
+            return lambda lr, generator=None: by_mode[mode](lr)
+
+        return {row.name: decoder(row.decode_kwargs["mode"]) for row in PIXEL_CE_ROWS}
 
     def preview(self, lr: torch.Tensor, generator=None) -> torch.Tensor:
         return self.predict_mean(lr)

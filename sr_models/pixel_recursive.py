@@ -25,6 +25,7 @@ from .layers import GatedPixelCNN
 from .method import StepContext, TrainableMethod
 from .modes import eval_mode
 from .optim import build_optimizer
+from .rows import PIXEL_RECURSIVE_ROWS
 from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
 
 LEVELS = 256
@@ -207,15 +208,10 @@ class PixelRecursiveSR(TrainableMethod):
     def decodings(self):
         """Table-1 rows: greedy, tau = 1.0, 0.9, 0.8 (cached sampler, eval mode)."""
 
-        def at(tau):
-            return lambda lr, generator=None: self.sample(lr, temperature=tau, generator=generator)
+        def decoder(kwargs):
+            return lambda lr, generator=None: self.sample(lr, generator=generator, **kwargs)
 
-        return {
-            "pixel_recursive_greedy": lambda lr, generator=None: self.sample(lr, greedy=True, generator=generator),
-            "pixel_recursive_t1.0": at(1.0),
-            "pixel_recursive_t0.9": at(0.9),
-            "pixel_recursive_t0.8": at(0.8),
-        }
+        return {row.name: decoder(row.decode_kwargs) for row in PIXEL_RECURSIVE_ROWS}
 
     def preview(self, lr: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Samples at tau = 0.8 (what the paper's figures show) for the Trainer's sample grid."""
