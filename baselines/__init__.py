@@ -29,7 +29,7 @@ def __getattr__(name):
     if name in _LAZY:
         return METHODS[_LAZY[name]].load_class()
     if name == "SuperResolver":
-        from sr_models.interface import SuperResolver
+        from sr_models.interface import SuperResolver  # noqa: PLC0415
 
         return SuperResolver
     raise AttributeError(f"module 'baselines' has no attribute {name!r}")

@@ -21,8 +21,8 @@ for a whole `quick` run); with srez's design D learns (see README, "GAN").
 Losses (srez's weighting):
     generator     = 0.9 * mean|downsample(G(x), 4) - x|  +  0.1 * mean softplus(-D(G(x)))   (non-saturating)
     discriminator = mean softplus(-D(y)) + mean softplus(D(G(x)))                            (BCE real/fake)
-Each iteration takes one discriminator step, then one generator step against the updated D. Adam with lr 2e-4, beta1 0.5 for both (profiles; the
-discriminator reads `d_`-prefixed keys first).
+Each iteration takes one discriminator step, then one generator step against the updated D. Adam with lr 2e-4,
+beta1 0.5 for both (profiles; the discriminator reads `d_`-prefixed keys first).
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from torch import nn
 from sr_data import downsample
 from sr_models.conditioning import ResBlock
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
+from sr_models.optim import build_optimizer
 
-from .learned_common import check_lr, eval_mode, psnr_per_image
+from .learned_common import check_lr, psnr_per_image
 
 #: srez's `gene_l1_factor`: weight of the L1 consistency term; the adversarial term gets 1 - this.
 DEFAULT_L1_WEIGHT = 0.9
@@ -188,8 +190,6 @@ class GAN(TrainableMethod):
     # -- training --------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
         """Adam (profile: lr 2e-4, betas [0.5, 0.999]) for each; D reads `d_lr`, `d_betas`, ... first."""
-        from sr_models.optim import build_optimizer
-
         return {
             "generator": build_optimizer(self.generator.parameters(), train_cfg),
             "discriminator": build_optimizer(self.discriminator.parameters(), train_cfg, prefix="d_"),
@@ -199,7 +199,8 @@ class GAN(TrainableMethod):
         self, batch: Dict[str, torch.Tensor], optimizers: Dict[str, torch.optim.Optimizer], ctx: StepContext
     ) -> Dict[str, float]:
         """One D step (real and fake batches in separate passes), then one G step. Logs `loss` (G total),
-        `loss_consistency`, `loss_adversarial`, `loss_d`, `d_real`, `d_fake` (mean D probabilities before the D update)."""
+        `loss_consistency`, `loss_adversarial`, `loss_d`, `d_real`, `d_fake` (mean D probabilities before the
+        D update)."""
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         lr, real = batch["lr"], batch["hr_float"]
         g, d = ctx.ddp(self.generator), ctx.ddp(self.discriminator)

@@ -1,14 +1,10 @@
-"""Small pieces shared by the learned baselines (ResNet-L2, GAN, per-pixel CE): input checks, eval-mode
-switching and per-image PSNR for validation logs.
+"""Small pieces shared by the learned baselines (ResNet-L2, GAN, per-pixel CE): input checks and per-image
+PSNR for validation logs (eval-mode switching: `sr_models.modes.eval_mode`).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
-from torch import nn
 
 
 def check_hr_size(hr_size: int, who: str) -> int:
@@ -36,17 +32,6 @@ def check_hr_uint8(hr: torch.Tensor, channels: int, who: str, size: int = 32) ->
         raise TypeError(f"{who}: hr must be a uint8 tensor [B, {channels}, {size}, {size}] (levels 0..255), got {got}")
     if hr.dim() != 4 or hr.shape[1] != channels or tuple(hr.shape[-2:]) != (size, size):
         raise ValueError(f"{who}: hr must have shape [B, {channels}, {size}, {size}], got {tuple(hr.shape)}")
-
-
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put `module` in eval mode (batch norm uses its running statistics) and restore its mode afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 def psnr_per_image(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from sr_data import to_float, to_uint8
+from sr_data.device import default_device
 from sr_models.interface import SuperResolver
 
 # Largest integer below which float32 sums of integers are exact.
@@ -80,9 +81,7 @@ class NearestNeighbour(SuperResolver):
         if chunk_size < 1:
             raise ValueError(f"NearestNeighbour: chunk_size must be positive, got {chunk_size}")
         self.chunk_size = int(chunk_size)
-        self.device = (
-            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = torch.device(device) if device is not None else default_device()
         n = len(self._lr)
         self.lr_shape = tuple(self._lr.shape[1:])
         self.dim = int(np.prod(self.lr_shape))

@@ -13,16 +13,19 @@ over dim 1.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from metrics.likelihood import bits_per_dim
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
+from sr_models.optim import build_optimizer
 
-from .learned_common import check_hr_size, check_hr_uint8, check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_hr_uint8, check_lr, psnr_per_image
+from .rows import PIXEL_CE_ROWS
 
 LEVELS = 256
 #: Images per chunk at inference: bounds the [chunk, C, 32, 32, 256] float logits to ~100 MB for RGB.
@@ -89,7 +92,8 @@ class PixelCE(TrainableMethod):
     def sample_from_logits(
         logits: torch.Tensor, temperature: float = 1.0, generator: Optional[torch.Generator] = None
     ) -> torch.Tensor:
-        """[..., 256] logits -> [...] one level / 255 per position, drawn independently from softmax(logits / temperature)."""
+        """[..., 256] logits -> [...] one level / 255 per position, drawn independently from
+        softmax(logits / temperature)."""
         if not temperature > 0:
             raise ValueError(
                 f"PixelCE: temperature must be > 0, got {temperature} (use the argmax decoding for the mode)"
@@ -118,10 +122,13 @@ class PixelCE(TrainableMethod):
         return self.predict_mean(lr)
 
     def decodings(self):
-        return {
-            "pixel_ce_mean": lambda lr, generator=None: self.predict_mean(lr),
-            "pixel_ce_argmax": lambda lr, generator=None: self.predict_argmax(lr),
-        }
+        """Table-1 rows (`baselines.rows.PIXEL_CE_ROWS`): the mean and the argmax decoding."""
+        by_mode = {"mean": self.predict_mean, "argmax": self.predict_argmax}
+
+        def decoder(mode):
+            return lambda lr, generator=None: by_mode[mode](lr)
+
+        return {row.name: decoder(row.decode_kwargs["mode"]) for row in PIXEL_CE_ROWS}
 
     def preview(self, lr: torch.Tensor, generator=None) -> torch.Tensor:
         return self.predict_mean(lr)
@@ -145,8 +152,6 @@ class PixelCE(TrainableMethod):
 
     # -- training --------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from sr_models.optim import build_optimizer
-
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
     def training_step(
@@ -162,15 +167,15 @@ class PixelCE(TrainableMethod):
         loss = F.cross_entropy(logits.reshape(-1, LEVELS), batch["hr"].long().reshape(-1))
         loss.backward()
         opt.step()
-        value = loss.item()
-        return {"loss": value, "loss_bpd": value / math.log(2.0)}
+        value = loss.detach().reshape(1)  # a mean per sub-pixel: bits/dim of one sub-pixel
+        nats, bits = torch.cat([value.double(), bits_per_dim(value, 1)]).tolist()  # one sync
+        return {"loss": nats, "loss_bpd": bits}
 
     @torch.no_grad()
     def validation_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         """`nll_bpd` (negative log-likelihood in bits per sub-pixel) and `mse`/`psnr` of the mean decoding."""
         lr, hr = batch["lr"], batch["hr"]
-        dims = hr[0].numel()
-        nll_bpd = (-self.log_prob(lr, hr) / (dims * math.log(2.0))).mean()
+        nll_bpd = bits_per_dim(-self.log_prob(lr, hr), hr[0].numel()).mean().float()
         sr = self.predict_mean(lr)
         ref = batch["hr_float"].float()
         vals = torch.stack([nll_bpd, (sr - ref).pow(2).mean(), psnr_per_image(sr, ref).mean()]).tolist()

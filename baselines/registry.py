@@ -6,7 +6,9 @@ the entry. A record holds:
 - `name`: the `--method` value and run-folder name; `target`: "module:Class";
 - `learned`: trained by the Trainer (has a run folder) or built from the training data;
 - `rows`: the Table-1 rows the method yields, in table order, each a `Row` with its long label
-  (Table 1) and short label (a figure's 96-px column heading) and whether it enters the study;
+  (Table 1) and short label (a figure's 96-px column heading) and whether it enters the study; a method
+  with several rows declares them once beside itself (`sr_models.rows`, `baselines.rows`) and builds its
+  `decodings()` from the same tuple;
 - `train_order`: position in `prsr train --method all` (learned methods only; lower first).
 """
 
@@ -16,13 +18,9 @@ import importlib
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from sr_models.rows import PIXEL_RECURSIVE_ROWS, Row  # Row is public here too (DESIGN.md)
 
-@dataclass(frozen=True)
-class Row:
-    name: str  # Table-1 row and predictions/<name>.npz
-    label: str  # long label (Table 1 .md/.tex)
-    short: str  # short label (figure column headings, at most 16 characters)
-    study: bool = False  # enters the human study (the paper's study rows)
+from .rows import PIXEL_CE_ROWS
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,6 @@ class MethodSpec:
         return getattr(importlib.import_module(module), attr)
 
 
-def _pixrec(suffix: str, long: str, short: str, study: bool) -> Row:
-    return Row(f"pixel_recursive_{suffix}", f"Pixel-recursive, {long}", f"PixRec {short}", study)
-
-
 METHODS: Dict[str, MethodSpec] = {
     spec.name: spec
     for spec in [
@@ -67,22 +61,14 @@ METHODS: Dict[str, MethodSpec] = {
             "pixel_ce",
             "baselines.pixel_ce:PixelCE",
             True,
-            (
-                Row("pixel_ce_mean", "Per-pixel CE (mean)", "CE mean"),
-                Row("pixel_ce_argmax", "Per-pixel CE (argmax)", "CE argmax"),
-            ),
+            PIXEL_CE_ROWS,
             train_order=3,
         ),
         MethodSpec(
             "pixel_recursive",
             "sr_models.pixel_recursive:PixelRecursiveSR",
             True,
-            (
-                _pixrec("greedy", "greedy", "greedy", False),
-                _pixrec("t1.0", "τ = 1.0", "t=1.0", True),
-                _pixrec("t0.9", "τ = 0.9", "t=0.9", True),
-                _pixrec("t0.8", "τ = 0.8", "t=0.8", True),
-            ),
+            PIXEL_RECURSIVE_ROWS,
             train_order=0,  # the paper's subject first, then the learned baselines
         ),
     ]
@@ -139,7 +125,8 @@ def method_of_row(row: str) -> MethodSpec:
 
 def load_method(run_dir, device=None):
     """The trained method of run folder `run_dir` (its class looked up here), in eval mode on `device`."""
-    from sr_models.checkpoint import load_method as _load
+    # torch loads only here: the study and the analysis read the registry without it
+    from sr_models.checkpoint import load_method as _load  # noqa: PLC0415
 
     def resolve(name, config_path):
         if name not in METHODS:

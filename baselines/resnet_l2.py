@@ -23,8 +23,10 @@ import torch.nn.functional as F
 from sr_data import upsample
 from sr_models.conditioning import ConditioningNetwork
 from sr_models.method import StepContext, TrainableMethod
+from sr_models.modes import eval_mode
+from sr_models.optim import build_optimizer
 
-from .learned_common import check_hr_size, check_lr, eval_mode, psnr_per_image
+from .learned_common import check_hr_size, check_lr, psnr_per_image
 
 
 class ResNetL2(TrainableMethod):
@@ -85,8 +87,6 @@ class ResNetL2(TrainableMethod):
 
     # -- training --------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from sr_models.optim import build_optimizer
-
         return {"model": build_optimizer(self.net.parameters(), train_cfg)}
 
     def training_step(

@@ -26,9 +26,9 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from skimage import data as skdata
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from tqdm import tqdm
+from skimage import data as skdata  # noqa: E402
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import metrics  # noqa: E402  (after the sys.path fix above)
 import sr_data  # noqa: E402
@@ -112,7 +112,8 @@ def main() -> None:
     threads_diff = max(float((u - v).abs().max()) for u, v in zip((p_t, s_t, m_t), values_n))
 
     print(
-        f"agreement: max |psnr diff| {np.abs(p_t.numpy() - p_s).max():.2e} dB, max |ssim diff| {np.abs(s_t.numpy() - s_s).max():.2e}"
+        f"agreement: max |psnr diff| {np.abs(p_t.numpy() - p_s).max():.2e} dB, "
+        f"max |ssim diff| {np.abs(s_t.numpy() - s_s).max():.2e}"
         f" (batched 1 thread vs {default_threads} threads: max diff {threads_diff:.1e})"
     )
     print(f"means: psnr {p_t.mean():.3f} dB, ssim {s_t.mean():.4f}, ms_ssim {m_t.mean():.4f}")
@@ -123,7 +124,8 @@ def main() -> None:
         print(f"  psnr+ssim {per(t_b)}   ms_ssim {per(t_ms)}")
         print(f"  speed ratio psnr+ssim (skimage loop / batched): {t_loop / t_b:.1f}x (goal >= 20x)")
         print(
-            f"  speed ratio incl. ms_ssim (skimage psnr+ssim loop / batched psnr+ssim+ms_ssim): {t_loop / (t_b + t_ms):.1f}x"
+            "  speed ratio incl. ms_ssim (skimage psnr+ssim loop / batched psnr+ssim+ms_ssim): "
+            f"{t_loop / (t_b + t_ms):.1f}x"
         )
 
 

@@ -17,7 +17,8 @@ over the processes) through the real protocol: fixation 500 ms, exposure 1000 ms
 reaction time drawn uniformly from --reaction-ms (so about one answer per 1.7-2 s, like a quick
 person). For each process count it reports answers/s recorded in the database, p50/p95 of the time
 from a click to the next pair on screen (measured in the page: click to the first animation frame of
-the new trial's fixation), the app processes' CPU time per answer, and errors (tracebacks in the app logs, page errors, exceptions shown in the page, raters stalled > 15 s).
+the new trial's fixation), the app processes' CPU time per answer, and errors (tracebacks in the app logs,
+page errors, exceptions shown in the page, raters stalled > 15 s).
 
     .venv/bin/python bench/study.py --app --processes 1 2 --raters 8 --seconds 60
 """
@@ -25,7 +26,10 @@ the new trial's fixation), the app processes' CPU time per answer, and errors (t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import random
+import sys
 import tempfile
 import threading
 import time
@@ -33,12 +37,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, select
 
 from study_app import store
 from study_app.builder import init_study
 from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
 from study_app.pgserver import ThrowawayPostgres
+from study_app.schema import trials
 
 
 def run(url: str, folder: Path, n_raters: int, n_trials: int, pace_ms: float = 0.0) -> dict:
@@ -122,17 +128,11 @@ def run_app(
     reaction_ms: tuple[float, float],
 ) -> dict:
     """One configuration of the `--app` mode (see the module docstring)."""
-    import asyncio
-    import random
-    import sys
-
-    from sqlalchemy import func, select
-
-    from study_app.schema import trials
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the browser driver the tests use
-    from playwright.async_api import async_playwright
-    from study_browser_helpers import Rater, launch_async, new_rater_page, start_apps, stop_app
+    # playwright is a dev extra and the helpers live in tests/ (on sys.path only from the line above)
+    from playwright.async_api import async_playwright  # noqa: PLC0415
+    from study_browser_helpers import Rater, launch_async, new_rater_page, start_apps, stop_app  # noqa: PLC0415
 
     url = pg.create_database()
     n_test = int(seconds / 1.5) + 20  # more pairs than anyone can answer in the time

@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sr_models.distributed import DistInfo, default_device  # noqa: E402
+from sr_models.pixel_recursive import PixelRecursiveSR
 from sr_models.profiles import load_profile, method_config  # noqa: E402
 from sr_models.trainer import TrainContext, resolve_train_cfg  # noqa: E402
 
@@ -32,7 +33,6 @@ def time_steps(
     profile: dict, channels: int, batch: int, variant: str, steps: int, warmup: int, device: torch.device
 ) -> float:
     """Median images/s of `steps` training steps after `warmup` steps."""
-    from sr_models.pixel_recursive import PixelRecursiveSR
 
     torch.manual_seed(0)
     method = PixelRecursiveSR.from_profile(profile, channels).to(device).train()
@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     for name in args.profiles:
         profile = load_profile(name)
         print(
-            f"# {name}: model {method_config(profile, 'pixel_recursive').get('model') or '{} (the defaults = paper sizes)'}"
+            f"# {name}: model "
+            f"{method_config(profile, 'pixel_recursive').get('model') or '{} (the defaults = paper sizes)'}"
         )
         for c in args.channels:
             rate = {v: time_steps(profile, c, args.batch, v, args.steps, args.warmup, device) for v in args.variants}

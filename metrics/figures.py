@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 import sr_data
 
+from .likelihood import bits_per_dim
+
 TILE = 96  # 32x32 images are shown 3x enlarged, nearest neighbour
 PAD = 4
 LABEL_H = 14
@@ -84,7 +86,7 @@ def write_diversity_grid(
     lr = sr_data.to_float(torch.from_numpy(np.ascontiguousarray(truth["lr"][:n]))).to(device)
     hr = torch.from_numpy(np.ascontiguousarray(truth["hr"][:n])).to(device)
     n_sub = int(np.prod(hr.shape[1:]))
-    to_bpd = lambda logp: (-logp / (n_sub * np.log(2.0))).cpu().numpy()  # noqa: E731
+    to_bpd = lambda logp: bits_per_dim(-logp, n_sub).cpu().numpy()  # noqa: E731
     gen = torch.Generator(device=device).manual_seed(seed)
     lr_rep = lr.repeat_interleave(n_samples, dim=0)
     samples = sr_data.to_uint8(model.sample(lr_rep, temperature=temperature, generator=gen))

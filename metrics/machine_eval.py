@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import numpy as np
 import pandas as pd
 
+from sr_data.files import atomic_write_json
+
 from .observer import OBSERVER_DEFAULTS, machine_fool_rate
 
 #: Columns of `observer.csv` (rates in percent, like table1.csv's machine_* columns).
@@ -62,9 +64,7 @@ def _load_cache(path: Optional[Path]) -> dict:
 
 
 def _save_cache(path: Path, cache: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_json(path, cache)
 
 
 def machine_rates(

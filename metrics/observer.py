@@ -31,6 +31,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from sr_data.device import default_device
+
 #: Observer settings used when a caller passes none (the `quick` profile's `observer:` values).
 OBSERVER_DEFAULTS: Dict[str, Any] = dict(
     folds=5,
@@ -177,6 +179,17 @@ def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bo
     return outcome, split, fold_rates, losses
 
 
+def _bootstrap_means(outcome: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot] means of `outcome` [N] resampled over pairs with replacement (generator seeded by `seed`)."""
+    n = len(outcome)
+    rng = np.random.default_rng([seed, 0xB007])
+    boot = np.empty(n_boot)
+    for b in range(0, n_boot, 256):  # chunks keep memory at 256 x N
+        m = min(256, n_boot - b)
+        boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
+    return boot
+
+
 def machine_fool_rate(
     real,
     fake,
@@ -224,9 +237,7 @@ def machine_fool_rate(
     )
     if cfg["steps"] < 1 or cfg["batch_size"] < 1 or cfg["n_boot"] < 2 or not cfg["lr"] > 0:
         raise ValueError(f"machine_fool_rate: need steps >= 1, batch_size >= 1, n_boot >= 2, lr > 0; got {cfg}")
-    device = (
-        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = torch.device(device) if device is not None else default_device()
     t0 = time.perf_counter()
     if threads is not None and int(threads) < 1:
         raise ValueError(f"machine_fool_rate: threads must be >= 1 or None, got {threads!r}")
@@ -238,11 +249,7 @@ def machine_fool_rate(
     finally:
         torch.set_num_threads(threads_before)
     n = real_u8.shape[0]
-    rng = np.random.default_rng([seed, 0xB007])
-    boot = np.empty(cfg["n_boot"])
-    for b in range(0, cfg["n_boot"], 256):  # chunks keep memory at 256 x N
-        m = min(256, cfg["n_boot"] - b)
-        boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
+    boot = _bootstrap_means(outcome, cfg["n_boot"], seed)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return dict(
         fooled=float(outcome.mean()),

@@ -63,7 +63,8 @@ def validate_image(x, name: str, where: str) -> None:
         raise ValueError(f"{where}: {name} must have shape [B, C, H, W], got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(
-            f"{where}: {name} must be a float tensor in [0, 1], got dtype {x.dtype} (convert uint8 with sr_data.to_float)"
+            f"{where}: {name} must be a float tensor in [0, 1], got dtype {x.dtype} "
+            "(convert uint8 with sr_data.to_float)"
         )
     if x.shape[1] not in (1, 3):
         raise ValueError(

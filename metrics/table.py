@@ -115,7 +115,8 @@ def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[s
     lines.append("")
     lines.append(
         "Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
-        "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. % fooled: rate ± bootstrap SE over raters."
+        "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. "
+        "% fooled: rate ± bootstrap SE over raters."
     )
     if (table["fooled_source"] == "simulated").any():
         lines.append("\\* SIMULATED study: these fool rates come from simulated raters, not people.")

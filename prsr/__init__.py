@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from baselines.registry import load_method
+
 # public name -> "module:attribute" (loaded on first access)
 _EXPORTS = {
     "load_profile": "sr_models.profiles:load_profile",
@@ -39,14 +41,12 @@ def load_run(path, device=None):
     """The trained method of a run folder (`runs/<dataset>/<method>/`, as `prsr train` writes it), in eval
     mode on `device` (default: CUDA when present, else CPU). It has `predict(lr)`; the pixel-recursive
     model also `sample(lr, temperature=...)` and `log_prob(lr, hr)` (see DESIGN.md)."""
-    from baselines.registry import load_method
-
     return load_method(path, device=device)
 
 
 def __getattr__(name):
     if name == "__version__":
-        from prsr.cli import version
+        from prsr.cli import version  # noqa: PLC0415  prsr.cli loads torch; `import prsr` stays light
 
         return version()
     if name not in _EXPORTS:

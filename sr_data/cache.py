@@ -29,6 +29,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .paths import home
+
 # Bump when the way pairs are made changes (crop, kernel, quantisation): old caches then rebuild.
 PIPELINE_VERSION = 1
 
@@ -43,8 +45,6 @@ def cache_root() -> Path:
     env = os.environ.get("PRSR_CACHE")
     if env:
         return Path(env).expanduser()
-    from .paths import home
-
     return home() / "data" / "cache"
 
 

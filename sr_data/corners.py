@@ -50,8 +50,8 @@ def place(items: np.ndarray, top: np.ndarray, left: np.ndarray, canvas: int = 32
     """uint8 items [N, s, s] -> uint8 canvases [N, 1, canvas, canvas] with item n at (top[n], left[n])."""
     canvas_arr = np.zeros((len(items), 1, canvas, canvas), dtype=np.uint8)
     side = items.shape[-1]
-    for n, (t, l) in enumerate(zip(top, left)):
-        canvas_arr[n, 0, t : t + side, l : l + side] = items[n]
+    for n, (t, lft) in enumerate(zip(top, left)):
+        canvas_arr[n, 0, t : t + side, lft : lft + side] = items[n]
     return canvas_arr
 
 

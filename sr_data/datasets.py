@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import cache
 from .errors import DataError
+from .paths import home
 from .resize import downsample, resize, to_float, to_uint8
 
 DATASETS = ("fashion-mnist", "celeba", "lsun-bedroom", "folder")
@@ -112,8 +113,6 @@ def resolve_root(name: str, root) -> Path:
         return Path(env).expanduser()
     if name not in DEFAULT_ROOTS:
         raise FileNotFoundError(f"the {name!r} dataset needs a folder: pass root= (--data-root DIR) or set PRSR_DATA")
-    from .paths import home
-
     root = DEFAULT_ROOTS[name]
     return root if root.is_absolute() else home() / root
 

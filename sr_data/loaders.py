@@ -18,13 +18,13 @@ def load_pairs(name: str, split: str, root=None) -> PairDataset:
     """
     check_split(split)
     if name == "fashion-mnist":
-        from .fashion_mnist import load
+        from .fashion_mnist import load  # noqa: PLC0415  only the chosen dataset's reader loads (lsun needs lmdb)
     elif name == "celeba":
-        from .celeba import load
+        from .celeba import load  # noqa: PLC0415  only the chosen dataset's reader loads (lsun needs lmdb)
     elif name == "lsun-bedroom":
-        from .lsun import load
+        from .lsun import load  # noqa: PLC0415  only the chosen dataset's reader loads (lsun needs lmdb)
     elif name == "folder":
-        from .folder import load
+        from .folder import load  # noqa: PLC0415  only the chosen dataset's reader loads (lsun needs lmdb)
     else:
         raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
     return load(split, resolve_root(name, root))

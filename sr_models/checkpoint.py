@@ -22,15 +22,19 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_model, save_model
 
+from sr_data.device import default_device
 from sr_data.errors import DataError
+from sr_data.files import atomic_write
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -42,24 +46,7 @@ class RunExistsError(ValueError):
     """A run folder already holds a checkpoint and neither resume nor fresh was asked for."""
 
 
-# -- atomic writes ---------------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)` for a temporary file next to `path`, then move it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
+# -- JSON (written with sr_data.files.atomic_write) -------------------------------------------------
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
@@ -104,8 +91,6 @@ def git_commit(where: str | os.PathLike | None = None) -> Optional[Dict[str, Any
 
 
 def library_versions() -> Dict[str, Optional[str]]:
-    from importlib import metadata
-
     out: Dict[str, Optional[str]] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -172,8 +157,6 @@ def seed_everything(seed: int) -> None:
 # -- weights and state -----------------------------------------------------------------------------
 def save_weights(module: torch.nn.Module, run_dir: str | os.PathLike, step: int, method: str) -> None:
     """`run_dir/model.safetensors`: parameters and persistent buffers, metadata step and method."""
-    from safetensors.torch import save_model
-
     atomic_write(
         Path(run_dir) / WEIGHTS, lambda tmp: save_model(module, tmp, metadata={"step": str(step), "method": method})
     )
@@ -183,9 +166,6 @@ def load_weights(
     module: torch.nn.Module, path: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> Dict[str, str]:
     """Load `path` into `module` (strict: every key must match). Returns the file's metadata."""
-    from safetensors import safe_open
-    from safetensors.torch import load_model
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint weights {path} not found")
@@ -280,6 +260,6 @@ def load_method(run_dir: str | os.PathLike, resolve, device: torch.device | str 
     cls = resolve(config["method"], run_dir / CONFIG)
     method = cls(**config["model_config"])
     if device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device()
     load_weights(method, run_dir / WEIGHTS, device=device)
     return method.to(device).eval()

@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.distributed as dist
 
+from sr_data.device import default_device  # the one default device; setup() and evaluation use it from here
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -31,13 +33,6 @@ class DistInfo:
     def is_main(self) -> bool:
         """Rank 0 writes logs, checkpoints and sample grids."""
         return self.rank == 0
-
-
-def default_device(local_rank: int = 0) -> torch.device:
-    """CUDA device `local_rank` (modulo the device count) when CUDA is present, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
 
 
 def _env_int(name: str, default: int) -> int:

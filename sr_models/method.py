@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from .interface import SuperResolver
+from .profile_schema import check_model_keys
+from .profiles import load_profile, method_config
 
 
 class StepContext(Protocol):
@@ -38,7 +40,8 @@ class StepContext(Protocol):
 
 
 class TrainableMethod(nn.Module, SuperResolver):
-    """Base class of learned methods. Subclasses define `name`, `__init__(channels, **model_cfg)` and the methods below."""
+    """Base class of learned methods. Subclasses define `name`, `__init__(channels, **model_cfg)` and the
+    methods below."""
 
     def __init__(self):
         nn.Module.__init__(self)
@@ -46,9 +49,6 @@ class TrainableMethod(nn.Module, SuperResolver):
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: str | Dict[str, Any], channels: int) -> "TrainableMethod":
-        from .profile_schema import check_model_keys
-        from .profiles import load_profile, method_config
-
         cfg = method_config(load_profile(profile), cls.name)
         model = cfg.get("model") or {}
         check_model_keys(cls, model, f"methods.{cls.name}.model.")

@@ -7,22 +7,26 @@ B: the gated PixelCNN prior (`sr_models.layers.GatedPixelCNN`) over the HR image
 Training objective = Eq. 8: CE(softmax(A + B)) + CE(softmax(A)), each a mean over sub-pixels, in nats.
 
 Logit tensors keep the 256 classes in their LAST (contiguous) dimension internally, [B, H, W, C, 256]:
-cross-entropy over the last dimension is ~30 % faster on CPU than over dim 1 (MEASURED.md). `forward`
+cross-entropy over the last dimension is ~30 % faster on CPU than over dim 1 (a contiguous reduction). `forward`
 returns views of them in the public layout [B, 256, C, H, W].
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from metrics.likelihood import bits_per_dim
+
 from .conditioning import ConditioningNetwork
 from .layers import GatedPixelCNN
 from .method import StepContext, TrainableMethod
+from .modes import eval_mode
+from .optim import build_optimizer
+from .rows import PIXEL_RECURSIVE_ROWS
+from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
 
 LEVELS = 256
 HR_SIZE = 32
@@ -140,14 +144,21 @@ class PixelRecursiveSR(TrainableMethod):
         ce_cond = F.cross_entropy(cond, target, reduction="none").view(n, -1).sum(1)
         return ce_full, ce_cond
 
+    def _eq8(self, a: torch.Tensor, b: torch.Tensor, hr: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Eq. 8 (negated, per sub-pixel) from the logits of `forward`: (loss, full, cond), where full = CE of
+        softmax(A + B), cond = CE of softmax(A), each a mean over sub-pixels in nats, and loss = full + cond.
+        The one place the objective is written; `loss`, `loss_terms`, training and validation use it."""
+        full, cond = self._ce_terms(a, b, hr)
+        return full + cond, full, cond
+
     def loss_terms(self, lr: torch.Tensor, hr: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(CE of softmax(A+B), CE of softmax(A)), each a mean over sub-pixels in nats (the two Eq. 8 terms)."""
-        return self._ce_terms(*self(lr, hr), hr)
+        _, full, cond = self._eq8(*self(lr, hr), hr)
+        return full, cond
 
     def loss(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """Eq. 8 (negated, per sub-pixel): CE(softmax(A + B)) + CE(softmax(A)), means over sub-pixels, nats."""
-        full, cond = self.loss_terms(lr, hr)
-        return full + cond
+        return self._eq8(*self(lr, hr), hr)[0]
 
     def log_prob(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """log p(hr | lr) in nats, [B]: sum over sub-pixels of log softmax(A + B) at the target (Eq. 5/6).
@@ -155,14 +166,9 @@ class PixelRecursiveSR(TrainableMethod):
         full, _ = self._ce_terms(*self(lr, hr), hr, reduction="image")
         return -full
 
-    @staticmethod
-    def bits_per_dim(nats: torch.Tensor, dims: int) -> torch.Tensor:
-        """Negative log-likelihood `nats` (per image, summed over `dims` sub-pixels) -> bits per sub-pixel."""
-        return nats / (dims * math.log(2.0))
-
     def nll_bpd(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """-log p(hr | lr) in bits/dim, [B]."""
-        return self.bits_per_dim(-self.log_prob(lr, hr), hr[0].numel())
+        """-log p(hr | lr) in bits/dim, [B] float64 (`metrics.bits_per_dim`)."""
+        return bits_per_dim(-self.log_prob(lr, hr), hr[0].numel())
 
     # -- sampling ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -184,13 +190,11 @@ class PixelRecursiveSR(TrainableMethod):
         so they return the same samples for the same generator state. Runs in eval mode (batch norm's
         running statistics) and restores the module's mode afterwards.
         """
-        from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
-
         self._check_lr(lr)
         if not greedy and not temperature > 0:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), got {temperature}")
         u = draw_uniforms(lr.shape[0], self.channels, self.hr_size, generator, lr.device)
-        with self._eval_mode():
+        with eval_mode(self):
             sampler = sample_cached if cached else sample_naive
             a = self.cond_logits(lr)  # A once per batch
             canonical = Canonical(self, a, lr=lr)  # fragile draws: A and B in float64, image by image
@@ -204,15 +208,10 @@ class PixelRecursiveSR(TrainableMethod):
     def decodings(self):
         """Table-1 rows: greedy, tau = 1.0, 0.9, 0.8 (cached sampler, eval mode)."""
 
-        def at(tau):
-            return lambda lr, generator=None: self.sample(lr, temperature=tau, generator=generator)
+        def decoder(kwargs):
+            return lambda lr, generator=None: self.sample(lr, generator=generator, **kwargs)
 
-        return {
-            "pixel_recursive_greedy": lambda lr, generator=None: self.sample(lr, greedy=True, generator=generator),
-            "pixel_recursive_t1.0": at(1.0),
-            "pixel_recursive_t0.9": at(0.9),
-            "pixel_recursive_t0.8": at(0.8),
-        }
+        return {row.name: decoder(row.decode_kwargs) for row in PIXEL_RECURSIVE_ROWS}
 
     def preview(self, lr: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Samples at tau = 0.8 (what the paper's figures show) for the Trainer's sample grid."""
@@ -220,8 +219,6 @@ class PixelRecursiveSR(TrainableMethod):
 
     # -- training ----------------------------------------------------------------------------------
     def make_optimizers(self, train_cfg: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
-        from .optim import build_optimizer
-
         return {"model": build_optimizer(self.parameters(), train_cfg)}
 
     def training_step(self, batch, optimizers, ctx: StepContext) -> Dict[str, float]:
@@ -230,41 +227,35 @@ class PixelRecursiveSR(TrainableMethod):
         opt.zero_grad(set_to_none=True)
         with ctx.autocast():
             a, b = ctx.ddp(self)(batch["lr"], batch["hr"])
-            full, cond = self._ce_terms(a, b, batch["hr"])
-            loss = full + cond
+            loss, full, cond = self._eq8(a, b, batch["hr"])
         loss.backward()
         opt.step()
-        values = torch.stack([loss.detach(), full.detach(), cond.detach()]).tolist()  # one sync
+        terms = torch.stack([loss.detach(), full.detach(), cond.detach()])
+        # full is a mean per sub-pixel already: its bits/dim is that of one sub-pixel
+        values = torch.cat([terms.double(), bits_per_dim(terms[1:2], 1)]).tolist()  # one sync
         return {
             "loss": values[0],
             "loss_full": values[1],
             "loss_cond": values[2],
-            "bpd": values[1] / math.log(2.0),
+            "bpd": values[3],
         }
 
     @torch.no_grad()
     def validation_step(self, batch) -> Dict[str, float]:
-        """Means over the batch: `nll_bpd` (full model), `cond_nll_bpd` (A alone), `loss_full`, `loss_cond` (nats/sub-pixel)."""
-        with self._eval_mode():
-            full, cond = self._ce_terms(*self(batch["lr"], batch["hr"]), batch["hr"])
-        full, cond = torch.stack([full, cond]).tolist()
+        """Means over the batch: `nll_bpd` (full model), `cond_nll_bpd` (A alone), `loss_full`, `loss_cond`
+        (nats/sub-pixel)."""
+        with eval_mode(self):
+            _, full, cond = self._eq8(*self(batch["lr"], batch["hr"]), batch["hr"])
+        terms = torch.stack([full, cond])  # means per sub-pixel: bits/dim of one sub-pixel each
+        full, cond, full_bpd, cond_bpd = torch.cat([terms.double(), bits_per_dim(terms, 1)]).tolist()  # one sync
         return {
-            "nll_bpd": full / math.log(2.0),
-            "cond_nll_bpd": cond / math.log(2.0),
+            "nll_bpd": full_bpd,
+            "cond_nll_bpd": cond_bpd,
             "loss_full": full,
             "loss_cond": cond,
         }
 
     # -- helpers -----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _eval_mode(self):
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
-
     def _check_lr(self, lr: torch.Tensor) -> None:
         if (
             not isinstance(lr, torch.Tensor)
@@ -273,7 +264,8 @@ class PixelRecursiveSR(TrainableMethod):
             or not lr.is_floating_point()
         ):
             raise ValueError(
-                f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] in [0, 1], "
+                f"lr must be a float tensor [B, {self.channels}, {self.hr_size // SCALE}, {self.hr_size // SCALE}] "
+                "in [0, 1], "
                 f"got {getattr(lr, 'dtype', type(lr))} {tuple(getattr(lr, 'shape', ()))}"
             )
         if tuple(lr.shape[-2:]) != (self.hr_size // SCALE, self.hr_size // SCALE):
@@ -282,7 +274,8 @@ class PixelRecursiveSR(TrainableMethod):
     def _check_hr(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
         if hr.dtype != torch.uint8:
             raise TypeError(
-                f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), got dtype {hr.dtype}"
+                f"hr must be uint8 levels [B, C, {self.hr_size}, {self.hr_size}] (the 256-way targets), "
+                f"got dtype {hr.dtype}"
             )
         if tuple(hr.shape) != (lr.shape[0], self.channels, self.hr_size, self.hr_size):
             raise ValueError(

@@ -24,62 +24,154 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import yaml
 
+from sr_data.corners import CANVASES
+
+from .optim import OPTIMIZERS
+
 
 class ProfileError(ValueError):
-    """A profile (or a `--set` override) names a key the schema does not know, or lacks a required one."""
+    """A profile (or a `--set` override) names a key the schema does not know, lacks a required one, or gives
+    a value out of the key's range."""
 
 
 REQUIRED = object()  # marks a field a profile must give
 
 
+@dataclass(frozen=True)
+class Range:
+    """What a numeric, boolean or enumerated key accepts; checked when the profile loads (`check_profile`).
+
+    kind: 'int' (not bool), 'float' (int or float, not bool), 'bool', 'choice' (one of `choices`),
+    'floats' / 'ints' (a list of such, `length` items when given, at least one). low / high: bounds
+    (`low_open`: strictly above low; `high_open`: strictly below high). null: None is accepted.
+    """
+
+    kind: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False
+    high_open: bool = False
+    null: bool = False
+    choices: tuple = ()
+    length: Optional[int] = None
+
+    def _scalar_ok(self, v: Any) -> bool:
+        if isinstance(v, bool):
+            return self.kind == "bool"
+        if self.kind in ("int", "ints") and not isinstance(v, int):
+            return False
+        if self.kind in ("float", "floats") and not isinstance(v, (int, float)):
+            return False
+        if self.kind == "bool":
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        if self.high is not None and (v >= self.high if self.high_open else v > self.high):
+            return False
+        return True
+
+    def accepts(self, v: Any) -> bool:
+        if v is None:
+            return self.null
+        if self.kind == "choice":
+            return not isinstance(v, (bool, list, dict)) and v in self.choices
+        if self.kind in ("ints", "floats"):
+            return (
+                isinstance(v, list)
+                and len(v) >= 1
+                and (self.length is None or len(v) == self.length)
+                and all(self._scalar_ok(x) for x in v)
+            )
+        return self._scalar_ok(v)
+
+    def describe(self) -> str:
+        """The 'must be ...' text of the error: 'an integer >= 1', 'a number in [0, 1)', 'one of adam, sgd'."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(map(str, self.choices))
+        elif self.kind == "bool":
+            text = "true or false"
+        else:
+            text = "an integer" if self.kind in ("int", "ints") else "a number"
+            if self.low is not None and self.high is not None:
+                left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+                text += f" in {left}{self.low:g}, {self.high:g}{right}"
+            elif self.low is not None:
+                text += f" {'>' if self.low_open else '>='} {self.low:g}"
+            if self.kind in ("ints", "floats"):
+                text = f"a list of {self.length or 'one or more'} items, each {text}"
+        return text + (" or null" if self.null else "")
+
+
+def _key(default: Any, rule: Range) -> Any:
+    """A dataclass field with `default` whose value must satisfy `rule`."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"range": rule})
+    return field(default=default, metadata={"range": rule})
+
+
+# the ranges shared by many keys
+_POS_INT = Range("int", low=1)
+_NONNEG_INT = Range("int", low=0)
+_POS_FLOAT = Range("float", low=0, low_open=True)
+_NONNEG_FLOAT = Range("float", low=0)
+_UNIT_OPEN = Range("float", low=0, high=1, high_open=True)  # decay rates and betas: [0, 1)
+_BOOL = Range("bool")
+
+
+def _or_null(rule: Range) -> Range:
+    return dataclasses.replace(rule, null=True)
+
+
 @dataclass
 class DataSection:
-    dataset: str = "fashion-mnist"
-    train_limit: Optional[int] = None
+    dataset: str = "fashion-mnist"  # checked by sr_data.load_pairs (tests register their own names)
+    train_limit: Optional[int] = _key(None, _or_null(_POS_INT))
 
 
 @dataclass
 class EvalSection:
-    subset: Optional[int] = None
-    batch_size: int = REQUIRED
-    grid_inputs: int = 8
-    grid_samples: int = 4
-    diversity_temperature: float = 1.0
+    subset: Optional[int] = _key(None, _or_null(_POS_INT))  # null: the whole test split
+    batch_size: int = _key(REQUIRED, _POS_INT)
+    grid_inputs: int = _key(8, _POS_INT)
+    grid_samples: int = _key(4, _POS_INT)
+    diversity_temperature: float = _key(1.0, _POS_FLOAT)
 
 
 _OPTIMIZER_KEYS = ("optimizer", "lr", "betas", "weight_decay", "momentum", "eps", "rms_decay")
+_OPTIMIZER = Range("choice", choices=OPTIMIZERS)
+_BETAS = Range("floats", low=0, high=1, high_open=True, length=2)
 
 
 @dataclass
 class TrainSection:
     """The shared Trainer's keys (`sr_models.trainer.TRAIN_DEFAULTS`) and the optimiser's (`sr_models.optim`)."""
 
-    steps: int = 1000
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 1.0e-3
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.0
-    momentum: Optional[float] = None
-    eps: float = 1e-8
-    rms_decay: float = 0.95
-    grad_clip: Optional[float] = None
-    bf16: bool = False
-    log_every: int = 50
-    val_every: int = 250
-    val_images: int = 256
-    ckpt_every: int = 250
-    grid_every: int = 500
-    grid_images: int = 8
-    sync_bn: bool = False
+    steps: int = _key(1000, _POS_INT)
+    batch_size: int = _key(32, _POS_INT)
+    optimizer: str = _key("adam", _OPTIMIZER)
+    lr: float = _key(1.0e-3, _POS_FLOAT)
+    betas: List[float] = _key([0.9, 0.999], _BETAS)
+    weight_decay: float = _key(0.0, _NONNEG_FLOAT)
+    momentum: Optional[float] = _key(None, _or_null(_NONNEG_FLOAT))
+    eps: float = _key(1e-8, _POS_FLOAT)
+    rms_decay: float = _key(0.95, _UNIT_OPEN)
+    grad_clip: Optional[float] = _key(None, _or_null(_POS_FLOAT))
+    bf16: bool = _key(False, _BOOL)
+    log_every: int = _key(50, _POS_INT)
+    val_every: int = _key(250, _POS_INT)
+    val_images: int = _key(256, _NONNEG_INT)
+    ckpt_every: int = _key(250, _POS_INT)
+    grid_every: int = _key(500, _POS_INT)
+    grid_images: int = _key(8, _NONNEG_INT)
+    sync_bn: bool = _key(False, _BOOL)
     # the GAN's discriminator optimiser (`build_optimizer(..., prefix="d_")`); each falls back to the key without d_
-    d_optimizer: Optional[str] = None
-    d_lr: Optional[float] = None
-    d_betas: Optional[List[float]] = None
-    d_weight_decay: Optional[float] = None
-    d_momentum: Optional[float] = None
-    d_eps: Optional[float] = None
-    d_rms_decay: Optional[float] = None
+    d_optimizer: Optional[str] = _key(None, _or_null(_OPTIMIZER))
+    d_lr: Optional[float] = _key(None, _or_null(_POS_FLOAT))
+    d_betas: Optional[List[float]] = _key(None, _or_null(_BETAS))
+    d_weight_decay: Optional[float] = _key(None, _or_null(_NONNEG_FLOAT))
+    d_momentum: Optional[float] = _key(None, _or_null(_NONNEG_FLOAT))
+    d_eps: Optional[float] = _key(None, _or_null(_POS_FLOAT))
+    d_rms_decay: Optional[float] = _key(None, _or_null(_UNIT_OPEN))
 
 
 @dataclass
@@ -90,11 +182,11 @@ class MethodSection:
 
 @dataclass
 class CornersSection:
-    train_size: int = REQUIRED
-    valid_size: int = 500
-    test_size: int = REQUIRED
-    canvas: int = 32  # target side: 16 (4x4 inputs) or 32 (8x8, the paper's task)
-    val_purity_images: int = 0  # valid inputs scored for purity at every validation (0: none)
+    train_size: int = _key(REQUIRED, _POS_INT)
+    valid_size: int = _key(500, _POS_INT)
+    test_size: int = _key(REQUIRED, _POS_INT)
+    canvas: int = _key(32, Range("choice", choices=CANVASES))  # target side: 16 (4x4 inputs) or 32 (8x8, the paper's)
+    val_purity_images: int = _key(0, _NONNEG_INT)  # valid inputs scored for purity at every validation (0: none)
     models: Dict[str, MethodSection] = REQUIRED
 
 
@@ -102,20 +194,20 @@ class CornersSection:
 class ObserverSection:
     """The machine 2AFC observer (`metrics.observer`); a missing key takes `metrics.observer.OBSERVER_DEFAULTS`."""
 
-    folds: Optional[int] = None
-    widths: Optional[List[int]] = None
-    steps: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    flip: Optional[bool] = None
-    n_boot: Optional[int] = None
-    threads: Optional[int] = None
+    folds: Optional[int] = _key(None, _or_null(Range("int", low=2)))  # k-fold: at least two folds
+    widths: Optional[List[int]] = _key(None, _or_null(Range("ints", low=1)))
+    steps: Optional[int] = _key(None, _or_null(_POS_INT))
+    batch_size: Optional[int] = _key(None, _or_null(_POS_INT))
+    lr: Optional[float] = _key(None, _or_null(_POS_FLOAT))
+    flip: Optional[bool] = _key(None, _or_null(_BOOL))
+    n_boot: Optional[int] = _key(None, _or_null(Range("int", low=2)))  # a spread needs two resamples
+    threads: Optional[int] = _key(None, _or_null(_POS_INT))
 
 
 @dataclass
 class Profile:
     name: str = REQUIRED
-    seed: int = REQUIRED
+    seed: int = _key(REQUIRED, Range("int"))
     data: DataSection = REQUIRED
     eval: EvalSection = REQUIRED
     methods: Dict[str, MethodSection] = REQUIRED
@@ -157,6 +249,11 @@ def _check(value: Any, tp, path: str) -> None:
             if f.default is REQUIRED and f.name not in value:
                 raise ProfileError(f"profile lacks the key {path + f.name!r}")
             if f.name in value:
+                rule = f.metadata.get("range")
+                if rule is not None and not rule.accepts(value[f.name]):
+                    raise ProfileError(
+                        f"profile key {path + f.name!r} must be {rule.describe()}, got {value[f.name]!r}"
+                    )
                 _check(value[f.name], hints[f.name], f"{path}{f.name}.")
     elif typing.get_origin(tp) is dict:
         if value is None:

@@ -40,7 +40,8 @@ def load_profile(
         path = configs_dir() / f"{name_or_path}.yaml"
     if not path.is_file():
         raise FileNotFoundError(
-            f"profile {str(name_or_path)!r} not found at {path}; use one of {', '.join(PROFILE_NAMES)} or a path to a .yaml file"
+            f"profile {str(name_or_path)!r} not found at {path}; "
+            f"use one of {', '.join(PROFILE_NAMES)} or a path to a .yaml file"
         )
     with open(path) as f:
         profile = yaml.safe_load(f)

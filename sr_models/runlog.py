@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .checkpoint import atomic_write
+from sr_data.files import atomic_write
 
 LOG = "log.csv"
 TB = "tb"
@@ -45,7 +45,8 @@ class RunLog:
         self._rewrite(rows)
         self.writer = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+            # tensorboard is optional at run time and slow to import: loaded only when a run asks for it
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
 
             # purge_step drops the killed session's events from `start_step + 1` on.
             self.writer = SummaryWriter(str(self.run_dir / TB), purge_step=start_step + 1 if start_step > 0 else None)

@@ -33,14 +33,18 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sr_data import to_float
+from sr_data.files import atomic_write
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from .method import StepContext, TrainableMethod
+from .modes import eval_mode
 from .runlog import RunLog
 
 TRAIN_DEFAULTS: Dict[str, Any] = {
@@ -89,7 +93,8 @@ def resolve_train_cfg(train_cfg: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def make_batch(lr: np.ndarray, hr: np.ndarray, device: torch.device) -> Dict[str, torch.Tensor]:
-    """uint8 numpy lr [B,C,8,8] / hr [B,C,32,32] -> {'lr' float [0,1], 'hr' uint8, 'hr_float' float [0,1]} on `device`."""
+    """uint8 numpy lr [B,C,8,8] / hr [B,C,32,32] -> {'lr' float [0,1], 'hr' uint8, 'hr_float' float [0,1]}
+    on `device`."""
     # np.array copies: slices of a read-only memory map must not become tensors that alias it.
     lr_t = torch.from_numpy(np.array(lr, dtype=np.uint8)).to(device, non_blocking=True)
     hr_t = torch.from_numpy(np.array(hr, dtype=np.uint8)).to(device, non_blocking=True)
@@ -157,8 +162,6 @@ class TrainContext(StepContext):
             return module
         entry = self._wrapped.get(id(module))
         if entry is None:
-            from torch.nn.parallel import DistributedDataParallel
-
             if self.sync_bn and self.device.type == "cuda":
                 # Converts the BatchNorm children in place, so the method's own module uses them too.
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
@@ -181,7 +184,6 @@ def _rng_fork(device: torch.device):
 
 def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: Path) -> None:
     """One row per input: lr upsampled nearest x4 | preview | ground truth, 2-pixel white gaps, uint8 PNG."""
-    from PIL import Image
 
     def u8(x: torch.Tensor) -> np.ndarray:
         return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
@@ -197,7 +199,7 @@ def _grid_png(lr: torch.Tensor, preview: torch.Tensor, hr: torch.Tensor, path: P
             y, x = gap + i * (side + gap), gap + j * (side + gap)
             canvas[:, y : y + side, x : x + side] = t[i]
     img = Image.fromarray(canvas[0]) if c == 1 else Image.fromarray(canvas.transpose(1, 2, 0))
-    ckpt.atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 class Trainer:
@@ -323,20 +325,15 @@ class Trainer:
             return {}
         bs = self.cfg["batch_size"]
         sums: Dict[str, float] = {}
-        was_training = self.method.training
-        self.method.eval()
-        try:
-            with _rng_fork(self.device):
-                for start in range(0, n, bs):
-                    stop = min(start + bs, n)
-                    batch = make_batch(self.valid_data.lr[start:stop], self.valid_data.hr[start:stop], self.device)
-                    for k, v in self.method.validation_step(batch).items():
-                        sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
-                out = {k: v / n for k, v in sums.items()}
-                if self.extra_validation is not None:
-                    out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
-        finally:
-            self.method.train(was_training)
+        with eval_mode(self.method), _rng_fork(self.device):
+            for start in range(0, n, bs):
+                stop = min(start + bs, n)
+                batch = make_batch(self.valid_data.lr[start:stop], self.valid_data.hr[start:stop], self.device)
+                for k, v in self.method.validation_step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
+            out = {k: v / n for k, v in sums.items()}
+            if self.extra_validation is not None:
+                out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
         return out
 
     @torch.no_grad()
@@ -346,17 +343,12 @@ class Trainer:
         if n == 0:
             return None
         batch = make_batch(self.valid_data.lr[:n], self.valid_data.hr[:n], self.device)
-        was_training = self.method.training
-        self.method.eval()
-        try:
-            with _rng_fork(self.device):
-                generator = torch.Generator(device=self.device).manual_seed(self.seed)
-                preview_fn = getattr(self.method, "preview", None)
-                if preview_fn is None:
-                    preview_fn = next(iter(self.method.decodings().values()))
-                preview = preview_fn(batch["lr"], generator)
-        finally:
-            self.method.train(was_training)
+        with eval_mode(self.method), _rng_fork(self.device):
+            generator = torch.Generator(device=self.device).manual_seed(self.seed)
+            preview_fn = getattr(self.method, "preview", None)
+            if preview_fn is None:
+                preview_fn = next(iter(self.method.decodings().values()))
+            preview = preview_fn(batch["lr"], generator)
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
         _grid_png(batch["lr"], preview, batch["hr_float"], path)
         return path
@@ -408,120 +400,169 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> Dict[str, float]:
-        """Train to `steps`; returns the final validation scalars (every rank gets rank 0's)."""
-        cfg, info, method = self.cfg, self.info, self.method
-        method.to(self.device)
-        method.train()
-        optimizers = method.make_optimizers(cfg)
-        if not optimizers:
-            raise ValueError(f"{type(method).__name__}.make_optimizers returned no optimiser")
-        handles = self._install_grad_clip(optimizers)
-        sampler = BatchSampler(self.n_train, cfg["batch_size"], self.seed)
+        """Train to `steps`; returns the final validation scalars (every rank gets rank 0's).
+
+        Stages: the method on its device with its optimisers -> config.json written (or checked on resume)
+        -> the start state (fresh or restored) -> one `_train_step` per iteration, each followed by
+        `_after_step` (log row, validation, sample grid, checkpoint)."""
+        optimizers, handles = self._prepare_method()
+        sampler = BatchSampler(self.n_train, self.cfg["batch_size"], self.seed)
         config = self._config()
-
         # Rank 0 decides and reads; the others get its decision and state (no shared file system needed).
-        resuming = dist_utils.broadcast_object(self.resume and (self.run_dir / ckpt.STATE).exists(), info)
-        if info.is_main:
-            ckpt.prepare_run_dir(self.run_dir, resume=self.resume, fresh=False)
-            if resuming and (self.run_dir / ckpt.CONFIG).exists():
-                stored = ckpt.read_config(self.run_dir)
-                self._check_resume_config(stored, config)
-                if stored.get("train", {}).get("steps") != cfg["steps"] or stored.get("world_size") != info.world_size:
-                    stored["train"]["steps"] = cfg["steps"]
-                    stored.setdefault("resumed", []).append(
-                        {
-                            "command": config["command"],
-                            "world_size": info.world_size,
-                            "steps": cfg["steps"],
-                            "time": config["created"],
-                        }
-                    )
-                    ckpt.write_json(self.run_dir / ckpt.CONFIG, stored)
-            else:
-                ckpt.write_json(self.run_dir / ckpt.CONFIG, config)
-        dist_utils.barrier(info)  # config checked before any rank loads
+        resuming = dist_utils.broadcast_object(self.resume and (self.run_dir / ckpt.STATE).exists(), self.info)
+        if self.info.is_main:
+            self._record_config(config, resuming)
+        dist_utils.barrier(self.info)  # config checked before any rank loads
+        start, elapsed, last_val = self._start_state(optimizers, sampler, resuming)
+        loop = _LoopState(self, start, elapsed, last_val)
+        ctx = TrainContext(self.info, bf16=self.cfg["bf16"], sync_bn=self.cfg["sync_bn"])
+        try:
+            if start >= self.cfg["steps"]:
+                final = self.validate() if self.info.is_main else {}
+                return dist_utils.broadcast_object(final or loop.last_val, self.info)
+            for step in range(start, self.cfg["steps"]):
+                ctx.step = step
+                loop.add(*self._train_step(step, sampler, optimizers, ctx))
+                self._after_step(step + 1, loop, optimizers, sampler)
+            return dist_utils.broadcast_object(loop.last_val, self.info)
+        finally:
+            loop.close()
+            for h in handles:
+                h.remove()
 
-        last_val: Dict[str, float] = {}
+    def _prepare_method(self) -> tuple:
+        """The method on `self.device` in train mode; (its optimisers, the gradient-clipping hook handles)."""
+        self.method.to(self.device)
+        self.method.train()
+        optimizers = self.method.make_optimizers(self.cfg)
+        if not optimizers:
+            raise ValueError(f"{type(self.method).__name__}.make_optimizers returned no optimiser")
+        return optimizers, self._install_grad_clip(optimizers)
+
+    def _record_config(self, config: Dict[str, Any], resuming: bool) -> None:
+        """Rank 0: write `config.json` for a new run; on resume check the stored one against `config` and
+        record the new step target / world size in its `resumed` list."""
+        cfg, info = self.cfg, self.info
+        ckpt.prepare_run_dir(self.run_dir, resume=self.resume, fresh=False)
+        if not (resuming and (self.run_dir / ckpt.CONFIG).exists()):
+            ckpt.write_json(self.run_dir / ckpt.CONFIG, config)
+            return
+        stored = ckpt.read_config(self.run_dir)
+        self._check_resume_config(stored, config)
+        if stored.get("train", {}).get("steps") != cfg["steps"] or stored.get("world_size") != info.world_size:
+            stored["train"]["steps"] = cfg["steps"]
+            stored.setdefault("resumed", []).append(
+                {
+                    "command": config["command"],
+                    "world_size": info.world_size,
+                    "steps": cfg["steps"],
+                    "time": config["created"],
+                }
+            )
+            ckpt.write_json(self.run_dir / ckpt.CONFIG, stored)
+
+    def _start_state(self, optimizers, sampler: BatchSampler, resuming: bool) -> tuple:
+        """(first step, seconds already trained, last validation scalars): restored from `state.pt` on
+        resume, else (0, 0.0, {}) with this rank's seed set."""
         if resuming:
-            start, elapsed, last_val = self._restore(optimizers, sampler)
-        else:
-            start, elapsed = 0, 0.0
-            ckpt.seed_everything(self.seed + info.rank)
-        steps = cfg["steps"]
-        ctx = TrainContext(info, bf16=cfg["bf16"], sync_bn=cfg["sync_bn"])
-        log = RunLog(self.run_dir, start_step=start) if info.is_main else None
-        bar = tqdm(
-            total=steps,
+            return self._restore(optimizers, sampler)
+        ckpt.seed_everything(self.seed + self.info.rank)
+        return 0, 0.0, {}
+
+    def _train_step(self, step: int, sampler: BatchSampler, optimizers, ctx: TrainContext) -> tuple:
+        """One iteration: (the method's scalars, seconds getting the batch, seconds in `training_step`).
+        A non-finite scalar on any rank stops every rank with `NonFiniteLossError`."""
+        t0 = time.perf_counter()
+        batch = self._rank_batch(sampler.next())
+        t1 = time.perf_counter()
+        scalars = self.method.training_step(batch, optimizers, ctx)
+        t2 = time.perf_counter()
+        bad = not all(math.isfinite(float(v)) for v in scalars.values())
+        if dist_utils.any_true(bad, self.info):
+            done = (
+                f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched"
+                if self.last_checkpoint_step is not None
+                else f"no checkpoint had been written in {self.run_dir}"
+            )
+            shown = ", ".join(f"{k}={float(v):.6g}" for k, v in scalars.items())
+            raise NonFiniteLossError(
+                f"non-finite training loss at step {step + 1} (rank {self.info.rank}: {shown}); training stopped "
+                f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume."
+            )
+        return scalars, t1 - t0, t2 - t1
+
+    def _after_step(self, done_steps: int, loop: "_LoopState", optimizers, sampler: BatchSampler) -> None:
+        """What is due after step `done_steps` (all of it after the last step): a log row (means over the
+        steps since the last row, averaged over ranks), validation, a sample grid, a checkpoint."""
+        cfg, info = self.cfg, self.info
+        now = loop.trained_seconds()
+        last = done_steps == cfg["steps"]
+        if done_steps % cfg["log_every"] == 0 or last:
+            row = dist_utils.all_reduce_mean(loop.take_means(), info)
+            row["images_per_s"] = cfg["batch_size"] / max(row["data_time"] + row["step_time"], 1e-12)
+            for name, norm in self._grad_norms.items():
+                row[f"grad_norm_{name}"] = float(norm)
+            if loop.log is not None:
+                loop.log.log(done_steps, "train", now, row)
+        if info.is_main and (done_steps % cfg["val_every"] == 0 or last):
+            val = self.validate()
+            if val:
+                loop.last_val = val
+                loop.log.log(done_steps, "valid", now, val)
+                loop.bar.write(f"step {done_steps}: " + ", ".join(f"{k}={v:.4g}" for k, v in val.items()))
+        if info.is_main and self.valid_data is not None and (done_steps % cfg["grid_every"] == 0 or last):
+            self.sample_grid(done_steps)
+        if done_steps % cfg["ckpt_every"] == 0 or last:
+            if loop.log is not None:
+                loop.log.flush()
+            self._save(done_steps, loop.trained_seconds(), optimizers, sampler, loop.last_val)
+
+
+class _LoopState:
+    """What `Trainer.fit` carries from step to step: the log (rank 0), the progress bar, the scalars
+    summed since the last log row, the last validation scalars and the trained time."""
+
+    def __init__(self, trainer: Trainer, start: int, elapsed: float, last_val: Dict[str, float]):
+        info = trainer.info
+        self.log = RunLog(trainer.run_dir, start_step=start) if info.is_main else None
+        self.bar = tqdm(
+            total=trainer.cfg["steps"],
             initial=start,
-            desc=f"train {method.name}",
+            desc=f"train {trainer.method.name}",
             disable=not info.is_main,
             dynamic_ncols=True,
             unit="step",
         )
-        acc: Dict[str, float] = {}
-        n_acc = 0
-        session_start = time.perf_counter()
-        try:
-            if start >= steps:
-                final = self.validate() if info.is_main else {}
-                return dist_utils.broadcast_object(final or last_val, info)
-            for step in range(start, steps):
-                ctx.step = step
-                t0 = time.perf_counter()
-                batch = self._rank_batch(sampler.next())
-                t1 = time.perf_counter()
-                scalars = method.training_step(batch, optimizers, ctx)
-                t2 = time.perf_counter()
-                bad = not all(math.isfinite(float(v)) for v in scalars.values())
-                if dist_utils.any_true(bad, info):
-                    done = (
-                        f"the last good checkpoint (step {self.last_checkpoint_step}) in {self.run_dir} is untouched"
-                        if self.last_checkpoint_step is not None
-                        else f"no checkpoint had been written in {self.run_dir}"
-                    )
-                    shown = ", ".join(f"{k}={float(v):.6g}" for k, v in scalars.items())
-                    raise NonFiniteLossError(
-                        f"non-finite training loss at step {step + 1} (rank {info.rank}: {shown}); training stopped "
-                        f"and {done}. Lower the learning rate or set grad_clip, then continue with --resume."
-                    )
-                for k, v in scalars.items():
-                    acc[k] = acc.get(k, 0.0) + float(v)
-                acc["data_time"] = acc.get("data_time", 0.0) + (t1 - t0)
-                acc["step_time"] = acc.get("step_time", 0.0) + (t2 - t1)
-                n_acc += 1
-                done_steps = step + 1
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * (t1 - t0):.0f}ms "
-                    f"step={1e3 * (t2 - t1):.0f}ms",
-                    refresh=False,
-                )
-                now = elapsed + time.perf_counter() - session_start
-                last = done_steps == steps
-                if done_steps % cfg["log_every"] == 0 or last:
-                    row = dist_utils.all_reduce_mean({k: v / n_acc for k, v in acc.items()}, info)
-                    row["images_per_s"] = cfg["batch_size"] / max(row["data_time"] + row["step_time"], 1e-12)
-                    for name, norm in self._grad_norms.items():
-                        row[f"grad_norm_{name}"] = float(norm)
-                    if log is not None:
-                        log.log(done_steps, "train", now, row)
-                    acc, n_acc = {}, 0
-                if info.is_main and (done_steps % cfg["val_every"] == 0 or last):
-                    val = self.validate()
-                    if val:
-                        last_val = val
-                        log.log(done_steps, "valid", now, val)
-                        bar.write(f"step {done_steps}: " + ", ".join(f"{k}={v:.4g}" for k, v in val.items()))
-                if info.is_main and self.valid_data is not None and (done_steps % cfg["grid_every"] == 0 or last):
-                    self.sample_grid(done_steps)
-                if done_steps % cfg["ckpt_every"] == 0 or last:
-                    if log is not None:
-                        log.flush()
-                    self._save(done_steps, elapsed + time.perf_counter() - session_start, optimizers, sampler, last_val)
-            return dist_utils.broadcast_object(last_val, info)
-        finally:
-            bar.close()
-            if log is not None:
-                log.close()
-            for h in handles:
-                h.remove()
+        self.last_val = last_val
+        self.elapsed = elapsed  # seconds trained by earlier sessions (resume)
+        self.session_start = time.perf_counter()
+        self.acc: Dict[str, float] = {}
+        self.n_acc = 0
+
+    def add(self, scalars: Dict[str, float], data_time: float, step_time: float) -> None:
+        """Sum one step's scalars and timings; advance the bar."""
+        for k, v in scalars.items():
+            self.acc[k] = self.acc.get(k, 0.0) + float(v)
+        self.acc["data_time"] = self.acc.get("data_time", 0.0) + data_time
+        self.acc["step_time"] = self.acc.get("step_time", 0.0) + step_time
+        self.n_acc += 1
+        self.bar.update(1)
+        self.bar.set_postfix_str(
+            f"loss={float(scalars.get('loss', float('nan'))):.4g} data={1e3 * data_time:.0f}ms "
+            f"step={1e3 * step_time:.0f}ms",
+            refresh=False,
+        )
+
+    def take_means(self) -> Dict[str, float]:
+        """Means of the summed scalars since the last call; starts a new sum."""
+        means = {k: v / self.n_acc for k, v in self.acc.items()}
+        self.acc, self.n_acc = {}, 0
+        return means
+
+    def trained_seconds(self) -> float:
+        return self.elapsed + time.perf_counter() - self.session_start
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.log is not None:
+            self.log.close()

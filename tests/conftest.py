@@ -25,7 +25,8 @@ def require_or_skip(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    from study_app.pgserver import INSTALL_HINT, ThrowawayPostgres, find_pg_bin
+    # conftest loads for every test: the study store (sqlalchemy) loads only for the tests that ask for it
+    from study_app.pgserver import INSTALL_HINT, ThrowawayPostgres, find_pg_bin  # noqa: PLC0415
 
     if find_pg_bin() is None:
         require_or_skip(f"PostgreSQL server not installed; install: {INSTALL_HINT}")
@@ -47,7 +48,7 @@ def postgres_db_url(postgres_server):
     url = postgres_server.create_database()
     yield url
     try:
-        from study_app.db import dispose_engine
+        from study_app.db import dispose_engine  # noqa: PLC0415  only for the database fixtures
 
         dispose_engine(url)
     except ImportError:
@@ -58,7 +59,7 @@ def postgres_db_url(postgres_server):
 def db_url(request, tmp_path):
     """A study store URL, once on SQLite (a file in tmp_path) and once on the throw-away PostgreSQL server."""
     if request.param == "sqlite":
-        from study_app.db import dispose_engine
+        from study_app.db import dispose_engine  # noqa: PLC0415  only for the database fixtures
 
         url = f"sqlite:///{tmp_path / 'study.db'}"
         yield url
@@ -71,7 +72,7 @@ def db_url(request, tmp_path):
 def one_thread():
     """One torch thread for the test (2 shared cores: OpenMP spin-waits make millisecond steps far slower
     with 2 threads); restored afterwards."""
-    import torch
+    import torch  # noqa: PLC0415  the tests without torch (study, analysis) start without it
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)

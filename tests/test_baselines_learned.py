@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import socket
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,14 +18,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
 from baselines.gan import GAN, consistency_l1, discriminator_loss, generator_losses
 from baselines.pixel_ce import PixelCE
-from baselines.registry import METHODS
+from baselines.registry import METHODS, load_method
 from baselines.resnet_l2 import ResNetL2
 from sr_data import downsample, resize, to_float, to_uint8, upsample
+from sr_models import distributed as dist_utils
 from sr_models.profiles import load_profile, method_config
+from sr_models.runlog import read_log
+from sr_models.trainer import Trainer
 
 FMNIST_TEST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 CLASSES = {"resnet_l2": ResNetL2, "gan": GAN, "pixel_ce": PixelCE}
@@ -301,9 +307,6 @@ def test_model_config_rebuilds_the_same_module(name):
 
 # -- through the real Trainer ------------------------------------------------------------------------
 def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
-    from baselines.registry import load_method
-    from sr_models.runlog import read_log
-    from sr_models.trainer import Trainer
 
     hr = batch["hr"].numpy()
     lr = to_uint8(batch["lr"]).numpy()
@@ -334,10 +337,6 @@ def test_each_baseline_trains_through_the_trainer(tmp_path, batch):
 
 def _ddp_gan_worker(rank: int, world: int, port: int, run_dir: str, out_dir: str) -> None:
     """One gloo rank: 3 smoke GAN steps through the Trainer, then this rank's parameters to out_dir/rank<r>.pt."""
-    import os
-
-    from sr_models import distributed as dist_utils
-    from sr_models.trainer import Trainer
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
@@ -359,9 +358,6 @@ def _ddp_gan_worker(rank: int, world: int, port: int, run_dir: str, out_dir: str
 def test_gan_under_two_process_ddp_keeps_ranks_identical(tmp_path):
     """Each rank trains on its own half of every batch; only averaged gradients (G through its DDP wrapper,
     D through its own) keep the two ranks' generator AND discriminator weights identical."""
-    import socket
-
-    import torch.multiprocessing as mp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -379,7 +375,6 @@ def test_gan_under_two_process_ddp_keeps_ranks_identical(tmp_path):
 def test_gan_resume_is_exact_including_discriminator_batch_norm(tmp_path, batch):
     """srez's D has batch norm: its running statistics are part of the checkpoint, so 3 + 3 resumed steps
     equal 6 uninterrupted ones bit for bit; validation and G's step leave D's running statistics alone."""
-    from sr_models.trainer import Trainer
 
     data = SimpleNamespace(lr=to_uint8(batch["lr"]).numpy(), hr=batch["hr"].numpy())
     train = dict(smoke("gan")[1], steps=6, log_every=1, val_every=3, ckpt_every=3, grid_images=0)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import sr_data
+from prsr.cli import main
 from sr_data import fashion_mnist
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
@@ -179,7 +180,6 @@ def test_cache_reused_then_invalidated(tmp_path, own_cache, monkeypatch):
 
 
 def test_prsr_data_command(tmp_path, own_cache, capsys):
-    from prsr.cli import main
 
     write_fmnist(tmp_path / "src", 5004, 6)
     assert (

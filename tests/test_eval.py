@@ -9,11 +9,13 @@ import torch
 from PIL import Image
 
 import metrics
+import prsr.pipelines.evaluate as ev
 import sr_data
 from baselines.registry import row_labels
 from metrics.table import TABLE_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, to_latex, to_markdown
 from prsr.cli import main as prsr_main
 from prsr.pipelines.evaluate import evaluate, evaluation_indices
+from prsr.pipelines.score_folders import score_folders
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,6 @@ def test_table_values_match_direct_computation(smoke_eval):
 
 def test_predictions_are_reused(smoke_eval, monkeypatch):
     runs, _ = smoke_eval
-    import prsr.pipelines.evaluate as ev
 
     def fail(*a, **k):
         raise AssertionError("predictions should have been reused")
@@ -172,7 +173,6 @@ def test_score_folders_size_mismatch_is_reported(tmp_path):
     (tmp_path / "p").mkdir(), (tmp_path / "g").mkdir()
     _save_png(tmp_path / "p/x.png", np.zeros((32, 32), np.uint8))
     _save_png(tmp_path / "g/x.png", np.zeros((16, 16), np.uint8))
-    from prsr.pipelines.score_folders import score_folders
 
     with pytest.raises(ValueError, match="x.png"):
         score_folders(tmp_path / "p", tmp_path / "g")

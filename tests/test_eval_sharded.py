@@ -20,7 +20,11 @@ import numpy as np
 import pytest
 import torch
 
+import prsr.pipelines.evaluate as ev
 import sr_data
+import sr_models
+from baselines import NearestNeighbour
+from baselines.pixel_ce import PixelCE
 from prsr.cli import main as prsr_main
 from prsr.pipelines import sharded
 from prsr.pipelines.evaluate import evaluate
@@ -128,7 +132,6 @@ def test_rank_offset_samples_equal_one_batch():
 
 
 def sr_models_smoke():
-    import sr_models
 
     torch.manual_seed(0)
     return sr_models.PixelRecursiveSR.from_profile("smoke", channels=1).eval()
@@ -199,8 +202,6 @@ def test_interrupted_evaluation_resumes_to_the_same_files(reference, tmp_path, m
     assert sorted(p.name for p in (pred / ".chunks/pixel_recursive_greedy").iterdir()) == ["0-2.npz", "2-4.npz"]
     monkeypatch.delenv(sharded.FAIL_AFTER_ENV)
 
-    import prsr.pipelines.evaluate as ev
-
     calls = []
     real = ev.predict_rows
     monkeypatch.setattr(ev, "predict_rows", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
@@ -249,8 +250,6 @@ def test_stale_chunks_are_not_mixed_in(reference, tmp_path):
 
 def test_deterministic_baselines_do_not_depend_on_the_batch():
     """nearest and pixel_ce (mean, argmax), as uint8 like predictions/*.npz: 24 images at once == in chunks of 5."""
-    from baselines import NearestNeighbour
-    from baselines.pixel_ce import PixelCE
 
     test = sr_data.load_pairs("fashion-mnist", "test")
     train = sr_data.load_pairs("fashion-mnist", "train")

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from prsr.cli import main
+from prsr.pipelines.score_folders import score_folders
 from sr_data.errors import DataError
 from sr_data.images import IMAGE_SUFFIXES, ImageReadError, is_image_file, read_image
 
@@ -52,7 +53,6 @@ def test_reader_errors_name_the_file(tmp_path):
 
 
 def test_score_folders_caps_psnr_like_table1(tmp_path):
-    from prsr.pipelines.score_folders import score_folders
 
     rng = np.random.default_rng(0)
     (tmp_path / "p").mkdir()

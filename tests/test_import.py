@@ -10,10 +10,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
+from sqlalchemy import create_engine, text
 
+import metrics
+import prsr
+from baselines.registry import load_method
+from metrics.figures import LABEL_H, PAD, TILE, _tile
 from prsr.cli import main as prsr_main
+from prsr.cli import version
+from prsr.pipelines.evaluate import evaluate
+from prsr.pipelines.score_folders import score_folders
 
 DATASET = "fashion-mnist"
 
@@ -166,7 +175,6 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
         assert np.isfinite(row[metric]), metric
     assert np.isnan(row["nll_bpd"])
     assert "My nearest x4" in (runs / DATASET / "table1.md").read_text()
-    from metrics.figures import LABEL_H, PAD, TILE, _tile
 
     with Image.open(runs / DATASET / "fig6_grid.png") as im:  # Fig. 6 gained one column: the imported row, last
         assert im.width - grid_width_before == TILE + PAD
@@ -215,7 +223,6 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
         )
         == 0
     )
-    from sqlalchemy import create_engine, text
 
     with create_engine(f"sqlite:///{db}").connect() as conn:
         assert json.loads(conn.execute(text("select methods from study")).scalar()) == ["mynn", "bicubic"]
@@ -235,7 +242,6 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
     assert list(rates["method"]) == ["bicubic", "mynn"] and (rates["trials"] > 0).all()
 
     # only imported rows asked for: no built-in method runs, the row is scored the same
-    from prsr.pipelines.evaluate import evaluate
 
     only = evaluate(DATASET, "smoke", runs, methods=["mynn"], log=lambda *_: None)
     assert list(only["method"]) == ["mynn"] and only["psnr"][0] == pytest.approx(row["psnr"], abs=1e-12)
@@ -243,7 +249,6 @@ def test_whole_path_inputs_import_eval_study(evaluated, tmp_path):
 
 
 def test_folder_scorer_caps_identical_images_at_100_db(tmp_path):
-    from prsr.pipelines.score_folders import score_folders
 
     for d in ("pred", "gt"):
         (tmp_path / d).mkdir()
@@ -378,11 +383,6 @@ def test_from_class_runs_a_user_superresolver(evaluated, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_python_api_load_run_and_reexports(tmp_path):
-    import torch
-
-    import metrics
-    import prsr
-    from baselines.registry import load_method
 
     runs = tmp_path / "runs"
     assert (
@@ -410,7 +410,6 @@ def test_python_api_load_run_and_reexports(tmp_path):
     assert torch.equal(sr, load_method(run, device="cpu").predict(lr))
     assert prsr.psnr is metrics.psnr and prsr.score_images is metrics.score_images
     assert prsr.load_profile("smoke")["eval"]["subset"] == 16
-    from prsr.cli import version
 
     assert prsr.__version__ == version() != ""
     if hasattr(metrics, "machine_fool_rate"):

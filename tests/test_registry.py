@@ -7,8 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.fool_rates import order_methods
 from baselines import registry
 from baselines.registry import METHODS, MethodSpec, Row
+from metrics.table import table1_from_metrics, to_markdown
+from study_app.builder import init_study
+from study_app.demo import write_demo_predictions
 
 
 def _throwaway(monkeypatch):
@@ -24,9 +28,6 @@ def _throwaway(monkeypatch):
 
 
 def test_a_new_entry_reaches_table1_study_analysis_and_training(monkeypatch, tmp_path):
-    from analysis.fool_rates import order_methods
-    from metrics.table import table1_from_metrics, to_markdown
-    from study_app.builder import init_study
 
     _throwaway(monkeypatch)
     rows = registry.table_rows()
@@ -60,7 +61,6 @@ def test_a_new_entry_reaches_table1_study_analysis_and_training(monkeypatch, tmp
     assert "| Toy SR (variant A) |" in to_markdown(table, labels=registry.row_labels())
 
     # the study picks the new study row up from a predictions folder, with no --methods given
-    from study_app.demo import write_demo_predictions
 
     folder = write_demo_predictions(tmp_path / "predictions", n=12, methods=("gan", "toy_sr_a", "toy_sr_b"))
     summary = init_study(

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from safetensors.torch import load_file
 from trainer_tiny import SimulatedKill, TinyBN, TinyGAN, make_pairs, register
 
 from baselines import registry
@@ -160,8 +161,6 @@ def test_checkpoint_files_config_and_load_method(tmp_path, monkeypatch):
     assert config["train"]["steps"] == 3 and config["train"]["grad_clip"] is None  # defaults filled in
     assert config["world_size"] == 1 and config["versions"]["torch"] == torch.__version__
     assert "git" in config and "command" in config
-
-    from safetensors.torch import load_file
 
     saved = load_file(tmp_path / "model.safetensors")
     assert "net.1.running_mean" in saved and int(saved["net.1.num_batches_tracked"]) == 3

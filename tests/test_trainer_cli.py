@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 from trainer_tiny import fake_load_pairs, register, tiny_profile
 
 import sr_data
@@ -138,7 +139,6 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.slow
 def test_sigkilled_prsr_train_resumes_to_the_same_parameters(tmp_path, monkeypatch):
-    from safetensors.torch import load_file
 
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(TESTS)))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from types import SimpleNamespace
 from typing import Any, Dict, Optional
@@ -20,8 +21,11 @@ from torch import nn
 
 from baselines.registry import METHODS, MethodSpec
 from sr_data import downsample, to_float, to_uint8
+from sr_models import distributed as dist_utils
 from sr_models.method import TrainableMethod
 from sr_models.optim import build_optimizer
+from sr_models.pixel_recursive import PixelRecursiveSR
+from sr_models.trainer import Trainer
 
 
 class SimulatedKill(Exception):
@@ -205,7 +209,6 @@ def build_method(kind: str, seed: int = 0) -> TrainableMethod:
     torch.manual_seed(seed)
     if kind == "tiny_bn":
         return TinyBN(channels=1)
-    from sr_models.pixel_recursive import PixelRecursiveSR
 
     return PixelRecursiveSR.from_profile("smoke", 1)
 
@@ -213,10 +216,6 @@ def build_method(kind: str, seed: int = 0) -> TrainableMethod:
 def ddp_worker(rank: int, world: int, port: int, jobs, seed: int) -> None:
     """One rank of gloo DDP runs (started by torch.multiprocessing.spawn). `jobs`: [(kind, run_dir, train_cfg)],
     each trained on `make_pairs(12, seed=1)` without validation; rank 0 writes each checkpoint."""
-    import os
-
-    from sr_models import distributed as dist_utils
-    from sr_models.trainer import Trainer
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)

@@ -1,6 +1,7 @@
 """`prsr corners`: the two-corners experiment of the paper's Fig. 2 (mode purity and balance)."""
 
 from sr_data.paths import default_runs_dir
+from sr_models.profiles import load_profile
 
 HELP = "two-corners experiment (Fig. 2): train L2, per-pixel CE and pixel-recursive models, report mode purity"
 
@@ -36,8 +37,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from prsr.pipelines.corners import run_corners
-    from sr_models.profiles import load_profile
+    from prsr.pipelines.corners import run_corners  # noqa: PLC0415  pipeline loaded only when the command runs (`prsr --help` stays quick)
 
     table = run_corners(
         load_profile(args.profile, overrides=args.set),

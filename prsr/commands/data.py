@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 
+from sr_data import cache
+from sr_data.datasets import DATASETS
+from sr_data.loaders import load_pairs
+from sr_data.splits import check_split
+
 HELP = "decode a dataset into the (8x8, 32x32) pair cache and print the split sizes"
 
 
 def add_arguments(parser):
-    from sr_data.datasets import DATASETS
-
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
     parser.add_argument(
         "--data-root",
@@ -26,10 +29,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from sr_data import cache
-    from sr_data.loaders import load_pairs
-    from sr_data.splits import check_split
-
     splits = [check_split(s.strip()) for s in args.splits.split(",") if s.strip()]
     if not splits:
         raise ValueError("--splits is empty: give e.g. train,valid,test")

@@ -33,7 +33,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from prsr.pipelines.importer import import_method
+    from prsr.pipelines.importer import import_method  # noqa: PLC0415  pipeline loaded only when the command runs (`prsr --help` stays quick)
 
     path = import_method(
         args.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sr_data.paths import default_runs_dir
+from sr_models.profiles import load_profile
 
 HELP = "write the evaluation inputs (8x8 PNGs + manifest.json) an outside method runs on"
 
@@ -24,8 +25,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from prsr.pipelines.inputs import write_inputs
-    from sr_models.profiles import load_profile
+    from prsr.pipelines.inputs import write_inputs  # noqa: PLC0415  pipeline loaded only when the command runs (`prsr --help` stays quick)
 
     manifest = write_inputs(
         args.dataset,

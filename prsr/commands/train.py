@@ -15,8 +15,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from baselines.registry import train_order
+import torch
+
+import sr_data
+from baselines.registry import get_method, train_order
 from sr_data.paths import default_runs_dir
+from sr_models import distributed as dist_utils
+from sr_models.checkpoint import prepare_run_dir
+from sr_models.profiles import load_profile, method_config
+from sr_models.trainer import NonFiniteLossError, Trainer
 
 HELP = "train a learned method (or --method all) with the shared Trainer; writes runs/<dataset>/<method>/"
 
@@ -90,8 +97,6 @@ def _limited(data, limit):
 
 
 def _method_class(name: str):
-    from baselines.registry import get_method
-
     spec = get_method(name)
     if not spec.learned:
         raise ValueError(
@@ -112,14 +117,6 @@ def _fmt_time(seconds: float) -> str:
 
 def train_one(name: str, args, profile: dict, info) -> dict:
     """Train method `name` per `args` and `profile`; returns the final validation scalars."""
-    import torch
-
-    from sr_data import load_pairs
-    from sr_models import distributed as dist_utils
-    from sr_models.checkpoint import prepare_run_dir
-    from sr_models.profiles import method_config
-    from sr_models.trainer import Trainer
-
     cls = _method_class(name)
     section = method_config(profile, name)
     train_cfg = dict(section.get("train") or {})
@@ -133,11 +130,11 @@ def train_one(name: str, args, profile: dict, info) -> dict:
 
     # Rank 0 first: it may have to decode the dataset into the cache, which the others then read.
     if info.is_main:
-        train = load_pairs(dataset, "train", args.data_root)
+        train = sr_data.load_pairs(dataset, "train", args.data_root)
     dist_utils.barrier(info)
     if not info.is_main:
-        train = load_pairs(dataset, "train", args.data_root)
-    valid = load_pairs(dataset, "valid", args.data_root)
+        train = sr_data.load_pairs(dataset, "train", args.data_root)
+    valid = sr_data.load_pairs(dataset, "valid", args.data_root)
     full_n = len(train.lr)
     train = _limited(train, limit)
 
@@ -174,17 +171,14 @@ def train_one(name: str, args, profile: dict, info) -> dict:
     if info.is_main:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in final.items()) or "(no validation data)"
         print(
-            f"prsr train: {name} done; wrote {run_dir} (model.safetensors, config.json, state.pt, log.csv, tb/, samples/)"
+            f"prsr train: {name} done; wrote {run_dir} "
+            "(model.safetensors, config.json, state.pt, log.csv, tb/, samples/)"
         )
         print(f"prsr train: {name} final validation: {shown}")
     return final
 
 
 def run(args) -> int:
-    from sr_models import distributed as dist_utils
-    from sr_models.profiles import load_profile
-    from sr_models.trainer import NonFiniteLossError
-
     profile = load_profile(args.profile, overrides=args.set)
     names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
     if args.method == "all":

@@ -15,10 +15,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sr_data.errors import DataError
-from sr_data.images import IMAGE_SUFFIXES
+import numpy as np
+import torch
+from PIL import Image
 
-HELP = "super-resolve your own images (8x8, or larger: centre-cropped and shrunk to 8x8) with a trained pixel_recursive run"
+from baselines.registry import load_method
+from metrics.quality import GRAY_WEIGHTS
+from sr_data import downsample, resize, to_uint8
+from sr_data.errors import DataError
+from sr_data.images import IMAGE_SUFFIXES, read_image
+
+HELP = (
+    "super-resolve your own images (8x8, or larger: centre-cropped and shrunk to 8x8) "
+    "with a trained pixel_recursive run"
+)
 SHEET_ZOOM = 4
 SHEET_GAP = 2
 
@@ -48,13 +58,6 @@ def list_images(path: Path) -> list[Path]:
 
 def load_lr(path: Path, channels: int):
     """Image file -> the model's input, float [1, channels, 8, 8] in [0, 1] (see the module docstring)."""
-    import numpy as np
-    import torch
-
-    from metrics.quality import GRAY_WEIGHTS
-    from sr_data import downsample, resize
-    from sr_data.images import read_image
-
     arr = read_image(path).astype(np.float32) / 255.0  # [H, W, 1 or 3]; errors name the file
     x = torch.from_numpy(arr).permute(2, 0, 1)[None]  # [1, c, H, W]
     if channels == 1 and x.shape[1] == 3:
@@ -73,10 +76,6 @@ def load_lr(path: Path, channels: int):
 
 def sheet(lr, samples):
     """lr [1, C, 8, 8], samples [S, C, 32, 32] (float in [0, 1]) -> uint8 HxWxC (or HxW) image array."""
-    import torch
-
-    from sr_data import to_uint8
-
     enlarged = lr.repeat_interleave(4, dim=-1).repeat_interleave(4, dim=-2)  # pixel repetition: shows the input as is
     tiles = [enlarged[0]] + list(samples)
     c = tiles[0].shape[0]
@@ -88,23 +87,15 @@ def sheet(lr, samples):
 
 
 def _save(arr, path: Path) -> None:
-    from PIL import Image
-
     Image.fromarray(arr).save(path)
 
 
 def _to_array(x):
-    from sr_data import to_uint8
-
     arr = to_uint8(x).permute(1, 2, 0).numpy()
     return arr[..., 0] if arr.shape[-1] == 1 else arr
 
 
 def run(args) -> int:
-    import torch
-
-    from baselines.registry import load_method
-
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
     if not args.greedy and not args.temperature > 0:

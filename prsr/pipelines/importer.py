@@ -36,10 +36,12 @@ import numpy as np
 import torch
 
 import sr_data
+from baselines.registry import METHODS, table_rows
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, load_truth
 from prsr.pipelines.imported import IMPORTED_KIND, NAME_PATTERN, RESERVED_NAMES
 from prsr.pipelines.inputs import id_path, ids_digest
 from sr_data.errors import DataError
+from sr_data.files import atomic_write
 from sr_data.images import is_image_file, read_image
 
 _log = logging.getLogger(__name__)
@@ -49,8 +51,6 @@ SHOW = 5  # missing / bad files named in one message
 
 def check_name(name: str) -> None:
     """ValueError (a usage error) unless `name` can be a new row."""
-    from baselines.registry import METHODS, table_rows
-
     if not NAME_PATTERN.match(name or ""):
         raise ValueError(
             f"method name {name!r} is not a safe identifier: expected {NAME_PATTERN.pattern} "
@@ -282,16 +282,14 @@ def import_method(
         "truth_sha256": _sha256_file(layout.truth),
         "dataset": dataset,
     }
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.npz")
-    try:
+
+    def write(tmp: str) -> None:
         np.savez(tmp, sr=sr, ids=truth["ids"], meta=np.array(json.dumps(meta, sort_keys=True)))
-        if target.exists():  # only with force: keep the old one
+        if target.exists():  # only with force: keep the old one (moved aside once the new file is complete)
             backup = target.with_name(f"{target.name}.old-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
             os.replace(target, backup)
             _log.warning("kept the previous %s as %s", target.name, backup)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write(target, write, suffix=".npz")
     _log.info("imported %s (%s, %d images) from %s into %s", name, kind, len(sr), where, target)
     return target

@@ -1,18 +1,16 @@
 """`prsr inputs`: the evaluation subset's LR inputs as PNG files, for a method the toolkit did not train.
 
-Writes `OUT/<image_id>.png` (ids holding '/' become sub-folders, e.g. `OUT/t10k/000485.png`; 8x8, mode L for greyscale data, RGB otherwise; exactly the uint8 levels of
-`truth.npz`'s `lr`) and `OUT/manifest.json` (ids in order, sizes, channels, dataset, profile, seed,
-the resize kernel, sha256 of the ids and of truth.npz). The inputs come from
-`runs/<dataset>/predictions/truth.npz`; when it does not exist yet it is made exactly as `prsr eval`
-makes it (same subset function, same file), so a later `prsr eval` reuses it.
+Writes `OUT/<image_id>.png` (ids holding '/' become sub-folders, e.g. `OUT/t10k/000485.png`; 8x8, mode L
+for greyscale data, RGB otherwise; exactly the uint8 levels of `truth.npz`'s `lr`) and `OUT/manifest.json`
+(ids in order, sizes, channels, dataset, profile, seed, the resize kernel, sha256 of the ids and of truth.npz).
+The inputs come from `runs/<dataset>/predictions/truth.npz`; when it does not exist yet it is made exactly
+as `prsr eval` makes it (same subset function, same file), so a later `prsr eval` reuses it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +18,8 @@ import numpy as np
 from PIL import Image
 
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, ensure_truth, evaluation_subset, load_truth
+from sr_data.files import atomic_write_json
+from sr_models.profiles import load_profile
 
 _log = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ def evaluation_truth(dataset: str, profile, runs_dir="runs", data_root=None, see
 def write_inputs(dataset: str, profile, out, runs_dir="runs", data_root=None, seed: Optional[int] = None) -> Path:
     """Write the LR inputs + manifest.json to `out` (created; existing PNGs of the same ids are replaced,
     nothing else is touched). Returns the manifest path."""
-    from sr_models.profiles import load_profile
-
     profile = load_profile(profile)
     layout, truth = evaluation_truth(dataset, profile, runs_dir, data_root, seed)
     out = Path(out)
@@ -95,11 +93,11 @@ def write_inputs(dataset: str, profile, out, runs_dir="runs", data_root=None, se
         "truth": str(layout.truth.resolve()),
         "truth_sha256": _file_digest(layout.truth, "sha256"),
         "files": [str(id_path(i)) for i in ids],
-        "outputs_expected": "the same relative paths, size hr_size, same mode (L or RGB); then `prsr import NAME --from DIR`",
+        "outputs_expected": (
+            "the same relative paths, size hr_size, same mode (L or RGB); then `prsr import NAME --from DIR`"
+        ),
     }
     path = out / "manifest.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest, sort_keys=False)
     _log.info("wrote %d inputs (%s, %dx%d) and %s", len(ids), manifest["mode"], lr.shape[2], lr.shape[3], path)
     return path

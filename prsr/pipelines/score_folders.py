@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 import sr_data
+from metrics.registry import IMAGE_METRICS, METRICS, score_images
 from sr_data.errors import DataError
 from sr_data.images import IMAGE_SUFFIXES, read_image
 
@@ -45,13 +46,12 @@ def _read(path: Path) -> torch.Tensor:
 
 def score_folders(pred_dir, gt_dir) -> Tuple[pd.DataFrame, pd.Series]:
     """Per-image metrics (`image_id, psnr, ssim, ms_ssim, consistency`) and their means."""
-    from metrics.registry import IMAGE_METRICS, METRICS, score_images
-
     pred_files, gt_files = _index(Path(pred_dir)), _index(Path(gt_dir))
     common = sorted(set(pred_files) & set(gt_files))
     if not common:
         raise FileNotFoundError(
-            f"no image names in common between {pred_dir} ({len(pred_files)} images) and {gt_dir} ({len(gt_files)} images)"
+            f"no image names in common between {pred_dir} ({len(pred_files)} images) "
+            f"and {gt_dir} ({len(gt_files)} images)"
         )
     rows = []
     for name in common:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sr_data.files import atomic_savez, atomic_write_json
 from sr_models import distributed as dist_utils
 
 DISCARD_PIECE = 1 << 22  # uniforms drawn per discard call when advancing a generator (16 MiB of float32)
@@ -79,12 +80,6 @@ def chunk_dir(predictions: Path, row: str) -> Path:
 
 def _chunk_path(predictions: Path, row: str, s: int, e: int) -> Path:
     return chunk_dir(predictions, row) / f"{s}-{e}.npz"
-
-
-def _save_atomic(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")  # per process: no two writers share a tmp file
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _load_chunk(path: Path, ids: np.ndarray, meta: str) -> Optional[dict]:
@@ -149,12 +144,7 @@ def predict_row_chunks(
 
     def refresh():
         if info.is_main:
-            done = sum(
-                int(p.stem.split("-")[1]) - int(p.stem.split("-")[0])
-                for p in folder.glob("*-*.npz")
-                if p.stem.count("-") == 1 and ".tmp" not in p.name
-            )
-            bar.update(min(done, len(lr)) - bar.n)
+            bar.update(min(_images_on_disk(folder), len(lr)) - bar.n)
 
     refresh()
     for s, e in mine:
@@ -166,7 +156,7 @@ def predict_row_chunks(
             advance(gen, (s - pos) * draws_per_image)
         sr = to_uint8(decode(to_input(lr[s:e], device), gen))
         pos = e
-        _save_atomic(
+        atomic_savez(
             path,
             sr=sr,
             ids=ids[s:e],
@@ -184,19 +174,36 @@ def predict_row_chunks(
         return None
     refresh()
     bar.close()
+    return _assemble_row(predictions, row, bounds, ids, meta, info.world_size, reused_all)
 
-    parts, by_rank, resumed = [], {r: [] for r in range(info.world_size)}, []
+
+def _images_on_disk(folder: Path) -> int:
+    """Images in the finished chunk files `<start>-<end>.npz` of `folder` (temporary files, which start with
+    '.' or hold '.tmp', are not counted)."""
+    return sum(
+        int(p.stem.split("-")[1]) - int(p.stem.split("-")[0])
+        for p in folder.glob("[0-9]*-*.npz")
+        if p.stem.count("-") == 1 and ".tmp" not in p.name
+    )
+
+
+def _assemble_row(predictions: Path, row: str, bounds, ids: np.ndarray, meta: str, world: int, reused_all) -> dict:
+    """Rank 0, after every rank finished: the row's chunks read back in order and joined, with the ids each
+    rank sampled and those reused from an interrupted run (see `predict_row_chunks`)."""
+    parts, by_rank, resumed = [], {r: [] for r in range(world)}, []
     for s, e in bounds:
         chunk = _load_chunk(_chunk_path(predictions, row, s, e), ids[s:e], meta)
         if chunk is None:
-            raise RuntimeError(f"chunk {s}-{e} of {row} is missing or stale in {folder} after every rank finished")
+            raise RuntimeError(
+                f"chunk {s}-{e} of {row} is missing or stale in {chunk_dir(predictions, row)} after every rank finished"
+            )
         parts.append(chunk["sr"])
-        owner = next(r for r in range(info.world_size) if (s, e) in rank_chunks(bounds, r, info.world_size))
+        owner = next(r for r in range(world) if (s, e) in rank_chunks(bounds, r, world))
         # a chunk reused from an interrupted run is listed as resumed, not as sampled by this run's rank
         (resumed if (s, e) in reused_all else by_rank[owner]).extend(map(str, ids[s:e]))
     return {
         "sr": np.concatenate(parts),
-        "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(info.world_size)],
+        "ranks": [{"rank": r, "ids": by_rank[r]} for r in range(world)],
         "resumed_ids": resumed,
     }
 
@@ -219,7 +226,5 @@ def write_manifest(predictions: Path, entries: Dict[str, dict]) -> Path:
         except json.JSONDecodeError:
             manifest = {"rows": {}}  # derived file; rewritten whole below
     manifest.setdefault("rows", {}).update(entries)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest)
     return path
