@@ -29,6 +29,8 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_model
 
 from sr_data.errors import DataError
 
@@ -201,6 +203,27 @@ def load_weights(
             f"missing keys {sorted(missing)[:8]}, unexpected keys {sorted(unexpected)[:8]}"
         )
     return metadata
+
+
+# -- which weights a weights file holds (weight averaging, sr_models/ema.py) -------------------------
+RAW_WEIGHTS = "model_raw.safetensors"  # the trained weights, written beside model.safetensors when it holds an average
+
+
+def save_weights_tagged(
+    module: torch.nn.Module, path: str | os.PathLike, step: int, method: str, weights: str, **extra: str
+) -> None:
+    """`path` (safetensors) with the module's parameters and persistent buffers, metadata step, method,
+    `weights` ('raw': the trained weights; 'ema': an exponential moving average of them) and `extra`."""
+    if weights not in ("raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    meta = {"step": str(step), "method": method, "weights": weights, **{k: str(v) for k, v in extra.items()}}
+    atomic_write(Path(path), lambda tmp: save_model(module, tmp, metadata=meta))
+
+
+def weights_held(path: str | os.PathLike) -> str:
+    """'raw' or 'ema': which weights the safetensors file `path` holds (files without the tag hold 'raw')."""
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("weights", "raw")
 
 
 def save_state(state: Dict[str, Any], run_dir: str | os.PathLike) -> None:
