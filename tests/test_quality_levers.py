@@ -3,6 +3,10 @@ schedule (sr_models/lr_schedule.py) and dropout in the prior's gated blocks; eac
 
 from __future__ import annotations
 
+import importlib.util
+import math
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -315,3 +319,37 @@ def test_dropout_sample_switches_to_eval_mode_and_back():
     x_n = model.sample(lr, temperature=0.9, generator=g(), cached=False, progress=False)
     assert torch.equal(x_c, x_n) and model.training
     assert len(torch.unique(x_c)) > 5
+
+
+# -- bench/quality_search.py's own logic (its quick mode trains and evaluates: run it by hand, ~1 min) ---------
+def _search_module():
+    spec = importlib.util.spec_from_file_location(
+        "quality_search", Path(__file__).resolve().parents[1] / "bench" / "quality_search.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_search_levers_are_valid_overrides_of_the_quick_profile():
+    qs = _search_module()
+    quick = load_profile("quick")
+    for name in qs.LEVERS:
+        load_profile("quick", overrides=qs.config_overrides(name, quick))  # every lever is a valid profile
+    assert qs.config_overrides("batch64", quick) == [f"{qs.PR}.train.batch_size=64", f"{qs.PR}.train.steps=500"]
+    combo = qs.config_overrides("ema_h100+cosine", quick)
+    assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=50" in combo
+    with pytest.raises(SystemExit, match="unknown lever"):
+        qs.config_overrides("ema_h100+nope", quick)
+
+
+def test_search_table_and_eval_rate():
+    qs = _search_module()
+    lines = ["pixel_recursive: predicted pixel_recursive_t1.0, pixel_recursive_t0.9 in 4.0 s", "other"]
+    assert qs._samples_per_s(lines, "pixel_recursive", 100) == 50.0  # 100 images x 2 rows / 4 s
+    assert math.isnan(qs._samples_per_s(lines, "gan", 100))
+    rec = dict(config="c", method="pixel_recursive", steps=10, train_min=1.0, test_nll_bpd=2.5, samples_per_s=3.0)
+    rec.update({"fooled_t1.0": 10.0, "fooled_ci_low_t1.0": 8.0, "fooled_ci_high_t1.0": 12.0})
+    table = qs.markdown([dict(rec, seed=0), dict(rec, seed=1, test_nll_bpd=2.7, **{"fooled_t1.0": 20.0})])
+    assert "| c | 0 | pixel_recursive | 10 | 1.00 | 2.500 | 10.0 [8.0, 12.0] | 3.0 |" in table
+    assert "| c | mean (sd) of 2 | pixel_recursive | 10 | 1.000 (0.000) | 2.600 (0.141) | 15.000 (7.071) |" in table
