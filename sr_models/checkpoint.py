@@ -183,6 +183,27 @@ def load_weights(
     return metadata
 
 
+# -- which weights a weights file holds (weight averaging, sr_models/ema.py) -------------------------
+RAW_WEIGHTS = "model_raw.safetensors"  # the trained weights, written beside model.safetensors when it holds an average
+
+
+def save_weights_tagged(
+    module: torch.nn.Module, path: str | os.PathLike, step: int, method: str, weights: str, **extra: str
+) -> None:
+    """`path` (safetensors) with the module's parameters and persistent buffers, metadata step, method,
+    `weights` ('raw': the trained weights; 'ema': an exponential moving average of them) and `extra`."""
+    if weights not in ("raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    meta = {"step": str(step), "method": method, "weights": weights, **{k: str(v) for k, v in extra.items()}}
+    atomic_write(Path(path), lambda tmp: save_model(module, tmp, metadata=meta))
+
+
+def weights_held(path: str | os.PathLike) -> str:
+    """'raw' or 'ema': which weights the safetensors file `path` holds (files without the tag hold 'raw')."""
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("weights", "raw")
+
+
 def save_state(state: Dict[str, Any], run_dir: str | os.PathLike) -> None:
     atomic_write(Path(run_dir) / STATE, lambda tmp: torch.save(state, tmp))
 

@@ -123,9 +123,11 @@ class GatedBlock(nn.Module):
     horizontal: h_pre = conv_{1 x (k//2+1)}(h) (columns c-k//2..c, type B at c) + link(shift_down(v_pre))
                 h'    = h + out_{1x1, type B}(gate(h_pre))            (residual)
     The link is an unmasked 1x1 convolution: after the shift it carries rows < r only.
+    `dropout` > 0 (training mode only): dropout on gate(h_pre), the residual branch, before `out`, as
+    PixelCNN++ drops inside its gated residual blocks. It acts on each feature alone, so the masks' order holds.
     """
 
-    def __init__(self, width: int, kernel: int, colours: int):
+    def __init__(self, width: int, kernel: int, colours: int, dropout: float = 0.0):
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"prior kernel size must be odd and positive, got {kernel}")
@@ -136,11 +138,15 @@ class GatedBlock(nn.Module):
         self.link = nn.Conv2d(2 * width, 2 * width, 1)
         self.hconv = CausalConv2d(width, 2 * width, (1, half + 1), half, "B", groups, ggroups)
         self.hout = masked_1x1(groups, groups, "B")
+        # -- dropout (off by default: Identity, so no random numbers are drawn and nothing changes) --
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"prior dropout must be in [0, 1), got {dropout}")
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         v_pre = self.vconv(v)
         h_pre = self.hconv(h) + self.link(shift_down(v_pre))
-        return gate(v_pre), h + self.hout(gate(h_pre))
+        return gate(v_pre), h + self.hout(self.drop(gate(h_pre)))
 
 
 class GatedPixelCNN(nn.Module):
@@ -149,6 +155,7 @@ class GatedPixelCNN(nn.Module):
     7x7 (`input_kernel`) mask-A convolution to `width` channels, feeding both stacks; `layers` gated
     blocks with `kernel` x `kernel` receptive steps; head: ReLU(1x1 type B to `head_channels`), then 1x1
     type B to C*256. Output channel j holds colour j // 256, level j % 256 (layout [C, 256]).
+    `dropout`: the gated blocks' dropout rate (training mode only; 0 = none).
     """
 
     def __init__(
@@ -159,6 +166,7 @@ class GatedPixelCNN(nn.Module):
         kernel: int = 5,
         input_kernel: int = 7,
         head_channels: int = 1024,
+        dropout: float = 0.0,
     ):
         super().__init__()
         if input_kernel < 1 or input_kernel % 2 == 0:
@@ -169,7 +177,7 @@ class GatedPixelCNN(nn.Module):
         self.input_conv = CausalConv2d(
             colours, width, (ihalf + 1, input_kernel), ihalf, "A", torch.arange(colours), groups
         )
-        self.blocks = nn.ModuleList([GatedBlock(width, kernel, colours) for _ in range(layers)])
+        self.blocks = nn.ModuleList([GatedBlock(width, kernel, colours, dropout) for _ in range(layers)])
         head_groups = colour_groups(head_channels, colours)
         self.head1 = masked_1x1(groups, head_groups, "B")
         self.head2 = masked_1x1(head_groups, torch.arange(colours).repeat_interleave(256), "B")

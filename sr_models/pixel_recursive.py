@@ -54,6 +54,8 @@ class PixelRecursiveSR(TrainableMethod):
         prior_kernel: odd filter size of the gated blocks. input_kernel: odd size of the mask-A input conv.
         head_channels: width of the prior's 1x1 head.
         hr_size: output side (32; both networks are fully convolutional, so 16 gives the 4x4 -> 16x16 corners task).
+        prior_dropout: dropout rate in [0, 1) inside the prior's gated blocks while training (PixelCNN++: 0.5;
+            default 0 = none). Evaluation, log_prob and the samplers run in eval mode, where it does nothing.
     """
 
     name = "pixel_recursive"
@@ -70,6 +72,7 @@ class PixelRecursiveSR(TrainableMethod):
         input_kernel: int = 7,
         head_channels: int = 1024,
         hr_size: int = HR_SIZE,
+        prior_dropout: float = 0.0,
     ):
         super().__init__()
         if isinstance(hr_size, bool) or int(hr_size) != hr_size or hr_size < 8 or hr_size % SCALE:
@@ -92,8 +95,12 @@ class PixelRecursiveSR(TrainableMethod):
         )
         if self.hr_size != HR_SIZE:  # absent at 32: older runs' configs match
             self._config["hr_size"] = self.hr_size
+        if prior_dropout:  # absent at 0: runs without dropout keep the config they always had
+            self._config["prior_dropout"] = float(prior_dropout)
         self.cond = ConditioningNetwork(channels, channels * LEVELS, cond_widths, cond_blocks)
-        self.prior = GatedPixelCNN(channels, prior_width, prior_layers, prior_kernel, input_kernel, head_channels)
+        self.prior = GatedPixelCNN(
+            channels, prior_width, prior_layers, prior_kernel, input_kernel, head_channels, float(prior_dropout)
+        )
         self.cond.head.register_forward_pre_hook(_to_channels_last)
         self.prior.head2.register_forward_pre_hook(_to_channels_last)
 

@@ -172,6 +172,13 @@ class TrainSection:
     d_momentum: Optional[float] = _key(None, _or_null(_NONNEG_FLOAT))
     d_eps: Optional[float] = _key(None, _or_null(_POS_FLOAT))
     d_rms_decay: Optional[float] = _key(None, _or_null(_UNIT_OPEN))
+    # -- training practices (docs/quality-search.md); absent = off, the run is what it was without them --
+    ema_half_life: Optional[float] = _key(None, _or_null(_POS_FLOAT))  # weight averaging: half-life in steps
+    ema_start: int = _key(0, _NONNEG_INT)  # updates before averaging starts (the average copies the weights until then)
+    lr_schedule: str = _key("constant", Range("choice", choices=("constant", "cosine", "linear")))
+    lr_warmup: int = _key(0, _NONNEG_INT)  # steps of linear warm-up
+    lr_min_factor: float = _key(0.0, Range("float", low=0, high=1))  # the decay's floor, a fraction of lr
+    lr_decay_steps: Optional[int] = _key(None, _or_null(_POS_INT))  # where the decay reaches the floor (null: steps)
 
 
 @dataclass
@@ -269,6 +276,7 @@ def check_profile(profile: Dict[str, Any], where: str = "") -> Dict[str, Any]:
     """Raise `ProfileError` for an unknown or missing key anywhere in `profile`; returns it unchanged."""
     try:
         _check(profile, Profile, "")
+        _check_practice_ranges(profile)
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}" if where else str(exc)) from None
     return profile
@@ -326,3 +334,26 @@ def check_model_keys(cls, model_cfg: Dict[str, Any], path: str) -> None:
     for key in model_cfg:
         if key not in valid:
             raise _unknown(path, str(key), valid)
+
+
+# -- ranges of the training-practice keys (EMA, rate schedule, prior dropout; docs/quality-search.md) --------
+def _check_practice_ranges(profile: Dict[str, Any]) -> None:
+    """Refuse out-of-range EMA / schedule keys in every `train:` section and `prior_dropout` outside [0, 1)."""
+    from . import ema, lr_schedule  # noqa: PLC0415 - they import torch; the schema module stays torch-free
+
+    sections = dict((profile.get("methods") or {}).items())
+    corners = profile.get("corners") or {}
+    sections.update({f"corners.models.{k}": v for k, v in ((corners.get("models") or {}).items())})
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            continue
+        path = name if name.startswith("corners.") else f"methods.{name}"
+        train = section.get("train") or {}
+        try:
+            ema.check_cfg(train, f"profile key {path}.train:")
+            lr_schedule.check_cfg(train, f"profile key {path}.train:")
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from None
+        drop = (section.get("model") or {}).get("prior_dropout")
+        if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 <= drop < 1):
+            raise ProfileError(f"profile key {path}.model.prior_dropout must be a number in [0, 1), got {drop!r}")

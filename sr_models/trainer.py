@@ -14,6 +14,8 @@ dict is recorded in config.json and handed whole to `make_optimizers`):
     val_images   first N valid images validated (0: none)         ckpt_every   steps between checkpoints
     grid_every   steps between sample grids                       grid_images  valid inputs in the grid (0: none)
     sync_bn      SyncBatchNorm under multi-GPU DDP (CUDA only)
+    ema_half_life, ema_start     weight averaging for eval and sampling (sr_models/ema.py; absent = off)
+    lr_schedule, lr_warmup, lr_min_factor, lr_decay_steps   the rate schedule (sr_models/lr_schedule.py; absent = off)
 
 Validation, grids and checkpoints also happen after the last step. Methods may add their own keys.
 
@@ -43,6 +45,8 @@ from sr_data.files import atomic_write
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
+from . import ema as ema_mod
+from . import lr_schedule
 from .method import StepContext, TrainableMethod
 from .modes import eval_mode
 from .runlog import RunLog
@@ -89,6 +93,9 @@ def resolve_train_cfg(train_cfg: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         cfg[key] = int(value)
     if cfg["grad_clip"] is not None and not float(cfg["grad_clip"]) > 0:
         raise ValueError(f"train config 'grad_clip' must be > 0 or null, got {cfg['grad_clip']!r}")
+    # training practices, off unless the profile names them (sr_models/ema.py, sr_models/lr_schedule.py)
+    ema_mod.check_cfg(cfg)
+    lr_schedule.check_cfg(cfg)
     return cfg
 
 
@@ -249,6 +256,9 @@ class Trainer:
             )
         self.last_checkpoint_step: Optional[int] = None
         self.extra_validation = extra_validation
+        # weight averaging and the rate schedule (sr_models/ema.py, lr_schedule.py); None = off
+        self._ema: Optional[ema_mod.EMA] = None
+        self._schedule: Optional[lr_schedule.Schedule] = None
 
     # -- pieces --------------------------------------------------------------------------------------
     def _config(self) -> Dict[str, Any]:
@@ -298,9 +308,9 @@ class Trainer:
         """Clip each optimiser's gradients to `grad_clip` right before its step (after DDP's all-reduce)."""
         max_norm = self.cfg["grad_clip"]
         self._grad_norms: Dict[str, torch.Tensor] = {}
+        handles = self._install_practices(optimizers)
         if max_norm is None:
-            return []
-        handles = []
+            return handles
         for name, opt in optimizers.items():
 
             def hook(optimizer, args, kwargs, name=name):
@@ -334,6 +344,7 @@ class Trainer:
             out = {k: v / n for k, v in sums.items()}
             if self.extra_validation is not None:
                 out.update({k: float(v) for k, v in self.extra_validation(self.method).items()})
+            out.update(self._validate_averaged())
         return out
 
     @torch.no_grad()
@@ -348,7 +359,8 @@ class Trainer:
             preview_fn = getattr(self.method, "preview", None)
             if preview_fn is None:
                 preview_fn = next(iter(self.method.decodings().values()))
-            preview = preview_fn(batch["lr"], generator)
+            with self._ema.applied() if self._ema is not None else nullcontext():  # what eval will use
+                preview = preview_fn(batch["lr"], generator)
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
         _grid_png(batch["lr"], preview, batch["hr_float"], path)
         return path
@@ -357,7 +369,10 @@ class Trainer:
         rngs = dist_utils.all_gather_object(ckpt.capture_rng(), self.info)  # collective: every rank calls it
         if not self.info.is_main:
             return
-        ckpt.save_weights(self.method, self.run_dir, step, self.method.name)
+        if self._ema is None:
+            ckpt.save_weights(self.method, self.run_dir, step, self.method.name)
+        else:
+            self._save_averaged_weights(step)
         state = {
             "format": ckpt.STATE_FORMAT,
             "step": step,
@@ -369,6 +384,7 @@ class Trainer:
             "world_size": self.info.world_size,
             "last_val": last_val,
         }
+        state.update(self._practices_state())
         ckpt.save_state(state, self.run_dir)  # written last: the commit point of a checkpoint
         self.last_checkpoint_step = step
 
@@ -384,6 +400,7 @@ class Trainer:
         for k, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         sampler.load_state_dict(state["sampler"])
+        self._restore_practices(state)
         rngs = state["rng"]
         if len(rngs) == self.info.world_size:
             ckpt.restore_rng(rngs[self.info.rank])
@@ -397,6 +414,50 @@ class Trainer:
             ckpt.seed_everything(self.seed + self.info.rank + 7919 * int(state["step"]))
         self.last_checkpoint_step = int(state["step"])
         return int(state["step"]), float(state["elapsed"]), dict(state.get("last_val") or {})
+
+    # -- training practices: weight averaging, rate schedule (sr_models/ema.py, lr_schedule.py) -------
+    def _install_practices(self, optimizers: Dict[str, torch.optim.Optimizer]) -> list:
+        """Hook the EMA and the rate schedule into `optimizers` when the train config asks (else nothing);
+        returns their hook handles (removed with the grad-clip hooks when `fit` ends)."""
+        self._ema = ema_mod.install(optimizers, self.cfg)
+        self._schedule = lr_schedule.install(optimizers, self.cfg)
+        return [h for p in (self._ema, self._schedule) if p is not None for h in p.handles]
+
+    def _practices_state(self) -> Dict[str, Any]:
+        """The `state.pt` entries of the practices that are on: `ema` (the average), `lr_schedule` (step counts)."""
+        out: Dict[str, Any] = {}
+        if self._ema is not None:
+            out["ema"] = self._ema.state_dict()
+        if self._schedule is not None:
+            out["lr_schedule"] = self._schedule.state_dict()
+        return out
+
+    def _restore_practices(self, state: Dict[str, Any]) -> None:
+        for key, practice in (("ema", self._ema), ("lr_schedule", self._schedule)):
+            if practice is None:
+                continue
+            if key not in state:
+                raise ValueError(f"{self.run_dir / ckpt.STATE} holds no {key!r} state, but the train config enables it")
+            practice.load_state_dict(state[key])
+
+    def _save_averaged_weights(self, step: int) -> None:
+        """model.safetensors <- the averaged weights (what evaluation and sampling load), model_raw.safetensors
+        <- the trained ones; each file's metadata says which it holds."""
+        name, half = self.method.name, f"{self._ema.half_life:g}"
+        ckpt.save_weights_tagged(self.method, self.run_dir / ckpt.RAW_WEIGHTS, step, name, "raw")
+        with self._ema.applied():
+            ckpt.save_weights_tagged(self.method, self.run_dir / ckpt.WEIGHTS, step, name, "ema", ema_half_life=half)
+
+    def _validate_averaged(self) -> Dict[str, float]:
+        """With EMA on: the validation scalars of the averaged weights, prefixed `ema_` (else {})."""
+        if self._ema is None or getattr(self, "_in_averaged", False):
+            return {}
+        self._in_averaged = True
+        try:
+            with self._ema.applied():
+                return {f"ema_{k}": v for k, v in self.validate().items()}
+        finally:
+            self._in_averaged = False
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> Dict[str, float]:
