@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
+from analysis.bootstrap import bootstrap_rates, holm_adjust, method_rng, paired_difference_test, summarize
 from analysis.glmm import fit_glmm
 from baselines.registry import table_rows
 from study_app import export
@@ -91,7 +91,7 @@ FOOL_RATE_COLUMNS = [
     "binomial_se",
 ]
 EXCLUSION_COLUMNS = ["rule", "raters_removed", "trials_removed"]
-PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value"]
+PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value", "p_holm"]
 RULES = [
     "practice",
     "golden_trials",
@@ -478,7 +478,8 @@ def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tup
 
 
 def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str]) -> pd.DataFrame:
-    """pairwise.csv: every pair of methods with data, in Table-1 order, a - b with its bootstrap test."""
+    """pairwise.csv: every pair of methods with data, in Table-1 order, a - b with its bootstrap test;
+    `p_holm` is `p_value` Holm-adjusted over all the table's pairs (the family of claims)."""
     pair_rows = []
     with_data = [m for m in methods if m in boot]
     for i, a in enumerate(with_data):
@@ -487,7 +488,9 @@ def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str]) -> pd.D
                 table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
             )
             pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
-    return pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
+    table = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS[:-1])
+    table["p_holm"] = holm_adjust(table["p_value"].to_numpy(float))
+    return table
 
 
 def _glmm_columns(trials: pd.DataFrame, method: str, seed: int) -> dict:
@@ -543,7 +546,8 @@ def exclusions(db_url_or_tables, **rules) -> pd.DataFrame:
 
 
 def pairwise(db_url_or_tables, **kwargs) -> pd.DataFrame:
-    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high, p_value (bootstrap)."""
+    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high (95 % percentile interval
+    of the difference), p_value (bootstrap, unadjusted), p_holm (Holm-adjusted over all pairs)."""
     kwargs.setdefault("glmm", False)
     return analyze(db_url_or_tables, **kwargs).pairwise
 

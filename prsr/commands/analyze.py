@@ -98,6 +98,7 @@ def run(args) -> int:
             or "nothing"
         )
     )
+    _print_pairwise(result.pairwise)
     if args.notebook:
         from analysis.notebook import execute_notebook  # noqa: PLC0415  (nbconvert: only with --notebook)
 
@@ -108,3 +109,16 @@ def run(args) -> int:
     if result.simulated:
         print("NOTE: these numbers come from a SIMULATED study database.")
     return 0
+
+
+def _print_pairwise(pairwise) -> None:
+    """Each pair's difference (points) with its 95 % CI, the raw p and the Holm-adjusted p over all pairs."""
+    if pairwise.empty:
+        return
+    print("pairwise a - b (points) [95 % CI], p, p_holm (Holm over all pairs; claim 'a differs from b' if <= 0.05):")
+    for r in pairwise.itertuples():
+        mark = "  *" if r.p_holm <= 0.05 else ""
+        print(
+            f"  {r.method_a} - {r.method_b}: {100 * r.diff:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
+            f"  p {r.p_value:.4f}  p_holm {r.p_holm:.4f}{mark}"
+        )
