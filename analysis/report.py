@@ -32,7 +32,8 @@ def _jsonable(value):
 
 
 def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
-    """Write fool_rates.csv, exclusions.csv, pairwise.csv, fool_rates.png, info.json (+ SIMULATED.txt).
+    """Write fool_rates.csv, exclusions.csv, pairwise.csv, deviations.csv (settings that differ from the
+    study's analysis plan; header only when none), fool_rates.png, info.json (+ SIMULATED.txt).
 
     Rates are fractions in [0, 1] written with full precision. Returns {name: path}.
     """
@@ -44,6 +45,8 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
     result.fool_rates.to_csv(paths["fool_rates.csv"], index=False)
     result.exclusions.to_csv(paths["exclusions.csv"], index=False)
     result.pairwise.to_csv(paths["pairwise.csv"], index=False)
+    paths["deviations.csv"] = out / "deviations.csv"
+    result.deviations.to_csv(paths["deviations.csv"], index=False)
     if result.fool_rates["fool_rate"].notna().any():
         fig = fool_rate_bars(result.fool_rates, simulated=result.simulated)
         fig.savefig(paths["fool_rates.png"], dpi=150)
@@ -55,6 +58,11 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
         study_db=_redact(result.study.db_url),
         study_info=result.study.info,
         parameters=result.params,
+        analysis_plan=dict(
+            kind=result.deviations.attrs.get("plan", "implied"),
+            sha256=result.study.info.get("analysis_plan_sha256"),
+            deviations=result.deviations.to_dict(orient="records"),
+        ),
         meaning_of_se="se, ci_low, ci_high: bootstrap over raters (resampled with replacement within a method, "
         "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
         "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "

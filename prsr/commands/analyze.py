@@ -21,25 +21,27 @@ def add_arguments(parser):
     parser.add_argument(
         "--incomplete",
         choices=["drop", "keep"],
-        default="drop",
-        help="raters who did not complete the session: drop (default) or keep their answered trials",
+        default=None,
+        help="raters who did not complete the session: drop or keep their answered trials (default: the plan's, drop)",
     )
     parser.add_argument(
         "--exposure-tolerance-ms",
         type=float,
-        default=20.0,
-        help="drop trials whose measured exposure is off the nominal by more than this (default 20)",
+        default=None,
+        help="drop trials whose measured exposure is off the nominal by more than this (default: the plan's, 20)",
     )
     parser.add_argument("--no-exposure-rule", action="store_true", help="switch the exposure rule off")
     parser.add_argument("--keep-hidden-tab", action="store_true", help="keep trials during which the tab was hidden")
     parser.add_argument(
         "--max-voids",
         type=int,
-        default=2,
-        help="drop raters with more voided attempts (pairs skipped by reloading; default 2; -1: no rule)",
+        default=None,
+        help="drop raters with more voided attempts (pairs skipped by reloading; default: the plan's, 2; -1: no rule)",
     )
-    parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples per method (default 10000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--n-boot", type=int, default=None, help="bootstrap resamples per method (default: the plan's, 10000)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the plan's, 0)")
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
     parser.add_argument(
         "--notebook",
@@ -59,20 +61,10 @@ def run(args) -> int:
     from analysis.fool_rates import as_db_url  # noqa: PLC0415
     from analysis.report import write_outputs  # noqa: PLC0415
 
-    if args.n_boot < 2:
-        raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
     url = as_db_url(args.db)
-    params = dict(
-        golden_rule=args.golden_rule,
-        incomplete=args.incomplete,
-        exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
-        drop_hidden_tab=not args.keep_hidden_tab,
-        max_voids=None if args.max_voids < 0 else args.max_voids,
-        n_boot=args.n_boot,
-        seed=args.seed,
-        glmm=not args.no_glmm,
-    )
-    result = analysis.analyze(url, progress=True, **params)  # warns (stderr) where --golden-rule overrides
+    study = analysis.load_study(url)
+    params = _settings(args, study.info)
+    result = analysis.analyze(study, progress=True, **params)  # deviations from the plan: result.deviations
     paths = write_outputs(result, args.out)
     misses, source = result.params["golden_max_misses"], result.params["golden_rule_source"]
     rule = "off" if misses is None else f"drop raters with more than {misses} golden misses"
@@ -99,6 +91,7 @@ def run(args) -> int:
         )
     )
     _print_pairwise(result.pairwise)
+    _print_deviations(result)
     if args.notebook:
         from analysis.notebook import execute_notebook  # noqa: PLC0415  (nbconvert: only with --notebook)
 
@@ -122,3 +115,40 @@ def _print_pairwise(pairwise) -> None:
             f"  {r.method_a} - {r.method_b}: {100 * r.diff:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
             f"  p {r.p_value:.4f}  p_holm {r.p_holm:.4f}{mark}"
         )
+
+
+def _settings(args, info: dict) -> dict:
+    """`analyze` keywords: an option given on the command line, else the study's analysis plan (stored at
+    init; for older studies the implied one: today's defaults and the stored attention rule)."""
+    from analysis.deviations import planned_settings  # noqa: PLC0415  (CLI start-up time)
+
+    plan, _ = planned_settings(info)
+    if args.n_boot is not None and args.n_boot < 2:
+        raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
+    given = lambda value, key: plan[key] if value is None else value  # noqa: E731
+    max_voids = given(args.max_voids, "max_voids")
+    return dict(
+        golden_rule=args.golden_rule,  # None: the study's attention rule, which is the plan's
+        incomplete=given(args.incomplete, "incomplete"),
+        exposure_tolerance_ms=None
+        if args.no_exposure_rule
+        else given(args.exposure_tolerance_ms, "exposure_tolerance_ms"),
+        drop_hidden_tab=False if args.keep_hidden_tab else plan["drop_hidden_tab"],
+        max_voids=None if max_voids is None or max_voids < 0 else max_voids,
+        n_boot=given(args.n_boot, "n_boot"),
+        seed=given(args.seed, "seed"),
+        glmm=not args.no_glmm,
+        pairs=plan["pairs"],
+    )
+
+
+def _print_deviations(result) -> None:
+    """The deviations from the analysis plan, or a line saying there are none."""
+    dev = result.deviations
+    which = "the stored analysis plan" if dev.attrs.get("plan") == "stored" else "the implied plan (older study)"
+    if dev.empty:
+        print(f"deviations from {which}: none")
+        return
+    print(f"DEVIATIONS from {which} ({len(dev)}; report them):")
+    for r in dev.itertuples():
+        print(f"  {r.setting}: planned {r.planned}, applied {r.applied}")
