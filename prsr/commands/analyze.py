@@ -65,7 +65,8 @@ def run(args) -> int:
     study = analysis.load_study(url)
     params = _settings(args, study.info)
     result = analysis.analyze(study, progress=True, **params)  # deviations from the plan: result.deviations
-    paths = write_outputs(result, args.out)
+    agreement = _agreement(result, url, args.table1)
+    paths = write_outputs(result, args.out, agreement)
     misses, source = result.params["golden_max_misses"], result.params["golden_rule_source"]
     rule = "off" if misses is None else f"drop raters with more than {misses} golden misses"
     print(f"golden rule: {rule} ({dict(study='the study', default='the default', given='--golden-rule')[source]})")
@@ -91,6 +92,7 @@ def run(args) -> int:
         )
     )
     _print_pairwise(result.pairwise)
+    _print_images(result, agreement)
     _print_deviations(result)
     if args.notebook:
         from analysis.notebook import execute_notebook  # noqa: PLC0415  (nbconvert: only with --notebook)
@@ -152,3 +154,37 @@ def _print_deviations(result) -> None:
     print(f"DEVIATIONS from {which} ({len(dev)}; report them):")
     for r in dev.itertuples():
         print(f"  {r.setting}: planned {r.planned}, applied {r.applied}")
+
+
+def _agreement(result, url: str, table1):
+    """People vs the machine observer per image, from the observer_pairs.csv beside `--table1` (or beside a
+    table1.csv found next to the study); None when there is none."""
+    from analysis.machine import find_table1  # noqa: PLC0415  (CLI start-up time)
+    from analysis.per_image import human_machine_agreement, per_image_table, read_observer_pairs  # noqa: PLC0415
+
+    path = find_table1(url, table1)
+    pairs = read_observer_pairs(path) if path is not None else None
+    if pairs is None:
+        if table1:
+            print(f"no observer_pairs.csv beside {table1} (re-run `prsr eval`): no per-image agreement")
+        return None
+    return human_machine_agreement(per_image_table(result), pairs, seed=result.params["seed"])
+
+
+def _print_images(result, agreement) -> None:
+    """Per method: the image that fooled most and least (>= 2 trials), and the agreement with the machine."""
+    from analysis.per_image import image_extremes, per_image_table  # noqa: PLC0415  (CLI start-up time)
+
+    ext = image_extremes(per_image_table(result), k=1)
+    if not ext.empty:
+        print("per image (>= 2 counted trials; all in per_image.csv, top and bottom 5 in image_extremes.csv):")
+    for method, mine in ext.groupby("method", sort=False):
+        most, least = mine[mine.which == "most"].iloc[0], mine[mine.which == "least"].iloc[0]
+        print(
+            f"  {method:24s} most: {most.image_id} {most.fooled}/{most.trials}   "
+            f"least: {least.image_id} {least.fooled}/{least.trials}"
+        )
+    if agreement is not None:
+        print("people vs machine observer per image (Spearman rho [95 % bootstrap CI over images]):")
+        for r in agreement.itertuples():
+            print(f"  {r.method:24s} rho {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] over {r.images} images")
