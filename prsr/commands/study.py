@@ -1,4 +1,4 @@
-"""`prsr study init|serve|export|simulate`: the human forced-choice study (Section 5.3).
+"""`prsr study init|serve|export|prereg|simulate|plan`: the human forced-choice study (Section 5.3).
 
 `study_app` is imported inside each step (with `# noqa: PLC0415`): it pulls in SQLAlchemy, pandas and
 PIL, and every `prsr` command would otherwise pay that start-up time."""
@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from prsr.commands.study_plan import add_plan_parser, run_plan
 
 HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQLAlchemy URL)"
 
@@ -26,6 +28,7 @@ def add_arguments(parser):
     p = sub.add_parser("prereg", help="print the study's analysis plan as its pre-registration (markdown)")
     p.add_argument("--db", required=True)
     _add_simulate(sub)
+    add_plan_parser(sub)
     parser.set_defaults(_parser=parser)
 
 
@@ -295,7 +298,14 @@ def _simulate(args) -> int:
 
 
 def run(args) -> int:
-    steps = {"init": _init, "serve": _serve, "export": _export, "simulate": _simulate, "prereg": _prereg}
+    steps = {
+        "init": _init,
+        "serve": _serve,
+        "export": _export,
+        "simulate": _simulate,
+        "prereg": _prereg,
+        "plan": run_plan,
+    }
     if not getattr(args, "study_command", None):
         args._parser.print_help()
         return 2
