@@ -180,6 +180,12 @@ def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bo
     return outcome, split, fold_rates, losses
 
 
+def _pair_scores(scores: np.ndarray) -> dict:
+    """`score_real`, `score_fake`: lists of N, each pair's scores from the observer that held it out
+    (what `metrics.observer_pairs` writes to observer_pairs.csv)."""
+    return dict(score_real=scores[:, 0].tolist(), score_fake=scores[:, 1].tolist())
+
+
 def machine_fool_rate(
     real,
     fake,
@@ -212,8 +218,7 @@ def machine_fool_rate(
     Returns a dict: `fooled` (fraction of held-out pairs with s(fake) > s(real), ties 1/2), `ci_low`,
     `ci_high` (95 % percentile bootstrap over pairs, fractions), `se` (bootstrap SD), `n_pairs`, `ties`,
     `fold_rates` (per held-out fold), `fold_sizes`, `train_loss` (per fold: mean 2AFC loss over the last
-    10 % of steps, nats; log 2 = 0.693 is chance), `seconds` (wall time), `seed`, `config` (the settings),
-    `score_real`, `score_fake` (lists of N: each pair's scores from the observer that held it out).
+    10 % of steps, nats; log 2 = 0.693 is chance), `seconds`, `seed`, `config`, `score_real` / `score_fake`.
     """
     real_u8, fake_u8 = _validate(real, fake, folds)
     cfg = dict(
@@ -238,7 +243,7 @@ def machine_fool_rate(
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
-        scores = np.full((real_u8.shape[0], 2), np.nan)
+        scores = np.full((real_u8.shape[0], 2), np.nan)  # (real, fake) per pair, filled fold by fold
         outcome, split, fold_rates, losses = _cross_validate(
             real_u8, fake_u8, cfg, seed, device, progress, desc, scores
         )
@@ -264,6 +269,5 @@ def machine_fool_rate(
         seconds=time.perf_counter() - t0,
         seed=int(seed),
         config=cfg,
-        score_real=scores[:, 0].tolist(),  # per pair, held-out observer's score (observer_pairs.csv)
-        score_fake=scores[:, 1].tolist(),
+        **_pair_scores(scores),
     )
