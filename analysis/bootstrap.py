@@ -85,3 +85,24 @@ def paired_difference_test(boot_a: np.ndarray, boot_b: np.ndarray, level: float 
     above = np.count_nonzero(d >= 0) + 1
     p = min(1.0, 2.0 * min(below, above) / (n + 1))
     return float(lo), float(hi), float(p)
+
+
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of p-values (Holm 1979), controlling the family-wise error rate.
+
+    p_values: float [K] in [0, 1] (NaN kept as NaN and not counted in K). Returns float [K]: sorted
+    ascending, the i-th smallest (0-based) becomes max over j <= i of min(1, (K - j) p_(j)), so
+    "p_holm <= alpha" rejects with family-wise error <= alpha over all K hypotheses.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    k = int(ok.sum())
+    if k == 0:
+        return out
+    order = np.argsort(p[ok], kind="stable")
+    scaled = np.minimum(1.0, (k - np.arange(k)) * p[ok][order])
+    adjusted = np.empty(k)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    out[ok] = adjusted
+    return out

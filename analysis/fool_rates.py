@@ -56,7 +56,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
+from analysis.bootstrap import bootstrap_rates, holm_adjust, method_rng, paired_difference_test, summarize
+from analysis.deviations import DEVIATION_COLUMNS, plan_deviations
 from analysis.glmm import fit_glmm
 from baselines.registry import table_rows
 from study_app import export
@@ -91,7 +92,7 @@ FOOL_RATE_COLUMNS = [
     "binomial_se",
 ]
 EXCLUSION_COLUMNS = ["rule", "raters_removed", "trials_removed"]
-PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value"]
+PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value", "p_holm"]
 RULES = [
     "practice",
     "golden_trials",
@@ -136,6 +137,8 @@ class Analysis:
     boot: dict  # method -> float [n_boot] bootstrap replicates of the pooled rate
     study: StudyData
     params: dict
+    # settings that differ from the study's analysis plan (`analysis.deviations.DEVIATION_COLUMNS`)
+    deviations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DEVIATION_COLUMNS))
 
     @property
     def simulated(self) -> bool:
@@ -393,13 +396,16 @@ def analyze(
     n_boot: int = 10_000,
     seed: int = 0,
     glmm: bool = True,
+    pairs: list[tuple[str, str]] | None = None,
     progress: bool = False,
 ) -> Analysis:
     """Fool rates per method with bootstrap-over-raters intervals, the GLMM check and pairwise tests.
 
     source: see `load_study`. Rates are fractions in [0, 1]. A method with no kept rater gets a row with
     zero counts and NaN estimates. `n_boot` resamples per method (>= 10,000 for reported numbers);
-    the draws depend only on (seed, method).
+    the draws depend only on (seed, method). `pairs`: the (a, b) pairs to compare (the Holm family;
+    default every pair of methods with data). `deviations` lists where the settings differ from the
+    study's analysis plan (`analysis.deviations`).
     """
     if int(n_boot) < 2:
         raise ValueError(f"n_boot must be >= 2, got {n_boot}")
@@ -445,11 +451,12 @@ def analyze(
     table = pd.DataFrame(rows).reindex(columns=FOOL_RATE_COLUMNS)
     for name in ("raters_kept", "raters_dropped", "trials"):
         table[name] = table[name].astype(int)
-    pairwise = _pairwise_table(table, boot, methods)
+    pairwise = _pairwise_table(table, boot, methods, pairs)
+    deviations = plan_deviations(study.info, params, pairwise)
 
     for frame in (table, exclusions, pairwise):
         frame.attrs.update(simulated=study.simulated, n_boot=int(n_boot), seed=int(seed))
-    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params)
+    return Analysis(table, exclusions, pairwise, counted, per_rater, boot, study, params, deviations)
 
 
 def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tuple[dict, np.ndarray | None]:
@@ -477,17 +484,22 @@ def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tup
     return row, reps
 
 
-def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str]) -> pd.DataFrame:
-    """pairwise.csv: every pair of methods with data, in Table-1 order, a - b with its bootstrap test."""
+def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str], pairs=None) -> pd.DataFrame:
+    """pairwise.csv: every pair of methods with data in Table-1 order (or the given `pairs` that have data),
+    a - b with its bootstrap test; `p_holm` is `p_value` Holm-adjusted over all the table's pairs."""
     pair_rows = []
     with_data = [m for m in methods if m in boot]
-    for i, a in enumerate(with_data):
-        for b in with_data[i + 1 :]:
+    if pairs is None:
+        pairs = [(a, b) for i, a in enumerate(with_data) for b in with_data[i + 1 :]]
+    for a, b in pairs:
+        if a in boot and b in boot:
             diff = float(
                 table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
             )
             pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
-    return pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS)
+    table = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS[:-1])
+    table["p_holm"] = holm_adjust(table["p_value"].to_numpy(float))
+    return table
 
 
 def _glmm_columns(trials: pd.DataFrame, method: str, seed: int) -> dict:
@@ -543,7 +555,8 @@ def exclusions(db_url_or_tables, **rules) -> pd.DataFrame:
 
 
 def pairwise(db_url_or_tables, **kwargs) -> pd.DataFrame:
-    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high, p_value (bootstrap)."""
+    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high (95 % percentile interval
+    of the difference), p_value (bootstrap, unadjusted), p_holm (Holm-adjusted over all pairs)."""
     kwargs.setdefault("glmm", False)
     return analyze(db_url_or_tables, **kwargs).pairwise
 

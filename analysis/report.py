@@ -17,6 +17,7 @@ import statsmodels
 
 from analysis.figures import fool_rate_bars
 from analysis.fool_rates import Analysis
+from analysis.per_image import image_extremes, per_image_table
 
 
 def _jsonable(value):
@@ -31,8 +32,11 @@ def _jsonable(value):
     return str(value)
 
 
-def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
-    """Write fool_rates.csv, exclusions.csv, pairwise.csv, fool_rates.png, info.json (+ SIMULATED.txt).
+def write_outputs(result: Analysis, out: str | Path, agreement: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write fool_rates.csv, exclusions.csv, pairwise.csv, deviations.csv (settings that differ from the
+    study's analysis plan; header only when none), per_image.csv, image_extremes.csv (`analysis.per_image`),
+    agreement.csv (people vs machine per image, when `agreement` is given), fool_rates.png, info.json
+    (+ SIMULATED.txt).
 
     Rates are fractions in [0, 1] written with full precision. Returns {name: path}.
     """
@@ -44,6 +48,15 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
     result.fool_rates.to_csv(paths["fool_rates.csv"], index=False)
     result.exclusions.to_csv(paths["exclusions.csv"], index=False)
     result.pairwise.to_csv(paths["pairwise.csv"], index=False)
+    paths["deviations.csv"] = out / "deviations.csv"
+    result.deviations.to_csv(paths["deviations.csv"], index=False)
+    per_image = per_image_table(result)
+    paths["per_image.csv"], paths["image_extremes.csv"] = out / "per_image.csv", out / "image_extremes.csv"
+    per_image.to_csv(paths["per_image.csv"], index=False)
+    image_extremes(per_image).to_csv(paths["image_extremes.csv"], index=False)
+    if agreement is not None:
+        paths["agreement.csv"] = out / "agreement.csv"
+        agreement.to_csv(paths["agreement.csv"], index=False)
     if result.fool_rates["fool_rate"].notna().any():
         fig = fool_rate_bars(result.fool_rates, simulated=result.simulated)
         fig.savefig(paths["fool_rates.png"], dpi=150)
@@ -55,6 +68,11 @@ def write_outputs(result: Analysis, out: str | Path) -> dict[str, Path]:
         study_db=_redact(result.study.db_url),
         study_info=result.study.info,
         parameters=result.params,
+        analysis_plan=dict(
+            kind=result.deviations.attrs.get("plan", "implied"),
+            sha256=result.study.info.get("analysis_plan_sha256"),
+            deviations=result.deviations.to_dict(orient="records"),
+        ),
         meaning_of_se="se, ci_low, ci_high: bootstrap over raters (resampled with replacement within a method, "
         "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
         "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "

@@ -85,11 +85,11 @@ def machine_rates(
     cfg = observer_settings(observer_cfg)
     path = Path(cache_path) if cache_path is not None else None
     cache = _load_cache(path)
-    out = []
+    out, results = [], {}
     for name, fake in rows.items():
         key = _digest(hr, fake, cfg, seed)
         hit = cache.get(name)
-        if hit is not None and hit.get("key") == key:
+        if hit is not None and hit.get("key") == key and "score_real" in hit["result"]:  # older caches lack scores
             result, how = hit["result"], "cached"
         else:
             result = machine_fool_rate(hr, fake, seed=seed, device=device, desc=f"observer {name}", **cfg)
@@ -97,6 +97,7 @@ def machine_rates(
             cache[name] = {"key": key, "result": result}
             if path is not None:
                 _save_cache(path, cache)
+        results[name] = result
         out.append(
             dict(
                 method=name,
@@ -115,4 +116,6 @@ def machine_rates(
             f"[{100 * result['ci_low']:.1f}, {100 * result['ci_high']:.1f}] over {result['n_pairs']} pairs "
             f"({how}; observer time {result['seconds']:.1f} s)"
         )
-    return pd.DataFrame(out, columns=OBSERVER_COLUMNS)
+    table = pd.DataFrame(out, columns=OBSERVER_COLUMNS)
+    table.attrs["results"] = results  # per row: machine_fool_rate's dict (per-pair scores for observer_pairs.csv)
+    return table

@@ -155,8 +155,9 @@ def _scores(model: Observer, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).double().cpu()
 
 
-def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bool, desc: str):
-    """Train and judge the k folds -> (per-pair outcome [N] in {0, 1/2, 1}, split, fold rates, fold losses)."""
+def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bool, desc: str, scores=None):
+    """Train and judge the k folds -> (per-pair outcome [N] in {0, 1/2, 1}, split, fold rates, fold losses).
+    scores: optional float [N, 2] filled in place with each held-out pair's (score of real, score of fake)."""
     n = real_u8.shape[0]
     real_f = real_u8.to(device=device, dtype=torch.float32) / 255.0
     fake_f = fake_u8.to(device=device, dtype=torch.float32) / 255.0
@@ -173,6 +174,8 @@ def _cross_validate(real_u8, fake_u8, cfg: dict, seed: int, device, progress: bo
             held_t = torch.from_numpy(held).to(device)
             s_real, s_fake = _scores(model, real_f[held_t]), _scores(model, fake_f[held_t])
             o = (s_fake > s_real).double() + 0.5 * (s_fake == s_real).double()
+            if scores is not None:
+                scores[held] = torch.stack([s_real, s_fake], dim=1).numpy()
             outcome[held] = o.numpy()
             fold_rates.append(float(o.mean()))
             losses.append(loss)
@@ -188,6 +191,12 @@ def _bootstrap_means(outcome: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
         m = min(256, n_boot - b)
         boot[b : b + m] = outcome[rng.integers(0, n, (m, n))].mean(axis=1)
     return boot
+
+
+def _pair_scores(scores: np.ndarray) -> dict:
+    """`score_real`, `score_fake`: lists of N, each pair's scores from the observer that held it out
+    (what `metrics.observer_pairs` writes to observer_pairs.csv)."""
+    return dict(score_real=scores[:, 0].tolist(), score_fake=scores[:, 1].tolist())
 
 
 def machine_fool_rate(
@@ -222,7 +231,7 @@ def machine_fool_rate(
     Returns a dict: `fooled` (fraction of held-out pairs with s(fake) > s(real), ties 1/2), `ci_low`,
     `ci_high` (95 % percentile bootstrap over pairs, fractions), `se` (bootstrap SD), `n_pairs`, `ties`,
     `fold_rates` (per held-out fold), `fold_sizes`, `train_loss` (per fold: mean 2AFC loss over the last
-    10 % of steps, nats; log 2 = 0.693 is chance), `seconds` (wall time), `seed`, `config` (the settings).
+    10 % of steps, nats; log 2 = 0.693 is chance), `seconds`, `seed`, `config`, `score_real` / `score_fake`.
     """
     real_u8, fake_u8 = _validate(real, fake, folds)
     cfg = dict(
@@ -245,7 +254,10 @@ def machine_fool_rate(
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
-        outcome, split, fold_rates, losses = _cross_validate(real_u8, fake_u8, cfg, seed, device, progress, desc)
+        scores = np.full((real_u8.shape[0], 2), np.nan)  # (real, fake) per pair, filled fold by fold
+        outcome, split, fold_rates, losses = _cross_validate(
+            real_u8, fake_u8, cfg, seed, device, progress, desc, scores
+        )
     finally:
         torch.set_num_threads(threads_before)
     n = real_u8.shape[0]
@@ -264,4 +276,5 @@ def machine_fool_rate(
         seconds=time.perf_counter() - t0,
         seed=int(seed),
         config=cfg,
+        **_pair_scores(scores),
     )

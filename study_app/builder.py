@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from baselines.registry import study_rows
 
 from . import store
+from .analysis_plan import canonical_json, make_analysis_plan, plan_sha256
 from .config import PLATFORMS, check_code, check_completion_url, load_config
 from .db import dispose_engine, get_engine, is_sqlite, normalise_url
 from .schema import images, metadata, plan_items, slots, study
@@ -326,6 +327,42 @@ def _write_study(url: str, study_row: dict, image_rows: list, slot_rows: list, i
         raise
 
 
+def _study_row(dataset: str, methods: list[str], sizes: dict, timing: dict, seed: int) -> dict:
+    """The study row's protocol columns (the crowd and analysis-plan columns are added by the caller)."""
+    return dict(
+        id=1,
+        dataset=dataset,
+        methods=json.dumps(methods),
+        n_practice=sizes["n_practice"],
+        n_test_trials=sizes["n_test"],
+        n_golden=sizes["n_golden"],
+        raters_per_method=sizes["raters_per_method"],
+        fixation_ms=FIXATION_MS,
+        golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
+        seed=seed,
+        created_at=utcnow(),
+        simulated=False,
+        sim_params=None,
+        client_salt=secrets.token_hex(16),
+        **timing,
+    )
+
+
+def _analysis_plan_row(methods, sizes: dict, exposure_ms, seed, crowd_row: dict, pairs, rules) -> dict:
+    """The study row's `analysis_plan` (canonical JSON) and `analysis_plan_sha256` columns."""
+    plan = make_analysis_plan(
+        methods=methods,
+        **sizes,
+        exposure_ms=exposure_ms,
+        seed=seed,
+        attention_max_misses=crowd_row["attention_max_misses"],
+        response_window_ms=crowd_row["response_window_ms"],
+        pairs=pairs,
+        rules=rules,
+    )
+    return dict(analysis_plan=canonical_json(plan), analysis_plan_sha256=plan_sha256(plan))
+
+
 def init_study(
     predictions: str | Path,
     db: str | Path,
@@ -341,6 +378,8 @@ def init_study(
     exposure_ms: int = EXPOSURE_MS,
     abandon_after_s: int = ABANDON_AFTER_S,
     crowd: dict | None = None,
+    analysis_pairs: list[tuple[str, str]] | None = None,
+    analysis_rules: dict | None = None,
 ) -> dict:
     """Create the study database `db` from the predictions folder. Refuses an existing study.
 
@@ -348,7 +387,9 @@ def init_study(
     platform, completion_url, completion_code, require_pid, screenout, attention_max_misses,
     max_claims_per_client, claim_window_min, response_window_ms); defaults: today's texts, platform
     "none", one random code per rater, `store.DEFAULT_MAX_CLAIMS` claims per client per hour, no
-    response window. Stages: check settings -> choose methods -> load predictions -> plan -> images
+    response window. `analysis_pairs` / `analysis_rules`: the analysis plan's pairs (default: all) and
+    exclusion-rule overrides (`analysis_plan.DEFAULT_RULES`); the plan is stored with its sha256.
+    Stages: check settings -> choose methods -> load predictions -> plan -> images
     -> write (only the last touches the database).
     Returns a summary dict (url, methods, images, slots, channels, spare_images: images beyond one
     session, i.e. how many replacements of voided pairs can be new to a rater).
@@ -372,26 +413,11 @@ def init_study(
     truth, outputs, pool = _load_predictions(predictions, methods)
     slot_rows, items = build_plan(methods, pool, raters_per_method, n_practice, n_test, n_golden, seed)
     image_rows = _image_rows(truth, outputs, pool, seed)
-    study_row = dict(
-        id=1,
-        dataset=dataset or predictions.resolve().parent.name,
-        methods=json.dumps(methods),
-        n_practice=n_practice,
-        n_test_trials=n_test,
-        n_golden=n_golden,
-        raters_per_method=raters_per_method,
-        display_px=display_px,
-        exposure_ms=exposure_ms,
-        fixation_ms=FIXATION_MS,
-        abandon_after_s=abandon_after_s,
-        golden_kind=f"bicubic x4 of the 8x8 input + Gaussian noise SD {GOLDEN_NOISE_SD:g} levels",
-        seed=seed,
-        created_at=utcnow(),
-        simulated=False,
-        sim_params=None,
-        client_salt=secrets.token_hex(16),
-        **crowd_row,
-    )
+    sizes = dict(raters_per_method=raters_per_method, n_test=n_test, n_practice=n_practice, n_golden=n_golden)
+    plan_row = _analysis_plan_row(methods, sizes, exposure_ms, seed, crowd_row, analysis_pairs, analysis_rules)
+    timing = dict(display_px=display_px, exposure_ms=exposure_ms, abandon_after_s=abandon_after_s)
+    study_row = _study_row(dataset or predictions.resolve().parent.name, methods, sizes, timing, seed)
+    study_row.update(**plan_row, **crowd_row)
     _write_study(url, study_row, image_rows, slot_rows, items)
     channels = next(iter(truth["hr"].values())).shape[0]
     return dict(
@@ -401,4 +427,5 @@ def init_study(
         slots=len(slot_rows),
         channels=channels,
         spare_images=len(pool) - n_practice - n_test,
+        analysis_plan_sha256=plan_row["analysis_plan_sha256"],
     )

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from .analysis_plan import preregistration_markdown, stored_plan
 from .builder import decode_png
 from .db import open_study
 from .schema import images, raters, slots, study, trials, voided_trials
@@ -245,6 +246,9 @@ def study_info(db_url: str) -> dict:
     info["created_at"] = _aware(row["created_at"]).isoformat()
     if row["sim_params"]:
         info.update(json.loads(row["sim_params"]))
+    if row["analysis_plan"]:  # studies made before analysis plans have none
+        info["analysis_plan"] = json.loads(row["analysis_plan"])
+        info["analysis_plan_sha256"] = row["analysis_plan_sha256"]
     return info
 
 
@@ -266,8 +270,8 @@ def read_images(db_url: str, method: str, image_ids) -> dict[str, tuple[np.ndarr
 
 
 def write_export(db_url: str, out: str | Path) -> dict[str, Path]:
-    """Write `raters.csv`, `trials.csv`, `voided.csv` and `study.json` into `out` (created), each
-    atomically; returns {file name: path}."""
+    """Write `raters.csv`, `trials.csv`, `voided.csv`, `study.json` and, for a study with an analysis
+    plan, `preregistration.md` into `out` (created), each atomically; returns {file name: path}."""
     # lazy: the sr_data package imports torch (~2 s), which the app (a reader of this module) never needs
     from sr_data.files import atomic_write_json, atomic_write_text  # noqa: PLC0415
 
@@ -278,8 +282,25 @@ def write_export(db_url: str, out: str | Path) -> dict[str, Path]:
     paths = {name: out / name for name in (*frames, "study.json")}
     for name, frame in frames.items():
         atomic_write_text(paths[name], frame.to_csv(index=False))
-    atomic_write_json(paths["study.json"], study_info(db_url))
+    info = study_info(db_url)
+    atomic_write_json(paths["study.json"], info)
+    if "analysis_plan" in info:
+        paths["preregistration.md"] = out / "preregistration.md"
+        atomic_write_text(paths["preregistration.md"], preregistration(info))
     return paths
+
+
+def preregistration(info: dict) -> str:
+    """The pre-registration markdown of a study's stored analysis plan (`study_info` dict); a plan whose
+    text no longer matches its stored sha256 is rendered with a warning line at the top."""
+    found = stored_plan(info)
+    if found is None:
+        raise ValueError("this study has no analysis plan (made before `prsr study init` stored one)")
+    plan, sha, intact = found
+    text = preregistration_markdown(plan, sha, dataset=info.get("dataset", ""), created_at=info.get("created_at", ""))
+    if not intact:
+        text = f"**WARNING: the stored plan does not match its sha256 {sha}: it was changed after init.**\n\n{text}"
+    return text
 
 
 def write_csvs(db_url: str, out: str | Path) -> tuple[Path, Path, Path]:

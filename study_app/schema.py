@@ -72,6 +72,9 @@ study = Table(
     # ms from the erase of the pair to the choice; a later choice is a timeout. NULL: no window
     Column("response_window_ms", Integer, nullable=True),
     Column("client_salt", String(64), nullable=True),  # keys client addresses (stored only hashed)
+    # the analysis plan fixed at init (study_app.analysis_plan): canonical JSON and its sha256; NULL in older studies
+    Column("analysis_plan", Text, nullable=True),
+    Column("analysis_plan_sha256", String(64), nullable=True),
 )
 
 images = Table(

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis.bootstrap import bootstrap_rates, method_rng, paired_difference_test, summarize
+from analysis.bootstrap import bootstrap_rates, holm_adjust, method_rng, paired_difference_test, summarize
 
 
 def test_bootstrap_matches_exact_enumeration_of_all_resamples():
@@ -50,3 +50,13 @@ def test_paired_difference_p_value():
     # one replicate in 10 below zero -> p = 2 * (1000 + 1) / 10001
     d = np.concatenate([-np.ones(1000), np.ones(9000)])
     assert paired_difference_test(d, np.zeros_like(d))[2] == pytest.approx(2 * 1001 / 10001)
+
+
+def test_holm_adjustment_by_hand():
+    # sorted p: 0.01, 0.02, 0.04, 0.30 with K = 4 -> 0.04, 0.06, 0.08, 0.30 (running max keeps it monotone)
+    adjusted = holm_adjust([0.04, 0.30, 0.01, 0.02])
+    assert adjusted == pytest.approx([0.08, 0.30, 0.04, 0.06])
+    # a later small p cannot fall below an earlier adjusted one; values cap at 1; NaN stays out of K
+    assert holm_adjust([0.01, 0.011, 0.9, np.nan]) == pytest.approx([0.03, 0.03, 0.9, np.nan], nan_ok=True)
+    assert holm_adjust([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+    assert holm_adjust([]).shape == (0,)

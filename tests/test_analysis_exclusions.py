@@ -172,6 +172,26 @@ def test_pairwise_has_one_row_per_pair_with_consistent_numbers():
     expected_p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (d.size + 1))
     assert pw.p_value.iloc[0] == pytest.approx(expected_p)
     assert pw.ci_low.iloc[0] == pytest.approx(np.quantile(d, 0.025))
+    assert pw.p_holm.iloc[0] == pytest.approx(expected_p)  # one pair: Holm changes nothing
+
+
+def test_pairwise_holm_column_adjusts_over_all_pairs():
+    """Three methods, three pairs: p_holm is Holm's step-down of the three unadjusted p-values."""
+    raters, trials = _study()
+    extra_r = raters[raters.method == "resnet_l2"].assign(method="bicubic", rater_id=lambda d: d.rater_id + "x")
+    extra_t = trials[trials.method == "resnet_l2"].assign(
+        method="bicubic", rater_id=lambda d: d.rater_id + "x", chose_model=False
+    )
+    result = analysis.analyze(
+        (pd.concat([raters, extra_r]), pd.concat([trials, extra_t])), n_boot=500, glmm=False, seed=1
+    )
+    pw = result.pairwise
+    assert len(pw) == 3 and list(pw.columns) == PAIRWISE_COLUMNS
+    p = pw.p_value.to_numpy()
+    order = np.argsort(p)
+    expected = np.maximum.accumulate(np.minimum(1, (3 - np.arange(3)) * p[order]))
+    assert pw.p_holm.to_numpy()[order] == pytest.approx(expected)
+    assert (pw.p_holm >= pw.p_value).all() and (pw.ci_low <= pw["diff"]).all() and (pw["diff"] <= pw.ci_high).all()
 
 
 def test_void_rule_drops_raters_who_reloaded_too_often():

@@ -418,7 +418,7 @@ def test_export_has_comments_settings_rounded_times_and_timeouts(predictions, db
         late.append(res.timed_out)
     store.record_comments(engine, "c1", "the images were tiny, but fine")
     paths = write_export(db_url, tmp_path / "out")
-    assert sorted(paths) == ["raters.csv", "study.json", "trials.csv", "voided.csv"]
+    assert sorted(paths) == ["preregistration.md", "raters.csv", "study.json", "trials.csv", "voided.csv"]
     r, t = pd.read_csv(paths["raters.csv"]), pd.read_csv(paths["trials.csv"])
     assert r.comments.tolist() == ["the images were tiny, but fine"] and list(r.columns) == RATER_COLUMNS
     assert late == [False, True, False] + [False] * 8 and t.timed_out.tolist() == late

@@ -21,25 +21,27 @@ def add_arguments(parser):
     parser.add_argument(
         "--incomplete",
         choices=["drop", "keep"],
-        default="drop",
-        help="raters who did not complete the session: drop (default) or keep their answered trials",
+        default=None,
+        help="raters who did not complete the session: drop or keep their answered trials (default: the plan's, drop)",
     )
     parser.add_argument(
         "--exposure-tolerance-ms",
         type=float,
-        default=20.0,
-        help="drop trials whose measured exposure is off the nominal by more than this (default 20)",
+        default=None,
+        help="drop trials whose measured exposure is off the nominal by more than this (default: the plan's, 20)",
     )
     parser.add_argument("--no-exposure-rule", action="store_true", help="switch the exposure rule off")
     parser.add_argument("--keep-hidden-tab", action="store_true", help="keep trials during which the tab was hidden")
     parser.add_argument(
         "--max-voids",
         type=int,
-        default=2,
-        help="drop raters with more voided attempts (pairs skipped by reloading; default 2; -1: no rule)",
+        default=None,
+        help="drop raters with more voided attempts (pairs skipped by reloading; default: the plan's, 2; -1: no rule)",
     )
-    parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples per method (default 10000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--n-boot", type=int, default=None, help="bootstrap resamples per method (default: the plan's, 10000)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the plan's, 0)")
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
     parser.add_argument(
         "--notebook",
@@ -59,21 +61,12 @@ def run(args) -> int:
     from analysis.fool_rates import as_db_url  # noqa: PLC0415
     from analysis.report import write_outputs  # noqa: PLC0415
 
-    if args.n_boot < 2:
-        raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
     url = as_db_url(args.db)
-    params = dict(
-        golden_rule=args.golden_rule,
-        incomplete=args.incomplete,
-        exposure_tolerance_ms=None if args.no_exposure_rule else args.exposure_tolerance_ms,
-        drop_hidden_tab=not args.keep_hidden_tab,
-        max_voids=None if args.max_voids < 0 else args.max_voids,
-        n_boot=args.n_boot,
-        seed=args.seed,
-        glmm=not args.no_glmm,
-    )
-    result = analysis.analyze(url, progress=True, **params)  # warns (stderr) where --golden-rule overrides
-    paths = write_outputs(result, args.out)
+    study = analysis.load_study(url)
+    params = _settings(args, study.info)
+    result = analysis.analyze(study, progress=True, **params)  # deviations from the plan: result.deviations
+    agreement = _agreement(result, url, args.table1)
+    paths = write_outputs(result, args.out, agreement)
     misses, source = result.params["golden_max_misses"], result.params["golden_rule_source"]
     rule = "off" if misses is None else f"drop raters with more than {misses} golden misses"
     print(f"golden rule: {rule} ({dict(study='the study', default='the default', given='--golden-rule')[source]})")
@@ -98,6 +91,9 @@ def run(args) -> int:
             or "nothing"
         )
     )
+    _print_pairwise(result.pairwise)
+    _print_images(result, agreement)
+    _print_deviations(result)
     if args.notebook:
         from analysis.notebook import execute_notebook  # noqa: PLC0415  (nbconvert: only with --notebook)
 
@@ -108,3 +104,87 @@ def run(args) -> int:
     if result.simulated:
         print("NOTE: these numbers come from a SIMULATED study database.")
     return 0
+
+
+def _print_pairwise(pairwise) -> None:
+    """Each pair's difference (points) with its 95 % CI, the raw p and the Holm-adjusted p over all pairs."""
+    if pairwise.empty:
+        return
+    print("pairwise a - b (points) [95 % CI], p, p_holm (Holm over all pairs; claim 'a differs from b' if <= 0.05):")
+    for r in pairwise.itertuples():
+        mark = "  *" if r.p_holm <= 0.05 else ""
+        print(
+            f"  {r.method_a} - {r.method_b}: {100 * r.diff:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
+            f"  p {r.p_value:.4f}  p_holm {r.p_holm:.4f}{mark}"
+        )
+
+
+def _settings(args, info: dict) -> dict:
+    """`analyze` keywords: an option given on the command line, else the study's analysis plan (stored at
+    init; for older studies the implied one: today's defaults and the stored attention rule)."""
+    from analysis.deviations import planned_settings  # noqa: PLC0415  (CLI start-up time)
+
+    plan, _ = planned_settings(info)
+    if args.n_boot is not None and args.n_boot < 2:
+        raise ValueError(f"--n-boot must be >= 2, got {args.n_boot}")
+    given = lambda value, key: plan[key] if value is None else value  # noqa: E731
+    max_voids = given(args.max_voids, "max_voids")
+    return dict(
+        golden_rule=args.golden_rule,  # None: the study's attention rule, which is the plan's
+        incomplete=given(args.incomplete, "incomplete"),
+        exposure_tolerance_ms=None
+        if args.no_exposure_rule
+        else given(args.exposure_tolerance_ms, "exposure_tolerance_ms"),
+        drop_hidden_tab=False if args.keep_hidden_tab else plan["drop_hidden_tab"],
+        max_voids=None if max_voids is None or max_voids < 0 else max_voids,
+        n_boot=given(args.n_boot, "n_boot"),
+        seed=given(args.seed, "seed"),
+        glmm=not args.no_glmm,
+        pairs=plan["pairs"],
+    )
+
+
+def _print_deviations(result) -> None:
+    """The deviations from the analysis plan, or a line saying there are none."""
+    dev = result.deviations
+    which = "the stored analysis plan" if dev.attrs.get("plan") == "stored" else "the implied plan (older study)"
+    if dev.empty:
+        print(f"deviations from {which}: none")
+        return
+    print(f"DEVIATIONS from {which} ({len(dev)}; report them):")
+    for r in dev.itertuples():
+        print(f"  {r.setting}: planned {r.planned}, applied {r.applied}")
+
+
+def _agreement(result, url: str, table1):
+    """People vs the machine observer per image, from the observer_pairs.csv beside `--table1` (or beside a
+    table1.csv found next to the study); None when there is none."""
+    from analysis.machine import find_table1  # noqa: PLC0415  (CLI start-up time)
+    from analysis.per_image import human_machine_agreement, per_image_table, read_observer_pairs  # noqa: PLC0415
+
+    path = find_table1(url, table1)
+    pairs = read_observer_pairs(path) if path is not None else None
+    if pairs is None:
+        if table1:
+            print(f"no observer_pairs.csv beside {table1} (re-run `prsr eval`): no per-image agreement")
+        return None
+    return human_machine_agreement(per_image_table(result), pairs, seed=result.params["seed"])
+
+
+def _print_images(result, agreement) -> None:
+    """Per method: the image that fooled most and least (>= 2 trials), and the agreement with the machine."""
+    from analysis.per_image import image_extremes, per_image_table  # noqa: PLC0415  (CLI start-up time)
+
+    ext = image_extremes(per_image_table(result), k=1)
+    if not ext.empty:
+        print("per image (>= 2 counted trials; all in per_image.csv, top and bottom 5 in image_extremes.csv):")
+    for method, mine in ext.groupby("method", sort=False):
+        most, least = mine[mine.which == "most"].iloc[0], mine[mine.which == "least"].iloc[0]
+        print(
+            f"  {method:24s} most: {most.image_id} {most.fooled}/{most.trials}   "
+            f"least: {least.image_id} {least.fooled}/{least.trials}"
+        )
+    if agreement is not None:
+        print("people vs machine observer per image (Spearman rho [95 % bootstrap CI over images]):")
+        for r in agreement.itertuples():
+            print(f"  {r.method:24s} rho {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] over {r.images} images")

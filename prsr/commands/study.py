@@ -1,4 +1,4 @@
-"""`prsr study init|serve|export|simulate`: the human forced-choice study (Section 5.3).
+"""`prsr study init|serve|export|prereg|simulate|plan`: the human forced-choice study (Section 5.3).
 
 `study_app` is imported inside each step (with `# noqa: PLC0415`): it pulls in SQLAlchemy, pandas and
 PIL, and every `prsr` command would otherwise pay that start-up time."""
@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prsr.commands.study_plan import add_plan_parser, run_plan
+
 HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQLAlchemy URL)"
 
 
@@ -17,10 +19,16 @@ def add_arguments(parser):
     sub = parser.add_subparsers(dest="study_command", metavar="STEP")
     _add_init(sub)
     _add_serve(sub)
-    p = sub.add_parser("export", help="write raters.csv, trials.csv, voided.csv and study.json (the settings)")
+    p = sub.add_parser(
+        "export",
+        help="write raters.csv, trials.csv, voided.csv, study.json (the settings) and preregistration.md (the plan)",
+    )
     p.add_argument("--db", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("prereg", help="print the study's analysis plan as its pre-registration (markdown)")
+    p.add_argument("--db", required=True)
     _add_simulate(sub)
+    add_plan_parser(sub)
     parser.set_defaults(_parser=parser)
 
 
@@ -89,6 +97,29 @@ def _add_init(sub) -> None:
         help="ms a rater has to choose after the pair is erased; a later choice is recorded as a timeout "
         "(default: no window, only the images are timed)",
     )
+    _add_analysis_plan(p)
+
+
+def _add_analysis_plan(p) -> None:
+    """The analysis plan's options (stored at init with its sha256; `prsr analyze` reports deviations)."""
+    p.add_argument(
+        "--pairs",
+        default=None,
+        help="analysis plan: pairs of methods to compare, e.g. gan:resnet_l2,gan:bicubic (default: all pairs; "
+        "Holm-corrected over these)",
+    )
+    p.add_argument(
+        "--exposure-tolerance-ms",
+        type=float,
+        default=None,
+        help="analysis plan: drop trials whose measured exposure is off by more (default 20; -1: no rule)",
+    )
+    p.add_argument(
+        "--max-voids",
+        type=int,
+        default=None,
+        help="analysis plan: drop raters with more voided attempts (default 2; -1: no rule)",
+    )
 
 
 def _add_serve(sub) -> None:
@@ -156,16 +187,48 @@ def _init(args) -> int:
         display_px=args.display_px,
         abandon_after_s=int(round(args.abandon_after_min * 60)),
         crowd=crowd,
+        analysis_pairs=_parse_pairs(args.pairs),
+        analysis_rules=_plan_rules(args),
     )
     print(
         f"study written to {summary['url']}: methods {', '.join(summary['methods'])}; "
-        f"{summary['images']} images; {summary['slots']} rater slots"
+        f"{summary['images']} images; {summary['slots']} rater slots; "
+        f"analysis plan sha256 {summary['analysis_plan_sha256'][:12]}… (`prsr study prereg --db ...` prints it)"
     )
     if summary["spare_images"] < 5:
         print(
             f"note: only {summary['spare_images']} images beyond one session: once a rater has seen them all, "
             "a voided pair is replaced by the same image again (see docs/study-settings.md)"
         )
+    return 0
+
+
+def _parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
+    if not text:
+        return None
+    pairs = []
+    for item in text.split(","):
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"--pairs: expected METHOD_A:METHOD_B items separated by commas, got {item!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def _plan_rules(args) -> dict:
+    rules = {}
+    if args.exposure_tolerance_ms is not None:
+        rules["exposure_tolerance_ms"] = None if args.exposure_tolerance_ms < 0 else args.exposure_tolerance_ms
+    if args.max_voids is not None:
+        rules["max_voids"] = None if args.max_voids < 0 else args.max_voids
+    return rules
+
+
+def _prereg(args) -> int:
+    from study_app.db import normalise_url  # noqa: PLC0415  (start-up time)
+    from study_app.export import preregistration, study_info  # noqa: PLC0415
+
+    print(preregistration(study_info(normalise_url(args.db))), end="")
     return 0
 
 
@@ -235,7 +298,14 @@ def _simulate(args) -> int:
 
 
 def run(args) -> int:
-    steps = {"init": _init, "serve": _serve, "export": _export, "simulate": _simulate}
+    steps = {
+        "init": _init,
+        "serve": _serve,
+        "export": _export,
+        "simulate": _simulate,
+        "prereg": _prereg,
+        "plan": run_plan,
+    }
     if not getattr(args, "study_command", None):
         args._parser.print_help()
         return 2

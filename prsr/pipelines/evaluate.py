@@ -34,6 +34,7 @@ import torch
 
 import sr_data
 from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
+from metrics.observer_pairs import write_observer_pairs
 from metrics.table import METRIC_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, write_table1
 from prsr.pipelines.imported import imported_rows, read_meta, short_label
 from sr_data.errors import DataError
@@ -303,7 +304,8 @@ def observe_rows(
     truth, predictions: Dict[str, np.ndarray], observer_cfg, layout: EvalLayout, seed: int, device, log
 ) -> pd.DataFrame:
     """The machine observer (metrics/observer.py) on every row and on the study's golden pairs (bicubic + noise,
-    made by the study's own `golden_images`); writes `observer.csv` (with the seconds per row)."""
+    made by the study's own `golden_images`); writes `observer.csv` (with the seconds per row) and
+    `observer_pairs.csv` (each pair's scores and outcome, `metrics.observer_pairs`)."""
     from metrics.machine_eval import machine_rates
     from study_app.builder import golden_images  # the study's golden degradation, not a copy of it
 
@@ -312,6 +314,7 @@ def observe_rows(
         truth["hr"], rows, observer_cfg, seed=seed, device=device, cache_path=layout.root / "observer.json", log=log
     )
     machine.to_csv(layout.root / "observer.csv", index=False)
+    write_observer_pairs(layout.root / "observer_pairs.csv", machine, truth["ids"])  # per-pair outcomes
     return machine
 
 
