@@ -184,13 +184,13 @@ class PixelRecursiveSR(TrainableMethod):
         so they return the same samples for the same generator state. Runs in eval mode (batch norm's
         running statistics) and restores the module's mode afterwards.
         """
-        from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
+        from .sampling import Canonical, draw_uniforms, float32_exact, sample_cached, sample_naive
 
         self._check_lr(lr)
         if not greedy and not temperature > 0:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), got {temperature}")
         u = draw_uniforms(lr.shape[0], self.channels, self.hr_size, generator, lr.device)
-        with self._eval_mode():
+        with self._eval_mode(), float32_exact():  # A in plain float32 too (no TF32): the margins assume it
             sampler = sample_cached if cached else sample_naive
             a = self.cond_logits(lr)  # A once per batch
             canonical = Canonical(self, a, lr=lr)  # fragile draws: A and B in float64, image by image
