@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .canonical import Canonical
 from .draws import LEVELS, draw, draw_checked, draw_uniforms, logit_tol
+from .layers import colour_groups
 
 __all__ = [
     "Canonical",
@@ -158,16 +159,29 @@ class _CachedPrior:
         w_hc = [w[:, :, 0, lh].t() for w in wh]  # [p, 2p], channel mask B
         self.w_hc_a = [w[:, :p].contiguous() for w in w_hc]  # the tanh half
         self.w_hc_b = [w[:, p:].contiguous() for w in w_hc]  # the sigmoid half
-        self.b_h = torch.stack([blk.hconv.bias.detach() for blk in blocks])  # [L, 2p]
         self.w_out = [blk.hout.weight.detach()[:, :, 0, 0].t().contiguous() for blk in blocks]  # [p, p]
-        self.b_out = [blk.hout.bias.detach() for blk in blocks]
-        self.w1 = prior.head1.weight.detach()[:, :, 0, 0].t().contiguous()  # [p, head]
-        self.b1 = prior.head1.bias.detach()
+        # The 1x1 outputs' biases leave the per-sub-pixel loop: it carries k_l = h_l - beta_l, beta_l = the
+        # sum of the biases of the outputs before layer l, so h_{l+1} = h_l + b_out_l + gate W_out becomes
+        # one product k_{l+1} = k_l + gate W_out. Layer l then sees beta_l through its current-pixel and
+        # left taps (a constant folded into its row bias `b_row`; the row buffer's zero padding becomes
+        # -beta_l, so padded taps still add nothing), and the head sees beta_L (folded into its bias).
+        b_out = torch.stack([blk.hout.bias.detach() for blk in blocks])  # [L, p]
+        self.beta = torch.cat([torch.zeros_like(b_out[:1]), b_out.cumsum(0)[:-1]])  # [L, p]
+        beta_head = b_out.sum(0)  # [p]
+        taps_sum = torch.stack(w_hc) + self.w_hleft.view(self.L, lh, p, 2 * p).sum(1)  # [L, p, 2p]
+        b_h = torch.stack([blk.hconv.bias.detach() for blk in blocks])  # [L, 2p]
+        self.b_row = b_h + self.b_link + torch.bmm(self.beta[:, None, :], taps_sum)[:, 0]  # [L, 2p]
+        # colour g's logits read only the head channels of colour groups <= g (mask B; the others' weights
+        # are exact zeros): slice them off, and keep only colour g's 256 outputs of the last layer
+        w1 = prior.head1.weight.detach()[:, :, 0, 0].t()  # [p, head]
         w2 = prior.head2.weight.detach()[:, :, 0, 0].t()  # [head, C*256]
-        b2 = prior.head2.bias.detach()
-        # only colour g's 256 logits are needed when drawing colour g
-        self.w2 = [w2[:, g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
-        self.b2 = [b2[g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
+        groups = colour_groups(w1.shape[1], c_n)  # the head's colour groups: contiguous blocks
+        ends = [int((groups <= g).sum()) for g in range(c_n)]
+        self.w1 = [w1[:, :e].contiguous() for e in ends]
+        b1 = prior.head1.bias.detach() + beta_head @ w1
+        self.b1 = [b1[:e].contiguous() for e in ends]
+        self.w2 = [w2[:e, g * LEVELS : (g + 1) * LEVELS].contiguous() for g, e in enumerate(ends)]
+        self.b2 = [prior.head2.bias.detach()[g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
 
 
 def _gate_rows(x: torch.Tensor) -> torch.Tensor:
@@ -232,15 +246,15 @@ def sample_cached(
 
 def _subpixel(P: _CachedPrior, left0, lefts_a, lefts_b, xc, g: int):
     """The prior at the current pixel for colour g: the current-pixel taps of every layer, the gates, the
-    1x1 outputs and the head (colour g's 256 logits only). -> (B [B, 256], the layers' inputs h_0..h_{L-1})."""
+    1x1 outputs and the head (colour g's 256 logits only). -> (B [B, 256], the layers' inputs k_0..k_{L-1})."""
     h = torch.addmm(left0, xc, P.w0_centre)
     hs: List[torch.Tensor] = []
     for k in range(P.L):
         hs.append(h)
         t = torch.addmm(lefts_a[k], h, P.w_hc_a[k]).tanh_()  # the gate's halves as two products: no chunk
         t.mul_(torch.addmm(lefts_b[k], h, P.w_hc_b[k]).sigmoid_())
-        h = torch.addmm(P.b_out[k], t, P.w_out[k]).add_(h)
-    z = torch.addmm(P.b1, h, P.w1).relu_()
+        h = torch.addmm(h, t, P.w_out[k])  # the output's bias is folded away (_CachedPrior)
+    z = torch.addmm(P.b1[g], h, P.w1[g]).relu_()
     return torch.addmm(P.b2[g], z, P.w2[g]), hs
 
 
@@ -249,7 +263,8 @@ class _RowState:
 
     xwin [B, C, kh0-1, W+pads]: rows above, normalised; xrow [B, l0+W, C]: the current row after l0 zero
     columns; vwin: per layer, the vertical stack's input window; hbuf [L, B, lh+W, p]: the horizontal
-    stack's layer inputs h_0..h_{L-1} of the current row after lh zero columns; rowbias [L, B, W, 2p] and
+    stack's layer inputs k_0..k_{L-1} of the current row (k = h - beta, see _CachedPrior) after lh padding
+    columns; rowbias [L, B, W, 2p] and
     above [B, W, p]: the current row's terms from the rows above (row 0: the biases alone).
     """
 
@@ -262,17 +277,18 @@ class _RowState:
             torch.zeros(bsz, p, P.kh_v, width + P.pad_v[0] + P.pad_v[1], device=dev, dtype=dt) for _ in range(L)
         ]
         self.hbuf = torch.zeros(L, bsz, width + P.lh, p, device=dev, dtype=dt)
-        self.rowbias = (P.b_h + P.b_link)[:, None, None, :].expand(L, bsz, width, 2 * p).contiguous()
+        self.hbuf[:, :, : P.lh] = -P.beta[:, None, None, :]  # padding in k = h - beta (see _CachedPrior)
+        self.rowbias = P.b_row[:, None, None, :].expand(L, bsz, width, 2 * p).contiguous()
         self.above = P.b0.expand(bsz, width, p).contiguous()
 
     def lefts(self, P: _CachedPrior, c: int):
-        """Pixel c's terms from the finished pixels: input conv [B, p]; every layer's tanh and sigmoid
-        halves [L, B, p] each."""
+        """Pixel c's terms from the finished pixels: input conv [B, p]; per layer, the tanh and the sigmoid
+        halves [B, p] (two tuples of L)."""
         bsz = self.bsz
         left0 = torch.addmm(self.above[:, c], self.xrow[:, c : c + P.l0].reshape(bsz, P.l0 * P.colours), P.w0_left)
         taps = self.hbuf[:, :, c : c + P.lh].reshape(P.L, bsz, P.lh * P.p)
         lefts = torch.baddbmm(self.rowbias[:, :, c], taps, P.w_hleft)
-        return left0, lefts[..., : P.p], lefts[..., P.p :]
+        return left0, lefts[..., : P.p].unbind(0), lefts[..., P.p :].unbind(0)
 
     def next_row(self, P: _CachedPrior) -> None:
         self.rowbias, self.above = _next_row(P, self.xrow, self.xwin, self.vwin, self.hbuf, self.bsz, self.width)
@@ -299,5 +315,5 @@ def _next_row(P: _CachedPrior, xrow, xwin, vwin, hbuf, bsz: int, width: int):
         pres.append(pre)
         v = _gate_rows(pre)
     pres = torch.stack(pres).transpose(2, 3).reshape(L, bsz * width, 2 * p)
-    rowbias = torch.baddbmm((P.b_h + P.b_link)[:, None, :], pres, P.w_link).view(L, bsz, width, 2 * p)
+    rowbias = torch.baddbmm(P.b_row[:, None, :], pres, P.w_link).view(L, bsz, width, 2 * p)
     return rowbias, above
