@@ -3,7 +3,7 @@ image computed from that image's own inputs alone, so every sampler, batch and r
 
 `Canonical.logits(i, hr, r, c, g)` -> float64 [256] = A + B at sub-pixel (r, c, g) of image i:
 - A from float64 `lr[i]` through the conditioning network when `lr` is given (independent of how images
-  are batched), else `a[i]` upcast; once per image.
+  are batched): its trunk once per image, its 1x1 head at pixel (r, c) for colour g only; else `a[i]` upcast.
 - B by the float64 prior, in three parts that together are the full model's value at (r, c, g):
   the vertical stack over rows 0..r-1 only (its shifted output is all row r sees of the rows above; its
   last row's link term is kept per image, so more draws of the same row reuse it), the input convolution
@@ -36,21 +36,24 @@ class Canonical:
     def __init__(self, model, a: torch.Tensor, lr: Optional[torch.Tensor] = None):
         self.model, self.a, self.lr = model, a, lr
         self._prior = self._cond = None
-        self._a64: Dict[int, torch.Tensor] = {}
+        self._a64: Dict[int, torch.Tensor] = {}  # image -> the conditioning trunk's float64 features
         self._links: Dict[int, Tuple[int, List[torch.Tensor]]] = {}  # image -> (row r, link terms of row r)
         self.calls = 0
         self.rows_run = 0
 
-    def _a(self, i: int) -> torch.Tensor:
+    def _a(self, i: int, r: int, c: int, g: int) -> torch.Tensor:
+        """A of image i at sub-pixel (r, c, g), float64 [256]; from lr: the conditioning trunk once per image,
+        its 1x1 head at the one pixel and colour asked for."""
+        if self.lr is None:
+            return self.a[i, r, c, g].double()
+        if self._cond is None:
+            self._cond = copy.deepcopy(self.model.cond).double().eval()
+            self._head = self._cond.head
+            self._cond.head = torch.nn.Identity()  # the copy's forward now ends at the trunk's features
         if i not in self._a64:
-            if self.lr is None:
-                self._a64[i] = self.a[i].double()
-            else:
-                if self._cond is None:
-                    self._cond = copy.deepcopy(self.model.cond).double().eval()
-                out = self._cond(self.lr[i : i + 1].double())[0]  # [C*256, H, W]
-                self._a64[i] = out.permute(1, 2, 0).reshape(out.shape[1], out.shape[2], -1, LEVELS)
-        return self._a64[i]
+            self._a64[i] = self._cond(self.lr[i : i + 1].double())[0]  # [width, H, W]
+        rows = slice(g * LEVELS, (g + 1) * LEVELS)  # head output channel j = colour j // 256, level j % 256
+        return F.linear(self._a64[i][:, r, c], self._head.weight[rows, :, 0, 0], self._head.bias[rows])
 
     def _row_links(self, i: int, hr: torch.Tensor, r: int) -> List[torch.Tensor]:
         """Per gated block, link(shift_down(v_pre)) at row r: [1, 2p, 1, W] float64 (the link's bias at r = 0)."""
@@ -85,7 +88,7 @@ class Canonical:
             h = h + blk.hout(gate(blk.hconv(h) + link))
         w1, w2 = prior.head1.weight[:, :, 0, 0], prior.head2.weight[g * LEVELS : (g + 1) * LEVELS, :, 0, 0]
         z = F.relu(F.linear(h[0, :, 0, c], w1, prior.head1.bias))
-        return self._a(i)[r, c, g] + F.linear(z, w2, prior.head2.bias[g * LEVELS : (g + 1) * LEVELS])
+        return self._a(i, r, c, g) + F.linear(z, w2, prior.head2.bias[g * LEVELS : (g + 1) * LEVELS])
 
     def resolve(self, levels, fragile, hr, r, c, g, u, temperature, greedy) -> torch.Tensor:
         """Replace the fragile entries of `levels` [B] by the canonical decision (in place; returns it)."""
