@@ -5,8 +5,8 @@ over pixels, then channel 0, 1, 2), with A computed once per batch. All randomne
 (`draw_uniforms`: one uniform per sub-pixel, consumed by inverse-CDF sampling), so the two samplers
 consume a `torch.Generator` identically.
 
-Exact decisions. The two samplers compute the same logits in different float32 orders (they differ by
-~5e-7 of the logits' size), so a uniform lying that close to a CDF boundary (or a greedy near-tie) could
+Exact decisions. The two samplers compute the same logits in different float32 orders (they differ by up
+to ~6e-7 of max|A| + max|B|), so a uniform lying that close to a CDF boundary (or a greedy near-tie) could
 pick neighbouring levels. Each sampler therefore checks every draw against an error margin
 (`sr_models.draws.draw_checked`, margins derived and measured there): a fragile draw is decided instead
 by `Canonical` (`sr_models.canonical`), one float64 computation from that image's inputs alone (its
@@ -25,9 +25,14 @@ an image's sample depends neither on its batch nor on its rank.
   * horizontal stack: per pixel, the taps left of the current pixel of all layers are one batched
     matrix product (they only read finished pixels); per sub-pixel, only the current-pixel taps, the
     gate, the 1x1 output and the head run on one-pixel matrices, and only the current colour's 256
-    logits of the head are computed. The colour sub-pixels of a pixel share everything but that.
+    logits of the head are computed, from the head channels that colour reads (mask B). The colour
+    sub-pixels of a pixel share everything but that. The 1x1 outputs' biases are folded out of the
+    per-sub-pixel loop (`_CachedPrior`), and the gate's halves are two products (no split): at batch 1
+    the loop's cost is the number of operations, not arithmetic.
   Padding is the full model's: zeros in the normalised input space and in every stack, and the shifted
   vertical features' top row is zero (so row 0's link is the link's bias alone).
+
+Both samplers run under `float32_exact` (no TF32 on CUDA): the margins assume float32 rounding.
 """
 
 from __future__ import annotations
@@ -40,13 +45,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .canonical import Canonical
-from .draws import LEVELS, draw, draw_checked, draw_uniforms, logit_tol
+from .draws import LEVELS, draw, draw_checked, draw_exact, draw_uniforms, logit_tol
 from .layers import colour_groups
 
 __all__ = [
     "Canonical",
     "draw",
     "draw_checked",
+    "draw_exact",
     "draw_uniforms",
     "float32_exact",
     "logit_tol",
@@ -114,9 +120,10 @@ def sample_naive(
                     logits = a[:, r, c, g] + b_rcg
                     if record is not None:
                         record[:, r, c, g] = logits
-                    tol = logit_tol(a_max[:, r, c, g], b_rcg)
-                    level, fragile = draw_checked(logits, u[:, g, r, c], temperature, greedy, tol)
-                    if fragile.any():
+                    level, fragile, any_fragile = draw_exact(
+                        logits, b_rcg, a_max[:, r, c, g], u[:, g, r, c], temperature, greedy
+                    )
+                    if any_fragile:
                         canonical.resolve(level, fragile, hr, r, c, g, u[:, g, r, c], temperature, greedy)
                     hr[:, g, r, c] = level.to(torch.uint8)
                 bar.update(c_n)
@@ -231,9 +238,10 @@ def sample_cached(
                         record[:, r, c, g] = logits
                     u_rcg = u[:, g, r, c]
                     if check:
-                        tol = logit_tol(a_max[:, r, c, g], b)
-                        level, fragile = draw_checked(logits, u_rcg, temperature, greedy, tol)
-                        if fragile.any():
+                        level, fragile, any_fragile = draw_exact(
+                            logits, b, a_max[:, r, c, g], u_rcg, temperature, greedy
+                        )
+                        if any_fragile:
                             canonical.resolve(level, fragile, hr, r, c, g, u_rcg, temperature, greedy)
                     else:
                         level = draw(logits, u_rcg, temperature, greedy)

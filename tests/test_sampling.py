@@ -14,6 +14,7 @@ from sr_models.sampling import (
     Canonical,
     draw,
     draw_checked,
+    draw_exact,
     draw_uniforms,
     float32_exact,
     logit_tol,
@@ -336,3 +337,28 @@ def test_float32_exact_sets_and_restores_the_precision_flags():
     with float32_exact():
         assert (conv.fp32_precision, mm.fp32_precision) == ("ieee", "ieee")
     assert (conv.fp32_precision, mm.fp32_precision) == before
+
+
+@pytest.mark.parametrize("tau,greedy", [(1.0, False), (0.8, False), (1e-6, False), (1.0, True)])
+def test_draw_exact_numpy_path_equals_the_torch_check(tau, greedy, monkeypatch):
+    """On the CPU `draw_exact` checks in NumPy; it must give `draw_checked`'s levels and flags (the torch
+    path, which CUDA tensors take), including draws on boundaries, exact ties and tau so small that every
+    draw is fragile."""
+    gen = torch.Generator().manual_seed(1)
+    n = 4000
+    b = torch.randn(n, 256, generator=gen)
+    a_max = torch.rand(n, generator=gen)
+    logits = b + torch.rand(n, 1, generator=gen)
+    logits[:20, 3] = logits[:20, 7] = logits[:20].max(-1).values + 1  # exact ties at the top
+    u = torch.rand(n, generator=gen)
+    cdf = torch.softmax(logits.double() / tau, -1).cumsum(-1)
+    u[20:40] = (cdf[20:40, 50] / cdf[20:40, -1]).float()  # on (the float32 rounding of) a boundary
+    monkeypatch.setattr(draws, "NUMPY_BATCH", n)  # the NumPy path for the whole batch
+    levels, fragile, any_fragile = draw_exact(logits, b, a_max, u, tau, greedy)
+    want_levels, want_fragile = draw_checked(logits, u, tau, greedy, logit_tol(a_max, b))
+    monkeypatch.setattr(draws, "NUMPY_BATCH", 0)  # and the torch path through draw_exact
+    assert torch.equal(draw_exact(logits, b, a_max, u, tau, greedy)[1], want_fragile)
+    assert levels.dtype == torch.long and fragile.dtype == torch.bool
+    assert torch.equal(fragile, want_fragile) and any_fragile
+    assert torch.equal(levels[~fragile], want_levels[~fragile])
+    assert 0 < fragile.float().mean() < (1.01 if tau < 1e-3 else 0.05)
