@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from sr_models import draws
+from sr_models import draws, sampling
 from sr_models.draws import MEASURED_REL_ERR, REL_TOL
 from sr_models.pixel_recursive import PixelRecursiveSR
 from sr_models.sampling import (
@@ -362,3 +362,30 @@ def test_draw_exact_numpy_path_equals_the_torch_check(tau, greedy, monkeypatch):
     assert torch.equal(fragile, want_fragile) and any_fragile
     assert torch.equal(levels[~fragile], want_levels[~fragile])
     assert 0 < fragile.float().mean() < (1.01 if tau < 1e-3 else 0.05)
+
+
+def test_small_cpu_batches_sample_on_one_thread_and_restore_the_setting(monkeypatch):
+    """sample_cached runs batches <= SMALL_BATCH on one torch thread (tiny operations) and restores the
+    caller's thread count; larger batches keep it. Same samples either way."""
+    model = tiny(1, prior_layers=1, head_channels=12)
+    seen = []
+    subpixel = sampling._subpixel
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return subpixel(*args)
+
+    monkeypatch.setattr(sampling, "_subpixel", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.randn(3, 2, 3, 1, 256)
+        u = torch.rand(3, 1, 2, 3, generator=torch.Generator().manual_seed(0))
+        small = sample_cached(model, a, u, progress=False)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        monkeypatch.setattr(sampling, "SMALL_BATCH", 2)
+        large = sample_cached(model, a, u, progress=False)
+        assert set(seen) == {2} and torch.equal(small, large)
+    finally:
+        torch.set_num_threads(before)
