@@ -26,7 +26,7 @@ from .method import StepContext, TrainableMethod
 from .modes import eval_mode
 from .optim import build_optimizer
 from .rows import PIXEL_RECURSIVE_ROWS
-from .sampling import Canonical, draw_uniforms, sample_cached, sample_naive
+from .sampling import Canonical, draw_uniforms, float32_exact, sample_cached, sample_naive
 
 LEVELS = 256
 HR_SIZE = 32
@@ -201,7 +201,7 @@ class PixelRecursiveSR(TrainableMethod):
         if not greedy and not temperature > 0:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), got {temperature}")
         u = draw_uniforms(lr.shape[0], self.channels, self.hr_size, generator, lr.device)
-        with eval_mode(self):
+        with eval_mode(self), float32_exact():  # A in plain float32 too (no TF32): the margins assume it
             sampler = sample_cached if cached else sample_naive
             a = self.cond_logits(lr)  # A once per batch
             canonical = Canonical(self, a, lr=lr)  # fragile draws: A and B in float64, image by image

@@ -5,16 +5,15 @@ over pixels, then channel 0, 1, 2), with A computed once per batch. All randomne
 (`draw_uniforms`: one uniform per sub-pixel, consumed by inverse-CDF sampling), so the two samplers
 consume a `torch.Generator` identically.
 
-Exact decisions. The two samplers compute the same logits in different float32 orders (they differ by
-up to ~1e-6), so a uniform lying that close to a CDF boundary (or a greedy near-tie) could pick
-neighbouring levels. Each sampler therefore checks every draw against an error margin (`fragile`): a draw
-whose uniform lies within the margin of a boundary of its CDF (greedy: top-two gap within 2 *
-LOGIT_TOL) is decided instead by `Canonical`, one float64 computation from that image's inputs alone
-(its sub-pixels drawn so far, A) shared by both samplers. A draw outside the margin agrees with the
-canonical decision (the margin bounds |path CDF - canonical CDF|), so every sub-pixel equals the
-canonical decision whichever path computes it; by induction over the sub-pixel order both paths see the
-same earlier sub-pixels, so the canonical inputs are the same. See `LOGIT_TOL` for how the margin was
-derived.
+Exact decisions. The two samplers compute the same logits in different float32 orders (they differ by up
+to ~6e-7 of max|A| + max|B|), so a uniform lying that close to a CDF boundary (or a greedy near-tie) could
+pick neighbouring levels. Each sampler therefore checks every draw against an error margin
+(`sr_models.draws.draw_checked`, margins derived and measured there): a fragile draw is decided instead
+by `Canonical` (`sr_models.canonical`), one float64 computation from that image's inputs alone (its
+sub-pixels drawn so far, A) shared by both samplers. A draw outside the margin agrees with the canonical
+decision, so every sub-pixel equals the canonical decision whichever path computes it; by induction over
+the sub-pixel order both paths see the same earlier sub-pixels, so the canonical inputs are the same, and
+an image's sample depends neither on its batch nor on its rank.
 
 - `sample_naive`: one full pass of the prior over the whole 32x32 image per sub-pixel (3,072 passes for
   RGB). Slow; the reference.
@@ -26,120 +25,81 @@ derived.
   * horizontal stack: per pixel, the taps left of the current pixel of all layers are one batched
     matrix product (they only read finished pixels); per sub-pixel, only the current-pixel taps, the
     gate, the 1x1 output and the head run on one-pixel matrices, and only the current colour's 256
-    logits of the head are computed. The colour sub-pixels of a pixel share everything but that.
+    logits of the head are computed, from the head channels that colour reads (mask B). The colour
+    sub-pixels of a pixel share everything but that. The 1x1 outputs' biases are folded out of the
+    per-sub-pixel loop (`_CachedPrior`), and the gate's halves are two products (no split): at batch 1
+    the loop's cost is the number of operations, not arithmetic.
   Padding is the full model's: zeros in the normalised input space and in every stack, and the shifted
   vertical features' top row is zero (so row 0's link is the link's bias alone).
+
+Both samplers run under `float32_exact` (no TF32 on CUDA): the margins assume float32 rounding.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from typing import Dict, List, Optional
+import contextlib
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-LEVELS = 256
+from .canonical import Canonical
+from .draws import LEVELS, draw, draw_checked, draw_exact, draw_uniforms, logit_tol
+from .layers import colour_groups
 
-# Error margin of a draw (module doc, "Exact decisions"). LOGIT_TOL bounds |logit of a sampler - canonical
-# float64 logit| per sub-pixel: 4x MEASURED_LOGIT_ERR, the largest difference seen, 8e-7 (issue 15,
-# cached vs naive); the cached sampler vs the float64 canonical logits measured at most 1.3e-7 (smoke RGB,
-# batch 64, tau 1.0/0.9/0.8/greedy, logits up to 0.8). With logits off by at most d = LOGIT_TOL / tau,
-# each probability is off by a factor in [e^-2d, e^2d], so a CDF value c by at most c (1 - c) expm1(2 d).
-# CDF_ROUND adds float32's rounding of softmax + cumsum + the threshold u * total: measured max |float32
-# CDF - float64 CDF| 1.1e-7 on the same runs (logit error included), taken ~9x. Both are measured bounds
-# with a safety factor, not proofs (a proof for 256-term float32 sums gives ~1.6e-5, i.e. ~8x more
-# canonical recomputations). Larger trained logits scale the error: re-measure with
-# tests/test_sampling.py::test_measured_error_within_margins when the model changes.
-MEASURED_LOGIT_ERR = 8.0e-7
-LOGIT_TOL = 4 * MEASURED_LOGIT_ERR
-CDF_ROUND = 1.0e-6
-
-
-def draw_uniforms(batch: int, channels: int, size: int, generator: Optional[torch.Generator], device) -> torch.Tensor:
-    """All the randomness of one sampling call: uniforms in [0, 1), float32 [B, C, size, size], on `device`."""
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    u = torch.rand(batch, channels, size, size, generator=generator, device=gen_device)
-    return u.to(device)
+__all__ = [
+    "Canonical",
+    "draw",
+    "draw_checked",
+    "draw_exact",
+    "draw_uniforms",
+    "float32_exact",
+    "logit_tol",
+    "sample_cached",
+    "sample_naive",
+]
 
 
-def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, greedy: bool) -> torch.Tensor:
-    """One sub-pixel per batch element: logits [B, 256], u [B] in [0, 1) -> levels long [B].
-
-    Inverse-CDF sampling from softmax(logits / temperature): the first level whose cumulative probability
-    exceeds u (levels of zero probability are never drawn). Greedy: argmax (u unused).
-    """
-    if greedy:
-        return logits.argmax(-1)
-    cdf = torch.softmax(logits / temperature, -1).cumsum_(-1)
-    return (cdf <= u.unsqueeze(-1) * cdf[:, -1:]).sum(-1).clamp_(max=LEVELS - 1)
-
-
-def draw_checked(logits: torch.Tensor, u: torch.Tensor, temperature: float, greedy: bool):
-    """`draw` plus which draws are fragile: (levels long [B], fragile bool [B]).
-
-    Fragile: the uniform lies within the error margin of a boundary of the level it picked (lower or
-    upper CDF value, relative to the total; margin CDF_ROUND + c (1 - c) expm1(2 LOGIT_TOL / tau)), or,
-    greedy, the top two logits are within 2 * LOGIT_TOL (ties included). Any logits within LOGIT_TOL of
-    these pick the same level when the draw is not fragile.
-    """
-    if greedy:
-        top = logits.topk(2, -1).values
-        return logits.argmax(-1), (top[:, 0] - top[:, 1]) <= 2 * LOGIT_TOL
-    cdf = torch.softmax(logits / temperature, -1).cumsum_(-1)
-    total = cdf[:, -1:]
-    levels = (cdf <= u.unsqueeze(-1) * total).sum(-1).clamp_(max=LEVELS - 1)
-    idx = levels.unsqueeze(-1)
-    hi = (cdf.gather(1, idx) / total).squeeze(1)
-    lo = torch.where(levels > 0, (cdf.gather(1, (idx - 1).clamp_(min=0)) / total).squeeze(1), torch.zeros_like(hi))
-    spread = min(math.expm1(min(2 * LOGIT_TOL / temperature, 60.0)), 1e26)  # bounded: no inf * 0
-    fragile = (u - lo <= CDF_ROUND + lo * (1 - lo) * spread) | (hi - u <= CDF_ROUND + hi * (1 - hi) * spread)
-    return levels, fragile
+@contextlib.contextmanager
+def float32_exact():
+    """Plain float32 convolutions and matrix products inside (no TF32 on CUDA, where cuDNN convolutions
+    default to it): the error margins (`sr_models.draws`) were measured for float32 rounding, and TF32's
+    ~1e-3 would break them. Restores the previous settings on exit; a no-op for computations on the CPU."""
+    conv, mm = getattr(torch.backends.cudnn, "conv", None), torch.backends.cuda.matmul
+    if conv is not None and hasattr(conv, "fp32_precision") and hasattr(mm, "fp32_precision"):
+        old = conv.fp32_precision, mm.fp32_precision
+        conv.fp32_precision = mm.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision, mm.fp32_precision = old
+    else:  # older torch: the legacy flags
+        old = torch.backends.cudnn.allow_tf32, mm.allow_tf32
+        torch.backends.cudnn.allow_tf32 = mm.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, mm.allow_tf32 = old
 
 
-class Canonical:
-    """The one shared decision of fragile draws: float64 logits of one image from its own inputs alone.
+SMALL_BATCH = 8  # sample_cached: CPU batches up to this size run on one torch thread
 
-    logits(i, hr, r, c, g) -> float64 [256]: A + B at sub-pixel (r, c, g) of image i, B by a full float64
-    pass of the prior over rows 0..r of hr[i] (uint8 [C, H, W]; only sub-pixels before (r, c, g) matter), A from
-    float64 `lr[i]` through the conditioning network when `lr` is given (then independent of how
-    images are batched), else `a[i]` upcast. Both samplers get the same object, so equal inputs give
-    bit-equal logits. Models are copied to float64 on first use (most calls never need them).
-    """
 
-    def __init__(self, model, a: torch.Tensor, lr: Optional[torch.Tensor] = None):
-        self.model, self.a, self.lr = model, a, lr
-        self._prior = self._cond = None
-        self._a64: Dict[int, torch.Tensor] = {}
-        self.calls = 0
-
-    def _a(self, i: int) -> torch.Tensor:
-        if i not in self._a64:
-            if self.lr is None:
-                self._a64[i] = self.a[i].double()
-            else:
-                if self._cond is None:
-                    self._cond = copy.deepcopy(self.model.cond).double().eval()
-                out = self._cond(self.lr[i : i + 1].double())[0]  # [C*256, H, W]
-                self._a64[i] = out.permute(1, 2, 0).reshape(out.shape[1], out.shape[2], -1, LEVELS)
-        return self._a64[i]
-
-    def logits(self, i: int, hr: torch.Tensor, r: int, c: int, g: int) -> torch.Tensor:
-        if self._prior is None:
-            self._prior = copy.deepcopy(self.model.prior).double().eval()
-        self.calls += 1
-        # rows 0..r only: the prior is causal, and the crop is as deterministic a function of the prefix
-        b = self._prior(hr[i : i + 1, :, : r + 1].double() / 127.5 - 1.0)[0, g * LEVELS : (g + 1) * LEVELS, r, c]
-        return self._a(i)[r, c, g] + b
-
-    def resolve(self, levels, fragile, hr, r, c, g, u, temperature, greedy) -> torch.Tensor:
-        """Replace the fragile entries of `levels` [B] by the canonical decision (in place; returns it)."""
-        for i in fragile.nonzero().flatten().tolist():
-            z = self.logits(i, hr, r, c, g).unsqueeze(0)
-            levels[i] = draw(z, u[i : i + 1].double(), temperature, greedy)[0]
-        return levels
+@contextlib.contextmanager
+def _one_thread_if(small: bool):
+    """torch on one intra-op thread inside when `small` (restored on exit). At batch <= SMALL_BATCH every
+    operation of the cached sampler is tiny, and waiting for a second thread costs more than it saves:
+    measured at batch 1 (paper prior, RGB) on a busy 2-core machine, 23.4 s per image with torch's 2
+    threads, 1.7 s with 1 (wall clock, load 2.6-3)."""
+    threads = torch.get_num_threads()
+    if small and threads > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _level_table(device) -> torch.Tensor:
@@ -148,6 +108,7 @@ def _level_table(device) -> torch.Tensor:
 
 
 @torch.no_grad()
+@float32_exact()
 def sample_naive(
     model,
     a: torch.Tensor,
@@ -168,16 +129,20 @@ def sample_naive(
     """
     b, h, w, c_n, _ = a.shape
     canonical = canonical if canonical is not None else Canonical(model, a)
+    a_max = a.abs().amax(-1)
     hr = torch.zeros(b, c_n, h, w, dtype=torch.uint8, device=a.device)
     with tqdm(total=h * w * c_n, desc="sampling (naive)", unit="sub-px", disable=not progress, leave=False) as bar:
         for r in range(h):
             for c in range(w):
                 for g in range(c_n):
-                    logits = a[:, r, c, g] + model.prior_logits(hr)[:, r, c, g]
+                    b_rcg = model.prior_logits(hr)[:, r, c, g]
+                    logits = a[:, r, c, g] + b_rcg
                     if record is not None:
                         record[:, r, c, g] = logits
-                    level, fragile = draw_checked(logits, u[:, g, r, c], temperature, greedy)
-                    if fragile.any():
+                    level, fragile, any_fragile = draw_exact(
+                        logits, b_rcg, a_max[:, r, c, g], u[:, g, r, c], temperature, greedy
+                    )
+                    if any_fragile:
                         canonical.resolve(level, fragile, hr, r, c, g, u[:, g, r, c], temperature, greedy)
                     hr[:, g, r, c] = level.to(torch.uint8)
                 bar.update(c_n)
@@ -217,17 +182,32 @@ class _CachedPrior:
         self.w_hleft = torch.stack(
             [w[:, :, 0, :lh].permute(2, 1, 0).reshape(lh * p, 2 * p) for w in wh]
         )  # [L, lh*p, 2p]
-        self.w_hcentre = [w[:, :, 0, lh].t().contiguous() for w in wh]  # [p, 2p], channel mask B
-        self.b_h = torch.stack([blk.hconv.bias.detach() for blk in blocks])  # [L, 2p]
+        w_hc = [w[:, :, 0, lh].t() for w in wh]  # [p, 2p], channel mask B
+        self.w_hc_a = [w[:, :p].contiguous() for w in w_hc]  # the tanh half
+        self.w_hc_b = [w[:, p:].contiguous() for w in w_hc]  # the sigmoid half
         self.w_out = [blk.hout.weight.detach()[:, :, 0, 0].t().contiguous() for blk in blocks]  # [p, p]
-        self.b_out = [blk.hout.bias.detach() for blk in blocks]
-        self.w1 = prior.head1.weight.detach()[:, :, 0, 0].t().contiguous()  # [p, head]
-        self.b1 = prior.head1.bias.detach()
+        # The 1x1 outputs' biases leave the per-sub-pixel loop: it carries k_l = h_l - beta_l, beta_l = the
+        # sum of the biases of the outputs before layer l, so h_{l+1} = h_l + b_out_l + gate W_out becomes
+        # one product k_{l+1} = k_l + gate W_out. Layer l then sees beta_l through its current-pixel and
+        # left taps (a constant folded into its row bias `b_row`; the row buffer's zero padding becomes
+        # -beta_l, so padded taps still add nothing), and the head sees beta_L (folded into its bias).
+        b_out = torch.stack([blk.hout.bias.detach() for blk in blocks])  # [L, p]
+        self.beta = torch.cat([torch.zeros_like(b_out[:1]), b_out.cumsum(0)[:-1]])  # [L, p]
+        beta_head = b_out.sum(0)  # [p]
+        taps_sum = torch.stack(w_hc) + self.w_hleft.view(self.L, lh, p, 2 * p).sum(1)  # [L, p, 2p]
+        b_h = torch.stack([blk.hconv.bias.detach() for blk in blocks])  # [L, 2p]
+        self.b_row = b_h + self.b_link + torch.bmm(self.beta[:, None, :], taps_sum)[:, 0]  # [L, 2p]
+        # colour g's logits read only the head channels of colour groups <= g (mask B; the others' weights
+        # are exact zeros): slice them off, and keep only colour g's 256 outputs of the last layer
+        w1 = prior.head1.weight.detach()[:, :, 0, 0].t()  # [p, head]
         w2 = prior.head2.weight.detach()[:, :, 0, 0].t()  # [head, C*256]
-        b2 = prior.head2.bias.detach()
-        # only colour g's 256 logits are needed when drawing colour g
-        self.w2 = [w2[:, g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
-        self.b2 = [b2[g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
+        groups = colour_groups(w1.shape[1], c_n)  # the head's colour groups: contiguous blocks
+        ends = [int((groups <= g).sum()) for g in range(c_n)]
+        self.w1 = [w1[:, :e].contiguous() for e in ends]
+        b1 = prior.head1.bias.detach() + beta_head @ w1
+        self.b1 = [b1[:e].contiguous() for e in ends]
+        self.w2 = [w2[:e, g * LEVELS : (g + 1) * LEVELS].contiguous() for g, e in enumerate(ends)]
+        self.b2 = [prior.head2.bias.detach()[g * LEVELS : (g + 1) * LEVELS].contiguous() for g in range(c_n)]
 
 
 def _gate_rows(x: torch.Tensor) -> torch.Tensor:
@@ -236,6 +216,7 @@ def _gate_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+@float32_exact()
 def sample_cached(
     model,
     a: torch.Tensor,
@@ -245,59 +226,105 @@ def sample_cached(
     progress: bool = True,
     record: Optional[torch.Tensor] = None,
     canonical: Optional[Canonical] = None,
+    check: bool = True,
 ) -> torch.Tensor:
-    """Incremental sampler, same arguments and result as `sample_naive` (identical samples for the same u)."""
+    """Incremental sampler, same arguments and result as `sample_naive` (identical samples for the same u).
+
+    check=False skips the exactness check (plain float32 `draw`, no canonical decisions): only for
+    measuring what the check costs; its samples may differ from `sample_naive`'s in rare sub-pixels.
+    """
+    bsz, height, width, c_n, _ = a.shape
+    with _one_thread_if(a.device.type == "cpu" and bsz <= SMALL_BATCH):
+        return _sample_cached(model, a, u, temperature, greedy, progress, record, canonical, check)
+
+
+def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical, check) -> torch.Tensor:
     bsz, height, width, c_n, _ = a.shape
     canonical = canonical if canonical is not None else Canonical(model, a)
-    dev, dt = a.device, a.dtype
     P = _CachedPrior(model.prior)
-    p, L, lh, l0, kh0 = P.p, P.L, P.lh, P.l0, P.kh0
-    table = _level_table(dev)
-    hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=dev)
-
-    # row state; zero initialisation = the full model's zero padding
-    xwin = torch.zeros(
-        bsz, c_n, kh0 - 1, width + P.pad0[0] + P.pad0[1], device=dev, dtype=dt
-    )  # rows above, x normalised
-    xrow = torch.zeros(bsz, width + l0, c_n, device=dev, dtype=dt)  # current row, l0 zero columns on the left
-    vwin = [torch.zeros(bsz, p, P.kh_v, width + P.pad_v[0] + P.pad_v[1], device=dev, dtype=dt) for _ in range(L)]
-    hbuf = torch.zeros(L, bsz, width + lh, p, device=dev, dtype=dt)  # inputs h_0..h_{L-1} of the current row
-    # row 0: the shifted vertical features are zero, so each layer's row bias is its two biases
-    rowbias = (P.b_h + P.b_link)[:, None, None, :].expand(L, bsz, width, 2 * p).contiguous()
-    above = P.b0.expand(bsz, width, p).contiguous()
-
+    st = _RowState(P, bsz, width, a.device, a.dtype)
+    a_max = a.abs().amax(-1)
+    table = _level_table(a.device)
+    hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=a.device)
     with tqdm(
         total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False
     ) as bar:
         for r in range(height):
             if r > 0:
-                rowbias, above = _next_row(P, xrow, xwin, vwin, hbuf, bsz, width)
-            xrow.zero_()
+                st.next_row(P)
+            st.xrow.zero_()
             for c in range(width):
-                left0 = torch.addmm(above[:, c], xrow[:, c : c + l0].reshape(bsz, l0 * c_n), P.w0_left)
-                lefts = torch.baddbmm(
-                    rowbias[:, :, c], hbuf[:, :, c : c + lh].reshape(L, bsz, lh * p), P.w_hleft
-                ).unbind(0)
-                xc = xrow[:, c + l0]
+                left0, lefts_a, lefts_b = st.lefts(P, c)
+                xc = st.xrow[:, c + P.l0]
                 for g in range(c_n):
-                    h = torch.addmm(left0, xc, P.w0_centre)
-                    hs: List[torch.Tensor] = [h]
-                    for l in range(L):
-                        pre = torch.addmm(lefts[l], h, P.w_hcentre[l])
-                        h = h + torch.addmm(P.b_out[l], _gate_rows(pre), P.w_out[l])
-                        hs.append(h)
-                    z = torch.relu(torch.addmm(P.b1, h, P.w1))
-                    logits = torch.addmm(P.b2[g], z, P.w2[g]) + a[:, r, c, g]
+                    b, hs = _subpixel(P, left0, lefts_a, lefts_b, xc, g)
+                    logits = b + a[:, r, c, g]
                     if record is not None:
                         record[:, r, c, g] = logits
-                    level, fragile = draw_checked(logits, u[:, g, r, c], temperature, greedy)
-                    if fragile.any():
-                        canonical.resolve(level, fragile, hr, r, c, g, u[:, g, r, c], temperature, greedy)
+                    u_rcg = u[:, g, r, c]
+                    if check:
+                        level, fragile, any_fragile = draw_exact(
+                            logits, b, a_max[:, r, c, g], u_rcg, temperature, greedy
+                        )
+                        if any_fragile:
+                            canonical.resolve(level, fragile, hr, r, c, g, u_rcg, temperature, greedy)
+                    else:
+                        level = draw(logits, u_rcg, temperature, greedy)
                     hr[:, g, r, c] = level
                     xc[:, g] = table[level]
-                hbuf[:, :, c + lh] = torch.stack(hs[:L])
+                st.hbuf[:, :, c + P.lh] = torch.stack(hs)
                 bar.update(c_n)
     return hr
+
+
+def _subpixel(P: _CachedPrior, left0, lefts_a, lefts_b, xc, g: int):
+    """The prior at the current pixel for colour g: the current-pixel taps of every layer, the gates, the
+    1x1 outputs and the head (colour g's 256 logits only). -> (B [B, 256], the layers' inputs k_0..k_{L-1})."""
+    h = torch.addmm(left0, xc, P.w0_centre)
+    hs: List[torch.Tensor] = []
+    for k in range(P.L):
+        hs.append(h)
+        t = torch.addmm(lefts_a[k], h, P.w_hc_a[k]).tanh_()  # the gate's halves as two products: no chunk
+        t.mul_(torch.addmm(lefts_b[k], h, P.w_hc_b[k]).sigmoid_())
+        h = torch.addmm(h, t, P.w_out[k])  # the output's bias is folded away (_CachedPrior)
+    z = torch.addmm(P.b1[g], h, P.w1[g]).relu_()
+    return torch.addmm(P.b2[g], z, P.w2[g]), hs
+
+
+class _RowState:
+    """The cached sampler's state; zero initialisation = the full model's zero padding.
+
+    xwin [B, C, kh0-1, W+pads]: rows above, normalised; xrow [B, l0+W, C]: the current row after l0 zero
+    columns; vwin: per layer, the vertical stack's input window; hbuf [L, B, lh+W, p]: the horizontal
+    stack's layer inputs k_0..k_{L-1} of the current row (k = h - beta, see _CachedPrior) after lh padding
+    columns; rowbias [L, B, W, 2p] and
+    above [B, W, p]: the current row's terms from the rows above (row 0: the biases alone).
+    """
+
+    def __init__(self, P: _CachedPrior, bsz: int, width: int, dev, dt):
+        p, L = P.p, P.L
+        self.bsz, self.width = bsz, width
+        self.xwin = torch.zeros(bsz, P.colours, P.kh0 - 1, width + P.pad0[0] + P.pad0[1], device=dev, dtype=dt)
+        self.xrow = torch.zeros(bsz, width + P.l0, P.colours, device=dev, dtype=dt)
+        self.vwin = [
+            torch.zeros(bsz, p, P.kh_v, width + P.pad_v[0] + P.pad_v[1], device=dev, dtype=dt) for _ in range(L)
+        ]
+        self.hbuf = torch.zeros(L, bsz, width + P.lh, p, device=dev, dtype=dt)
+        self.hbuf[:, :, : P.lh] = -P.beta[:, None, None, :]  # padding in k = h - beta (see _CachedPrior)
+        self.rowbias = P.b_row[:, None, None, :].expand(L, bsz, width, 2 * p).contiguous()
+        self.above = P.b0.expand(bsz, width, p).contiguous()
+
+    def lefts(self, P: _CachedPrior, c: int):
+        """Pixel c's terms from the finished pixels: input conv [B, p]; per layer, the tanh and the sigmoid
+        halves [B, p] (two tuples of L)."""
+        bsz = self.bsz
+        left0 = torch.addmm(self.above[:, c], self.xrow[:, c : c + P.l0].reshape(bsz, P.l0 * P.colours), P.w0_left)
+        taps = self.hbuf[:, :, c : c + P.lh].reshape(P.L, bsz, P.lh * P.p)
+        lefts = torch.baddbmm(self.rowbias[:, :, c], taps, P.w_hleft)
+        return left0, lefts[..., : P.p].unbind(0), lefts[..., P.p :].unbind(0)
+
+    def next_row(self, P: _CachedPrior) -> None:
+        self.rowbias, self.above = _next_row(P, self.xrow, self.xwin, self.vwin, self.hbuf, self.bsz, self.width)
 
 
 def _next_row(P: _CachedPrior, xrow, xwin, vwin, hbuf, bsz: int, width: int):
@@ -313,13 +340,13 @@ def _next_row(P: _CachedPrior, xrow, xwin, vwin, hbuf, bsz: int, width: int):
         above = P.b0.expand(bsz, width, p)
     v = hbuf[0, :, lh:].transpose(1, 2)  # h_0 of the finished row = the vertical stack's input, [B, p, W]
     pres = []
-    for l in range(L):
-        win = vwin[l]
+    for k in range(L):
+        win = vwin[k]
         win[:, :, :-1] = win[:, :, 1:].clone()
         win[:, :, -1, P.pad_v[0] : P.pad_v[0] + width] = v
-        pre = F.conv2d(win, P.w_v[l], P.b_v[l])[:, :, 0]  # [B, 2p, W]
+        pre = F.conv2d(win, P.w_v[k], P.b_v[k])[:, :, 0]  # [B, 2p, W]
         pres.append(pre)
         v = _gate_rows(pre)
     pres = torch.stack(pres).transpose(2, 3).reshape(L, bsz * width, 2 * p)
-    rowbias = torch.baddbmm((P.b_h + P.b_link)[:, None, :], pres, P.w_link).view(L, bsz, width, 2 * p)
+    rowbias = torch.baddbmm(P.b_row[:, None, :], pres, P.w_link).view(L, bsz, width, 2 * p)
     return rowbias, above
