@@ -40,6 +40,7 @@ from sr_data import to_float
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
+from .environment import environment_record
 from .method import StepContext, TrainableMethod
 from .runlog import RunLog
 
@@ -264,6 +265,7 @@ class Trainer:
                 "device": str(self.device),
                 "git": ckpt.git_commit(),
                 "versions": ckpt.library_versions(),
+                "environment": environment_record(self.device),  # what decides the digits (threads, CPU kernels)
                 "command": ckpt.command_line(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
