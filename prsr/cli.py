@@ -13,12 +13,17 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from sr_data.errors import DataError  # light: the command modules import sr_data already
 
 # sub-command -> module under prsr.commands; listed in the order `prsr --help` shows them
 COMMANDS = {
     "data": "data",
     "train": "train",
     "eval": "evaluate",
+    "compare": "compare",
     "inputs": "inputs",
     "import": "import_",
     "upscale": "upscale",
@@ -45,9 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def version() -> str:
     """The installed distribution's version (importlib.metadata), or a note when running from a bare source tree."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as _version
-
     try:
         return _version("pixel-recursive-sr")
     except PackageNotFoundError:
@@ -96,8 +98,6 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     configure_logging(args.quiet, args.verbose)
-    from sr_data.errors import DataError
-
     try:
         return int(args._run(args) or 0)
     except (FileNotFoundError, DataError) as exc:
