@@ -4,6 +4,7 @@ the per-seed rows in table1_seeds.csv, table1.json beside it, and bit-identical 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from safetensors import safe_open
 from baselines.registry import table_rows, train_order
 from metrics.table import METRIC_COLUMNS, PER_SEED_COLUMNS
 from prsr.cli import main as prsr_main
+from prsr.pipelines.evaluate import evaluate
 from sr_models.environment import MACHINE_FIELDS
 
 SMOKE = ["--dataset", "fashion-mnist", "--profile", "smoke"]
@@ -106,8 +108,6 @@ def test_a_missing_seed_run_is_refused(two_seeds, tmp_path):
     runs = tmp_path / "runs"
     assert prsr_main(["-q", "train", "--method", "resnet_l2", *SMOKE, "--runs-dir", str(runs)]) == 0
     with pytest.raises(FileNotFoundError, match="no trained run for seed 1"):
-        from prsr.pipelines.evaluate import evaluate  # noqa: PLC0415  (kept beside the call it tests)
-
         evaluate("fashion-mnist", "smoke", runs, methods=["resnet_l2"], n_seeds=2, log=lambda *_: None)
 
 
@@ -121,3 +121,15 @@ def test_same_seed_and_threads_give_bit_identical_weights(tmp_path, one_thread):
     raw_a = (tmp_path / "a" / "fashion-mnist" / "resnet_l2" / "model.safetensors").read_bytes()
     raw_b = (tmp_path / "b" / "fashion-mnist" / "resnet_l2" / "model.safetensors").read_bytes()
     assert raw_a == raw_b  # the file too: its header is written in a fixed order
+
+
+def test_eval_warns_when_the_runs_environments_differ(two_seeds, tmp_path):
+    root = tmp_path / "runs" / "fashion-mnist"
+    shutil.copytree(two_seeds, root)
+    config = root / "seeds" / "1" / "gan" / "config.json"
+    doc = json.loads(config.read_text())
+    doc["environment"]["threads"] = doc["environment"]["threads"] + 7
+    config.write_text(json.dumps(doc))
+    with pytest.warns(UserWarning, match=r"different environments \(threads\)"):
+        evaluate("fashion-mnist", "smoke", tmp_path / "runs", n_seeds=2, log=lambda *_: None)
+    assert json.loads((root / "table1.json").read_text())["environments"]["differing_fields"] == ["threads"]
