@@ -205,6 +205,7 @@ def run(args) -> int:
     seeds = seed_list(profile["seed"] if args.seed is None else args.seed, getattr(args, "seeds", 1))
     names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
     jobs = [(seed, name) for seed in seeds for name in names]  # seed S first: usable while the others train
+    unit = "run" if len(seeds) > 1 else "method"
     if args.method == "all":
         for name in names:  # fail before hours of training if a method's module is missing
             _method_class(name)
@@ -215,15 +216,18 @@ def run(args) -> int:
             if len(jobs) > 1 and info.is_main:
                 done = time.perf_counter() - start
                 eta = (
-                    f"~{_fmt_time(done / i * (len(jobs) - i))} left (mean of the finished runs)"
+                    f"~{_fmt_time(done / i * (len(jobs) - i))} left (mean of the finished {unit}s)"
                     if i
-                    else "ETA after the first run"
+                    else f"ETA after the first {unit}"
                 )
                 what = f"{name} seed {seed}" if len(seeds) > 1 else name
                 print(f"prsr train: [{i + 1}/{len(jobs)}] {what}; {_fmt_time(done)} elapsed, {eta}", flush=True)
             train_one(name, args, profile, info, seed=seed)
         if len(jobs) > 1 and info.is_main:
-            print(f"prsr train: all {len(jobs)} runs trained in {_fmt_time(time.perf_counter() - start)}")
+            seeds_note = f" x {len(seeds)} seeds" if len(seeds) > 1 else ""
+            print(
+                f"prsr train: all {len(names)} methods{seeds_note} trained in {_fmt_time(time.perf_counter() - start)}"
+            )
     except NonFiniteLossError as exc:
         print(f"prsr train: error: {exc}", file=sys.stderr)
         return 1

@@ -41,11 +41,15 @@ def metric_conventions(channels: int, height: int, width: int) -> Dict[str, Any]
         "data_range": "uint8 levels 0..255 (predictions are stored as uint8; float [0, 1] outputs are rounded "
         "to levels first); metrics in float64 with L = 255",
         "channels": f"{channels} ({'grey' if channels == 1 else 'RGB'}), every channel as stored; no Y / YCbCr "
-        "conversion (color='rgb'); RGB metrics are the mean over channels",
+        "conversion (color='rgb'); RGB: pSNR from the MSE over channels and pixels, SSIM and MS-SSIM the "
+        "mean over channels of the per-channel values",
         "gray_conversion_when_asked": {"weights_rgb": list(GRAY_WEIGHTS), "used_in_table1": False},
         "border_crop": "none",
         "image_size": [height, width],
-        "psnr": {"definition": "10 log10(255^2 / MSE) per image, mean over images in dB", "inf_counts_as": PSNR_CAP_DB},
+        "psnr": {
+            "definition": "10 log10(255^2 / MSE) per image (MSE over channels and pixels), mean over images in dB",
+            "inf_counts_as": PSNR_CAP_DB,
+        },
         "ssim": {
             "window": f"Gaussian {SSIM_WINDOW}x{SSIM_WINDOW}, sigma {SSIM_SIGMA}",
             "K1": SSIM_K1,
