@@ -5,13 +5,13 @@ the coverage of its interval on real-vs-real pairs.
                                        [--rows bicubic,resnet_l2] [--seeds 3]
     .venv/bin/python bench/observer.py --mode coverage [--reps 40] [--seeds 3] [--pairs 250] [--steps 50]
 
-`--mode coverage` (quick by default: 250 pairs, 50 steps per fold, the profile's other settings; ~7 min on
-one free core): each repetition draws 2 x pairs distinct Fashion-MNIST test images, "real" the first half,
-"fake" the second (disjoint images, so nothing real in one pair is fake in another, and the true fool rate
-is 50 %), and trains the observer with `--seeds` seeds. It reports how often 50 % lies inside (a) the pair
-bootstrap interval of one observer and (b) the interval of `metrics.observer.machine_fool_rate_seeds`
-(pair bootstrap + observer-seed spread), their mean widths and the ratio, and draws every interval in
-`--figure` (default docs/images/observer_coverage.png).
+`--mode coverage` (quick by default: 250 pairs, 50 steps per fold, the profile's other settings; ~10 min on
+one free core, 28 min at load average 5): each repetition draws 2 x pairs distinct Fashion-MNIST test images,
+"real" the first half, "fake" the second (disjoint images, so nothing real in one pair is fake in another, and
+the true fool rate is 50 %), and trains the observer with `--seeds` seeds. It reports how often 50 % lies
+inside (a) the pair bootstrap interval of one observer and (b) the interval of
+`metrics.observer.machine_fool_rate_seeds` (pair bootstrap + observer-seed spread), their mean widths and the
+ratio, and draws every interval in `--figure` (default docs/images/observer_coverage.png).
 
 Per row: the machine fool rate and 95 % bootstrap interval for seeds 0..S-1, the SD of the rate across seeds
 (the re-training variability the bootstrap over pairs does NOT include), seconds per observer run, and the
