@@ -230,9 +230,7 @@ def machine_fool_rate(
     )
     if cfg["steps"] < 1 or cfg["batch_size"] < 1 or cfg["n_boot"] < 2 or not cfg["lr"] > 0:
         raise ValueError(f"machine_fool_rate: need steps >= 1, batch_size >= 1, n_boot >= 2, lr > 0; got {cfg}")
-    device = (
-        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.perf_counter()
     if threads is not None and int(threads) < 1:
         raise ValueError(f"machine_fool_rate: threads must be >= 1 or None, got {threads!r}")
