@@ -40,10 +40,10 @@ data: setup
 	$(PRSR) data --dataset $(DATASET) $(DATA_ARG)
 
 train-all: data
-	$(PRSR) train --method all --resume --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG)
+	$(PRSR) train --method all --resume --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(SEEDS),--seeds $(SEEDS),)
 
 eval: data
-	$(PRSR) eval --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(STUDY_DB),--study-db $(STUDY_DB),)
+	$(PRSR) eval --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(STUDY_DB),--study-db $(STUDY_DB),) $(if $(SEEDS),--seeds $(SEEDS),)
 
 demo: setup data train-all eval
 

@@ -12,8 +12,12 @@ resampled with replacement and the pooled rate recomputed. Pairs are the indepen
 ground-truth image and the method's output for the same input; the evaluation images are distinct test
 images), and each outcome comes from a model not trained on that pair, so resampling pairs is honest
 for the question "how often would *this* trained observer be fooled by new pairs from this method".
-It does NOT include the variability of re-training the observer (initialisation, batch order, fold
-split); `bench/observer.py` measures that spread across seeds.
+That interval does NOT include the variability of re-training the observer (initialisation, batch order,
+fold split). `machine_fool_rate_seeds` does: it trains the observer with several seeds on the same pairs
+and widens the pair bootstrap by their spread, SE = sqrt(mean bootstrap SE² + SD over seeds² / R)
+(`metrics.spread.combined_interval`). `bench/observer.py --mode coverage` validates it on real-vs-real pairs
+of disjoint images (the true rate is 50 %), and `prsr eval --seeds N` uses the same combination (the
+observer's seed moves with the run's seed).
 
 Read the rate as a lower bound on how detectable a method is to an observer that can learn: 50 % means
 this observer, with this much data, found no difference; a stronger observer could still find one.
@@ -32,6 +36,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from sr_data.device import default_device
+
+from .spread import combined_interval
 
 #: Observer settings used when a caller passes none (the `quick` profile's `observer:` values).
 OBSERVER_DEFAULTS: Dict[str, Any] = dict(
@@ -277,4 +283,31 @@ def machine_fool_rate(
         seed=int(seed),
         config=cfg,
         **_pair_scores(scores),
+    )
+
+
+def machine_fool_rate_seeds(real, fake, seeds: Sequence[int] = (0, 1, 2), **kwargs) -> Dict[str, Any]:
+    """`machine_fool_rate` with one observer per seed in `seeds` (>= 2 for a seed spread), on the same pairs.
+
+    Returns `fooled` (mean over seeds, fraction), `ci_low`, `ci_high` and `se` of the interval that includes
+    the observer's training randomness (`metrics.spread.combined_interval`, clipped to [0, 1]), `sd_seed`
+    (SD of the rate over seeds), `pair_se` (the pooled bootstrap SE over pairs alone), `rates` and
+    `per_seed` (every `machine_fool_rate` result). Other keyword arguments go to `machine_fool_rate`.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"machine_fool_rate_seeds: need distinct seeds, got {seeds}")
+    per_seed = [machine_fool_rate(real, fake, seed=s, **kwargs) for s in seeds]
+    rates = [r["fooled"] for r in per_seed]
+    ci = combined_interval(rates, [r["se"] for r in per_seed], 0.0, 1.0)
+    return dict(
+        fooled=ci["mean"],
+        ci_low=ci["ci_low"],
+        ci_high=ci["ci_high"],
+        se=ci["se"],
+        sd_seed=ci["sd_seed"],
+        pair_se=float(np.sqrt(np.mean([r["se"] ** 2 for r in per_seed]))),
+        rates=rates,
+        seeds=seeds,
+        per_seed=per_seed,
     )

@@ -23,6 +23,7 @@ COMMANDS = {
     "data": "data",
     "train": "train",
     "eval": "evaluate",
+    "compare": "compare",
     "inputs": "inputs",
     "import": "import_",
     "upscale": "upscale",
@@ -48,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version() -> str:
-    """The installed distribution's version (importlib.metadata), or a note when running from a bare source
-    tree."""
+    """The installed distribution's version (importlib.metadata), or a note when running from a bare source tree."""
     try:
         return _version("pixel-recursive-sr")
     except PackageNotFoundError:

@@ -157,9 +157,29 @@ def seed_everything(seed: int) -> None:
 # -- weights and state -----------------------------------------------------------------------------
 def save_weights(module: torch.nn.Module, run_dir: str | os.PathLike, step: int, method: str) -> None:
     """`run_dir/model.safetensors`: parameters and persistent buffers, metadata step and method."""
-    atomic_write(
-        Path(run_dir) / WEIGHTS, lambda tmp: save_model(module, tmp, metadata={"step": str(step), "method": method})
-    )
+
+    def write(tmp: str) -> None:
+        save_model(module, tmp, metadata={"step": str(step), "method": method})
+        _sort_metadata(tmp)
+
+    atomic_write(Path(run_dir) / WEIGHTS, write)
+
+
+def _sort_metadata(path: str) -> None:
+    """Rewrite a safetensors header with its `__metadata__` keys sorted, in place, same length.
+
+    safetensors writes the metadata from a hash map, in an order that changes from run to run, so two
+    identical trainings gave files with equal tensors but different bytes; sorted, the bytes match too."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        if "__metadata__" not in header:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":")).encode()
+        if len(text) <= n:  # the same keys and values: the same length (padded with spaces as the format allows)
+            f.seek(8)
+            f.write(text + b" " * (n - len(text)))
 
 
 def load_weights(
@@ -195,7 +215,12 @@ def save_weights_tagged(
     if weights not in ("raw", "ema"):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     meta = {"step": str(step), "method": method, "weights": weights, **{k: str(v) for k, v in extra.items()}}
-    atomic_write(Path(path), lambda tmp: save_model(module, tmp, metadata=meta))
+
+    def write(tmp: str) -> None:
+        save_model(module, tmp, metadata=meta)
+        _sort_metadata(tmp)  # byte-identical files for identical weights, as save_weights
+
+    atomic_write(Path(path), write)
 
 
 def weights_held(path: str | os.PathLike) -> str:

@@ -47,6 +47,7 @@ from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from . import ema as ema_mod
 from . import lr_schedule
+from .environment import environment_record
 from .method import StepContext, TrainableMethod
 from .modes import eval_mode
 from .runlog import RunLog
@@ -276,6 +277,7 @@ class Trainer:
                 "device": str(self.device),
                 "git": ckpt.git_commit(),
                 "versions": ckpt.library_versions(),
+                "environment": environment_record(self.device),  # what decides the digits (threads, CPU kernels)
                 "command": ckpt.command_line(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }

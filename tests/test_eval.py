@@ -9,11 +9,19 @@ import torch
 from PIL import Image
 
 import metrics
-import prsr.pipelines.evaluate as ev
 import sr_data
 from baselines.registry import row_labels
-from metrics.table import TABLE_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, to_latex, to_markdown
+from metrics.table import (
+    SEED_TABLE_COLUMNS,
+    TABLE_COLUMNS,
+    fill_fooled,
+    fill_machine,
+    table1_from_metrics,
+    to_latex,
+    to_markdown,
+)
 from prsr.cli import main as prsr_main
+from prsr.pipelines import evaluate as ev
 from prsr.pipelines.evaluate import evaluate, evaluation_indices
 from prsr.pipelines.score_folders import score_folders
 
@@ -55,7 +63,9 @@ def test_eval_writes_design_files(smoke_eval):
     per_image = pd.read_csv(root / "metrics.csv")
     assert list(per_image.columns) == ["method", "image_id", "psnr", "ssim", "ms_ssim", "consistency", "nll_bpd"]
     assert len(per_image) == 32
-    assert list(pd.read_csv(root / "table1.csv").columns) == TABLE_COLUMNS
+    columns = list(pd.read_csv(root / "table1.csv").columns)
+    assert columns[: len(TABLE_COLUMNS)] == TABLE_COLUMNS  # today's columns first, where they always were
+    assert columns == SEED_TABLE_COLUMNS  # then n_seeds and the <metric>_sd columns
     assert list(table["method"]) == ["bicubic", "nearest"]
 
 
@@ -173,6 +183,5 @@ def test_score_folders_size_mismatch_is_reported(tmp_path):
     (tmp_path / "p").mkdir(), (tmp_path / "g").mkdir()
     _save_png(tmp_path / "p/x.png", np.zeros((32, 32), np.uint8))
     _save_png(tmp_path / "g/x.png", np.zeros((16, 16), np.uint8))
-
     with pytest.raises(ValueError, match="x.png"):
         score_folders(tmp_path / "p", tmp_path / "g")

@@ -19,6 +19,14 @@ def add_arguments(p):
     p.add_argument("--methods", default=None, help="comma-separated methods (default: every available one)")
     p.add_argument("--study-db", default=None, help="study database URL: fills the %% fooled column")
     p.add_argument("--seed", type=int, default=None, help="seed of the subset and the samples (default: the profile's)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="evaluate the learned methods' runs of training seeds S..S+N-1 (from `prsr train --seeds N`) on the "
+        "same images; Table 1 shows mean ± sd (default 1)",
+    )
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument(
         "--resume",
@@ -39,7 +47,7 @@ def add_arguments(p):
 
 
 def _score_folders(args) -> int:
-    from prsr.pipelines.score_folders import score_folders
+    from prsr.pipelines.score_folders import score_folders  # noqa: PLC0415  (CLI start-up: loaded when used)
 
     per_image, means = score_folders(args.pred, args.gt)
     out = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "_scores")
@@ -56,12 +64,15 @@ def run(args) -> int:
         if not (args.pred and args.gt):
             raise ValueError("--pred and --gt go together: a folder of outputs and a folder of ground truth")
         return _score_folders(args)
-    import torch
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be a positive integer, got {args.seeds}")
+    # CLI start-up: `prsr --help` and the other commands must not pay for torch and the pipeline (noqa below)
+    import torch  # noqa: PLC0415
 
-    from baselines.registry import row_labels
-    from metrics.table import to_markdown
-    from prsr.pipelines.evaluate import evaluate
-    from sr_models.profiles import load_profile
+    from baselines.registry import row_labels  # noqa: PLC0415
+    from metrics.table import to_markdown  # noqa: PLC0415
+    from prsr.pipelines.evaluate import evaluate  # noqa: PLC0415
+    from sr_models.profiles import load_profile  # noqa: PLC0415
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     device = torch.device(args.device) if args.device else None
@@ -76,6 +87,7 @@ def run(args) -> int:
         device=device,
         seed=args.seed,
         resume=args.resume,
+        n_seeds=args.seeds,
     )
     if table is None:  # a torchrun rank other than 0: it wrote its chunks, rank 0 writes Table 1
         return 0

@@ -2,9 +2,12 @@
 
     prsr train --method pixel_recursive --dataset fashion-mnist --profile quick [--seed S] [--resume | --fresh]
     prsr train --method all ...                    # every learned method, in TRAIN_ALL_ORDER (make train-all)
+    prsr train --method all --seeds 3 ...          # seeds S, S+1, S+2 (S: --seed or the profile's)
     torchrun --nproc_per_node=2 -m prsr.cli train ...   # DDP: one process per GPU, or gloo on CPU
 
-The run folder is `<runs-dir>/<dataset>/<method>/`. A folder that already holds a checkpoint is never
+The run folder is `<runs-dir>/<dataset>/<method>/`; with `--seeds N` the seeds after the first go to
+`<runs-dir>/<dataset>/seeds/<seed>/<method>/` (`prsr/pipelines/seeds.py`), every seed with the same
+profile and data, one method after the other, seed by seed. A folder that already holds a checkpoint is never
 overwritten: `--resume` continues it exactly, `--fresh` first renames it to `<method>.old-<timestamp>`.
 """
 
@@ -14,11 +17,13 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Optional
 
 import torch
 
 import sr_data
 from baselines.registry import get_method, train_order
+from prsr.pipelines.seeds import seed_list, seed_root
 from sr_data.paths import default_runs_dir
 from sr_models import distributed as dist_utils
 from sr_models.checkpoint import prepare_run_dir
@@ -46,6 +51,14 @@ def add_arguments(parser):
         help="smoke | quick | paper, or a path to a profile .yaml (default: quick)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's seed)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train seeds S..S+N-1 (S = --seed or the profile's); seed S in the usual run folder, the others "
+        "in <runs-dir>/<dataset>/seeds/<seed>/ (default 1)",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--resume",
@@ -115,8 +128,9 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def train_one(name: str, args, profile: dict, info) -> dict:
-    """Train method `name` per `args` and `profile`; returns the final validation scalars."""
+def train_one(name: str, args, profile: dict, info, seed: Optional[int] = None) -> dict:
+    """Train method `name` per `args` and `profile` with `seed` (default `args.seed`, else the profile's);
+    returns the final validation scalars."""
     cls = _method_class(name)
     section = method_config(profile, name)
     train_cfg = dict(section.get("train") or {})
@@ -125,7 +139,8 @@ def train_one(name: str, args, profile: dict, info) -> dict:
             raise ValueError(f"--steps must be a positive integer, got {args.steps}")
         train_cfg["steps"] = args.steps
     dataset = args.dataset or profile["data"]["dataset"]
-    seed = profile["seed"] if args.seed is None else args.seed
+    base_seed = profile["seed"] if args.seed is None else args.seed
+    seed = base_seed if seed is None else seed
     limit = (profile.get("data") or {}).get("train_limit")
 
     # Rank 0 first: it may have to decode the dataset into the cache, which the others then read.
@@ -138,7 +153,7 @@ def train_one(name: str, args, profile: dict, info) -> dict:
     full_n = len(train.lr)
     train = _limited(train, limit)
 
-    run_dir = Path(args.runs_dir) / dataset / name
+    run_dir = seed_root(Path(args.runs_dir) / dataset, seed, base_seed) / name
     if info.is_main and args.fresh:
         moved = prepare_run_dir(run_dir, resume=False, fresh=True)
         if moved is not None:
@@ -180,25 +195,32 @@ def train_one(name: str, args, profile: dict, info) -> dict:
 
 def run(args) -> int:
     profile = load_profile(args.profile, overrides=args.set)
+    seeds = seed_list(profile["seed"] if args.seed is None else args.seed, getattr(args, "seeds", 1))
     names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
+    jobs = [(seed, name) for seed in seeds for name in names]  # seed S first: usable while the others train
+    unit = "run" if len(seeds) > 1 else "method"
     if args.method == "all":
         for name in names:  # fail before hours of training if a method's module is missing
             _method_class(name)
     info = dist_utils.setup()
     start = time.perf_counter()
     try:
-        for i, name in enumerate(names):
-            if len(names) > 1 and info.is_main:
+        for i, (seed, name) in enumerate(jobs):
+            if len(jobs) > 1 and info.is_main:
                 done = time.perf_counter() - start
                 eta = (
-                    f"~{_fmt_time(done / i * (len(names) - i))} left (mean of the finished methods)"
+                    f"~{_fmt_time(done / i * (len(jobs) - i))} left (mean of the finished {unit}s)"
                     if i
-                    else "ETA after the first method"
+                    else f"ETA after the first {unit}"
                 )
-                print(f"prsr train: [{i + 1}/{len(names)}] {name}; {_fmt_time(done)} elapsed, {eta}", flush=True)
-            train_one(name, args, profile, info)
-        if len(names) > 1 and info.is_main:
-            print(f"prsr train: all {len(names)} methods trained in {_fmt_time(time.perf_counter() - start)}")
+                what = f"{name} seed {seed}" if len(seeds) > 1 else name
+                print(f"prsr train: [{i + 1}/{len(jobs)}] {what}; {_fmt_time(done)} elapsed, {eta}", flush=True)
+            train_one(name, args, profile, info, seed=seed)
+        if len(jobs) > 1 and info.is_main:
+            seeds_note = f" x {len(seeds)} seeds" if len(seeds) > 1 else ""
+            print(
+                f"prsr train: all {len(names)} methods{seeds_note} trained in {_fmt_time(time.perf_counter() - start)}"
+            )
     except NonFiniteLossError as exc:
         print(f"prsr train: error: {exc}", file=sys.stderr)
         return 1

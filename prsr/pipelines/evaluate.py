@@ -2,9 +2,10 @@
 
 Reads: the test split (`sr_data.load_pairs`), trained runs (`runs/<dataset>/<method>/`).
 Writes (DESIGN.md "Files the stages write"): `predictions/truth.npz`, `predictions/<row>.npz`,
-`metrics.csv`, `table1.{csv,md,tex}`, `observer.csv` (machine fool rate per row and of the study's golden
-pairs, with the observer's seconds; `observer.json` caches it), `likelihood.csv` (test NLL of the likelihood models, and of the
-pixel-recursive model's conditioning network alone), `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
+`metrics.csv`, `table1.{csv,md,tex}`, `table1_seeds.csv`, `table1.json`, `observer.csv` (machine fool rate
+per row and of the study's golden pairs, with the observer's seconds; `observer.json` caches it),
+`likelihood.csv` (test NLL of the likelihood models, and of the pixel-recursive model's conditioning network
+alone), `fig6_grid.png`, `fig5_diversity.png` under `runs/<dataset>/`.
 
 Predictions are reused when they were made from the same checkpoint, seed and image ids (the npz
 stores a `meta` JSON string), so re-running `prsr eval` after training one more method only predicts
@@ -14,6 +15,14 @@ order, then the imported rows alphabetically.
 
 Under `torchrun` the images of each row to predict are shared over the ranks in chunks, resumable with
 `resume=True`, and `predictions/manifest.json` records what made each row (`prsr/pipelines/sharded.py`).
+
+With `n_seeds > 1` every learned method is evaluated once per training seed on the same images (the
+layout of `prsr/pipelines/seeds.py`); `table1_seeds.csv` holds the per-seed rows and `table1.csv` their
+mean, `n_seeds` and `<metric>_sd`. Every evaluation writes `table1.json`: the conventions behind each
+number and the environments the rows came from (`prsr/pipelines/conventions.py`).
+
+The stages, each a function below: `_start` (profile, devices, truth) -> `choose_rows` -> `predict_or_reuse`
+(per seed) -> `score_seed` (metrics.csv, observer) -> `write_outputs` (Table 1 files, likelihood, figures).
 """
 
 from __future__ import annotations
@@ -22,22 +31,53 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 import sr_data
-from baselines.registry import METHODS, MethodSpec, get_method, row_labels, short_labels, table_rows
+from analysis import fool_rates
+from baselines.registry import (
+    METHODS,
+    MethodSpec,
+    get_method,
+    load_method,
+    row_labels,
+    short_labels,
+    table_rows,
+)
+from metrics import bits_per_dim
+from metrics.figures import write_diversity_grid, write_method_grid
+from metrics.machine_eval import machine_rates
 from metrics.observer_pairs import write_observer_pairs
-from metrics.table import METRIC_COLUMNS, fill_fooled, fill_machine, table1_from_metrics, write_table1
+from metrics.registry import IMAGE_METRICS, score_images
+from metrics.table import (
+    METRIC_COLUMNS,
+    PER_SEED_COLUMNS,
+    combine_seeds,
+    fill_fooled,
+    fill_machine,
+    table1_from_metrics,
+    write_table1,
+)
+from prsr.pipelines import sharded
+from prsr.pipelines.conventions import write_table1_json
 from prsr.pipelines.imported import imported_rows, read_meta, short_label
+from prsr.pipelines.seeds import seed_list, seed_root
 from sr_data.errors import DataError
+from sr_data.files import atomic_savez
+from sr_models import distributed as dist_utils
+from sr_models.distributed import default_device  # re-exported: `prsr.pipelines.evaluate.default_device`
+from sr_models.profiles import load_profile
+from sr_models.trainer import make_batch
+from study_app.builder import golden_images  # the study's golden degradation, not a copy of it
 
 _log = logging.getLogger(__name__)
 
@@ -67,10 +107,6 @@ class EvalLayout:
         return self.root / method
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def evaluation_indices(n_test: int, subset: Optional[int], seed: int) -> np.ndarray:
     """The fixed evaluation subset: the first `subset` entries of a seeded permutation of the test split, sorted.
 
@@ -88,12 +124,6 @@ def evaluation_subset(dataset: str, profile, seed: Optional[int] = None, data_ro
     seed = profile["seed"] if seed is None else seed
     test = sr_data.load_pairs(dataset, "test", root=data_root)
     return test, evaluation_indices(len(test.ids), profile["eval"].get("subset"), seed)
-
-
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _file_digest(path: Path, algorithm: str = "sha1") -> str:
@@ -132,7 +162,7 @@ def ensure_truth(layout: EvalLayout, test_data, indices: np.ndarray) -> Dict[str
         warnings.warn(f"evaluation subset changed: moved the old predictions to {backup}")
         layout.predictions.rename(backup)
     layout.predictions.mkdir(parents=True, exist_ok=True)
-    _atomic_savez(layout.truth, **truth)
+    atomic_savez(layout.truth, **truth)
     return truth
 
 
@@ -163,8 +193,6 @@ def build_method(spec: MethodSpec, layout: EvalLayout, dataset: str, data_root, 
         if getattr(cls, "needs_train_pairs", False):
             return cls(sr_data.load_pairs(dataset, "train", root=data_root))
         return cls()
-    from baselines.registry import load_method
-
     return load_method(layout.run_dir(spec.name), device=device)
 
 
@@ -206,11 +234,6 @@ def predict_rows(
     """Run the method's decoders for `rows` over the evaluation inputs, in chunks shared over the ranks
     (`prsr/pipelines/sharded.py`) -> on rank 0 {row: {"sr": uint8 [N,C,32,32], "ranks": [...], "resumed_ids": [...]}},
     on other ranks None. `layout` None: a temporary chunk folder (one process)."""
-    import tempfile
-
-    from prsr.pipelines.sharded import predict_row_chunks
-    from sr_models import distributed as dist_utils
-
     info = info or dist_utils.DistInfo(device=torch.device(device))
     decoders = method.decodings()
     draws = int(np.prod(truth["hr"].shape[1:]))  # the sampler's uniforms per image: one per sub-pixel
@@ -218,7 +241,7 @@ def predict_rows(
     with tempfile.TemporaryDirectory() as tmp:
         predictions = layout.predictions if layout is not None else Path(tmp)
         out = {
-            row: predict_row_chunks(
+            row: sharded.predict_row_chunks(
                 decoders[row],
                 truth["lr"],
                 truth["ids"],
@@ -247,7 +270,7 @@ def ground_truth_bpd(method, truth, batch_size: int, device) -> np.ndarray:
     for sl in _batches(len(truth["lr"]), batch_size):
         lr = _to_device_float(truth["lr"][sl], device)
         hr = torch.from_numpy(np.ascontiguousarray(truth["hr"][sl])).to(device)
-        vals.append((-method.log_prob(lr, hr)).double().cpu().numpy() / (n_sub * np.log(2.0)))
+        vals.append(bits_per_dim(-method.log_prob(lr, hr), n_sub).cpu().numpy())
     return np.concatenate(vals)
 
 
@@ -256,8 +279,6 @@ def likelihood_summary(method, truth, batch_size: int, device) -> Dict[str, floa
     """The method's own validation scalars (e.g. `nll_bpd`, `cond_nll_bpd`) over the evaluation images,
     averaged with batch-size weights: for the pixel-recursive model this gives the test NLL of the full
     model and of its conditioning network alone."""
-    from sr_models.trainer import make_batch
-
     totals: Dict[str, float] = {}
     n = len(truth["lr"])
     for sl in _batches(n, batch_size):
@@ -280,8 +301,6 @@ def score_rows(
     truth, predictions: Dict[str, np.ndarray], nll: Dict[str, Optional[np.ndarray]], batch_size: int = 500
 ) -> pd.DataFrame:
     """Per-image metrics for every row -> DataFrame with DESIGN.md's metrics.csv columns."""
-    from metrics.registry import IMAGE_METRICS, score_images
-
     frames = []
     hr_all = torch.from_numpy(truth["hr"])
     lr_all = torch.from_numpy(truth["lr"])
@@ -306,9 +325,6 @@ def observe_rows(
     """The machine observer (metrics/observer.py) on every row and on the study's golden pairs (bicubic + noise,
     made by the study's own `golden_images`); writes `observer.csv` (with the seconds per row) and
     `observer_pairs.csv` (each pair's scores and outcome, `metrics.observer_pairs`)."""
-    from metrics.machine_eval import machine_rates
-    from study_app.builder import golden_images  # the study's golden degradation, not a copy of it
-
     rows = {**predictions, "golden": golden_images(truth["lr"], seed)}
     machine = machine_rates(
         truth["hr"], rows, observer_cfg, seed=seed, device=device, cache_path=layout.root / "observer.json", log=log
@@ -316,6 +332,208 @@ def observe_rows(
     machine.to_csv(layout.root / "observer.csv", index=False)
     write_observer_pairs(layout.root / "observer_pairs.csv", machine, truth["ids"])  # per-pair outcomes
     return machine
+
+
+@dataclass
+class EvalRun:
+    """What the stages of one `prsr eval` share: the profile, one seed's layout and seed, devices, options."""
+
+    dataset: str
+    profile: dict
+    layout: EvalLayout
+    seed: int
+    device: torch.device
+    info: dist_utils.DistInfo
+    data_root: object
+    resume: bool
+    log: Callable[[str], object]
+
+    def for_seed(self, seed: int, base_seed: int) -> "EvalRun":
+        """The same evaluation for training seed `seed`: its runs and predictions under `seed_root`."""
+        root = seed_root(self.layout.root, seed, base_seed)
+        return replace(self, layout=EvalLayout(root), seed=seed)
+
+
+def _start(dataset, profile, runs_dir, device, seed, data_root, resume, log):
+    """Profile, distributed set-up and the evaluation images -> (EvalRun of the base seed, truth, n_test).
+
+    One process initialises nothing (rank 0 of 1); under torchrun rank 0 alone writes `truth.npz`."""
+    sharded._written[0] = 0  # the interruption test hook counts the chunks of this evaluation
+    profile = load_profile(profile)
+    seed = profile["seed"] if seed is None else seed
+    info = dist_utils.setup(device)
+    device = device or (info.device if info.distributed else default_device())
+    run = EvalRun(dataset, profile, EvalLayout(Path(runs_dir) / dataset), seed, device, info, data_root, resume, log)
+    test, indices = evaluation_subset(dataset, profile, seed, data_root)
+    if info.is_main:  # one writer of truth.npz (and of the move-aside of an old subset)
+        truth = ensure_truth(run.layout, test, indices)
+    dist_utils.barrier(info)
+    if not info.is_main:
+        truth = load_truth(run.layout)
+    log(
+        f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} "
+        f"(profile {profile['name']}, seed {seed})"
+    )
+    return run, truth, len(test.ids)
+
+
+def choose_rows(layout: EvalLayout, truth, methods: Optional[Sequence[str]]):
+    """(built-in method specs to evaluate, imported rows {name: record}) for the `methods` asked for
+    (None: every available method and every imported row). Unknown names are an error."""
+    imported = {
+        name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items() if name not in table_rows()
+    }  # a built-in name is the built-in row (and guarded in `_refuse_imported`)
+    if methods is None:
+        return available_methods(layout), imported
+    unknown = [m for m in methods if m not in METHODS and m not in imported]
+    if unknown:
+        raise ValueError(
+            f"unknown method {unknown[0]!r}; known methods: {', '.join(METHODS)}; "
+            f"imported in {layout.predictions}: {', '.join(imported) or 'none'}"
+        )
+    builtin = [m for m in methods if m in METHODS]
+    specs = available_methods(layout, builtin) if builtin else []
+    return specs, {name: rec for name, rec in imported.items() if name in methods}
+
+
+def _refuse_imported(layout: EvalLayout, rows: Sequence[str]) -> None:
+    """An imported file is only ever read: import refuses built-in names, so this is a hand-made one."""
+    for row in rows:
+        if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
+            raise DataError(
+                f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
+                "row; `prsr eval` does not overwrite it: move it away or rename it"
+            )
+
+
+def _predict_missing(run: EvalRun, spec: MethodSpec, truth, meta: str, missing: Sequence[str]):
+    """Predict the rows `missing` of `spec` (every rank its share); rank 0 saves `<row>.npz` and the
+    manifest entries -> (the built method, {row: saved arrays} on rank 0, {} elsewhere)."""
+    t0, info, batch_size = time.time(), run.info, run.profile["eval"]["batch_size"]
+    method = build_method(spec, run.layout, run.dataset, run.data_root, run.device)
+    new = predict_rows(method, truth, missing, batch_size, run.seed, run.device, run.layout, meta, info, run.resume)
+    if not info.is_main:
+        return method, {}
+    has_nll = getattr(method, "has_likelihood", False)
+    row_nll = ground_truth_bpd(method, truth, batch_size, run.device) if has_nll else None
+    source, saved = json.loads(meta)["source"], {}
+    for row, got in new.items():
+        arrays = {"sr": got["sr"], "ids": truth["ids"], "meta": np.array(meta)}
+        if row_nll is not None:
+            arrays["nll_bpd"] = row_nll
+        atomic_savez(run.layout.prediction(row), **arrays)
+        saved[row] = arrays
+        entry = {
+            "method": spec.name,
+            "checkpoint": source,
+            "seed": run.seed,
+            "ids_sha1": sharded.ids_hash(truth["ids"]),
+            "n_images": len(truth["ids"]),
+            "world_size": info.world_size,
+            "ranks": got["ranks"],
+            "resumed_ids": got["resumed_ids"],
+        }
+        sharded.write_manifest(run.layout.predictions, {row: entry})
+        sharded.finish_row(run.layout.predictions, row)
+    over = f" over {info.world_size} ranks" if info.distributed else ""
+    run.log(f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s{over}")
+    return method, saved
+
+
+def predict_or_reuse(run: EvalRun, specs: Sequence[MethodSpec], truth, want_models: bool = True):
+    """Every row of `specs`, reused from `<row>.npz` when made from the same checkpoint, seed and ids, else
+    predicted -> on rank 0 ({row: sr uint8 [N,C,32,32]}, {row: nll bits/dim [N] or None}, {method: model of
+    the likelihood methods} when `want_models`); None on the other ranks."""
+    predictions: Dict[str, np.ndarray] = {}
+    nll: Dict[str, Optional[np.ndarray]] = {}
+    models = {}
+    for spec in specs:
+        meta = _method_fingerprint(spec, run.layout, run.dataset, run.seed)
+        cached = {row: _load_prediction(run.layout.prediction(row), truth["ids"], meta) for row in spec.rows}
+        # rank 0's view decides, so every rank enters the same rows' barriers
+        missing = dist_utils.broadcast_object([row for row, c in cached.items() if c is None], run.info)
+        _refuse_imported(run.layout, missing)
+        method = None
+        if missing:
+            method, saved = _predict_missing(run, spec, truth, meta, missing)
+            cached.update(saved)
+        if not run.info.is_main:
+            continue
+        if not missing:
+            run.log(f"{spec.name}: reusing saved predictions" + (f" (seed {run.seed})" if spec.learned else ""))
+        for row in spec.rows:
+            predictions[row] = cached[row]["sr"]
+            nll[row] = cached[row].get("nll_bpd")
+        if want_models and spec.learned and getattr(spec.load_class(), "has_likelihood", False):
+            models[spec.name] = method or build_method(spec, run.layout, run.dataset, run.data_root, run.device)
+    return (predictions, nll, models) if run.info.is_main else None
+
+
+def _seed_specs(run: EvalRun, specs: Sequence[MethodSpec]) -> List[MethodSpec]:
+    """The learned methods of `specs`, each of which must have a run for `run.seed` (an extra seed)."""
+    learned = [spec for spec in specs if spec.learned]
+    for spec in learned:
+        if not (run.layout.run_dir(spec.name) / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"method {spec.name!r} has no trained run for seed {run.seed} in {run.layout.run_dir(spec.name)}; "
+                f"train the seeds with `prsr train --method {spec.name} --dataset {run.dataset} --seeds N`"
+            )
+    return learned
+
+
+def score_seed(run: EvalRun, truth, predictions, nll, order: Sequence[str]) -> pd.DataFrame:
+    """Per-image metrics (`metrics.csv`) and the machine observer (`observer.csv`) of one seed's rows,
+    both under `run.layout.root` -> that seed's Table 1 rows (`PER_SEED_COLUMNS`, rates in percent)."""
+    run.layout.root.mkdir(parents=True, exist_ok=True)
+    per_image = score_rows(truth, predictions, nll)
+    per_image.to_csv(run.layout.metrics_csv, index=False)
+    table = table1_from_metrics(per_image, order=order)
+    table["machine_se"] = np.nan
+    if run.profile.get("observer") is not None:
+        machine = observe_rows(truth, predictions, run.profile["observer"], run.layout, run.seed, run.device, run.log)
+        table = fill_machine(table, machine)
+        se = machine.set_index("method")["machine_se"]
+        table["machine_se"] = [float(se.get(m, np.nan)) for m in table["method"]]
+    else:
+        run.log(f"profile {run.profile['name']} has no observer: section; Table 1's machine_* columns stay empty")
+    table["seed"] = run.seed
+    return table
+
+
+def write_outputs(run: EvalRun, truth, table, predictions, models, labels, shorts) -> List[Path]:
+    """Table 1 (`table1.{csv,md,tex}`), `likelihood.csv` of the likelihood models, Fig. 6 and Fig. 5 grids
+    of the base seed -> the paths written."""
+    ev, root = run.profile["eval"], run.layout.root
+    n_images = len(truth["ids"])
+    title = f"Table 1 - {run.dataset} (profile {run.profile['name']}, {n_images} test images)"
+    outputs = write_table1(table, root / "table1", title=title, labels=labels)
+    if models:
+        rows = [
+            {"method": name, "images": n_images, **likelihood_summary(m, truth, ev["batch_size"], run.device)}
+            for name, m in models.items()
+        ]
+        pd.DataFrame(rows).to_csv(root / "likelihood.csv", index=False)
+        outputs.append(root / "likelihood.csv")
+        for row in rows:
+            extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
+            run.log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
+    grid_inputs = ev.get("grid_inputs", 8)
+    outputs.append(write_method_grid(root / "fig6_grid.png", truth, predictions, n=grid_inputs, labels=shorts))
+    if run.profile.get("observer") is not None:
+        outputs.append(root / "observer.csv")
+    if "pixel_recursive" in models:
+        diversity = write_diversity_grid(
+            root / "fig5_diversity.png",
+            models["pixel_recursive"],
+            truth,
+            n_inputs=grid_inputs,
+            n_samples=ev.get("grid_samples", 4),
+            temperature=ev.get("diversity_temperature", 1.0),
+            seed=run.seed,
+            device=run.device,
+        )
+        outputs.append(diversity)
+    return outputs
 
 
 def evaluate(
@@ -329,177 +547,51 @@ def evaluate(
     seed: Optional[int] = None,
     log=None,
     resume: bool = False,
+    n_seeds: int = 1,
 ) -> Optional[pd.DataFrame]:
     """The whole `prsr eval` for one dataset; returns Table 1 as a DataFrame. Progress lines go to
     `log(text)` (default: this module's logger at INFO).
 
+    `n_seeds`: learned methods trained with seeds S..S+n_seeds-1 (S = `seed`, default the profile's) are
+    each evaluated on the same images; Table 1 holds their mean and sample SD (`prsr/pipelines/seeds.py`).
     Under `torchrun` (WORLD_SIZE > 1) every rank predicts its share of each missing row's images
     (`prsr/pipelines/sharded.py`), and rank 0 alone gathers, scores and writes every file; the other
     ranks write only their chunk files and return None. `resume`: reuse the chunk files an interrupted
     evaluation left (same checkpoint, seed and ids); without it a row missing its `<row>.npz` is
     predicted from scratch.
     """
-    from prsr.pipelines import sharded
-    from prsr.pipelines.sharded import finish_row, ids_hash, write_manifest
-    from sr_models import distributed as dist_utils
-    from sr_models.profiles import load_profile
-
-    sharded._written[0] = 0  # the interruption test hook counts the chunks of this evaluation
-
-    from metrics.figures import write_diversity_grid, write_method_grid
-
-    log = log or _log.info
-    profile = load_profile(profile)
-    seed = profile["seed"] if seed is None else seed
     was_initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
-    info = dist_utils.setup(device)  # one process: nothing initialised, rank 0 of 1
-    device = device or (info.device if info.distributed else default_device())
-    ev = profile["eval"]
-    layout = EvalLayout(Path(runs_dir) / dataset)
-
-    test, indices = evaluation_subset(dataset, profile, seed, data_root)
-    if info.is_main:  # one writer of truth.npz (and of the move-aside of an old subset)
-        truth = ensure_truth(layout, test, indices)
-    dist_utils.barrier(info)
-    if not info.is_main:
-        truth = load_truth(layout)
-    log(
-        f"evaluation subset: {len(indices)} of {len(test.ids)} test images of {dataset} (profile {profile['name']}, seed {seed})"
-    )
-
-    imported = {
-        name: rec for name, rec in imported_rows(layout.predictions, truth["ids"]).items() if name not in table_rows()
-    }  # a built-in name is the built-in row (and guarded below)
-    builtin = None
-    if methods is not None:  # names may be registry methods or imported rows
-        unknown = [m for m in methods if m not in METHODS and m not in imported]
-        if unknown:
-            raise ValueError(
-                f"unknown method {unknown[0]!r}; known methods: {', '.join(METHODS)}; "
-                f"imported in {layout.predictions}: {', '.join(imported) or 'none'}"
-            )
-        builtin = [m for m in methods if m in METHODS]
-        imported = {name: rec for name, rec in imported.items() if name in methods}
-    predictions: Dict[str, np.ndarray] = {}
-    nll: Dict[str, Optional[np.ndarray]] = {}
-    models = {}
-    specs = available_methods(layout) if builtin is None else available_methods(layout, builtin) if builtin else []
-    manifest = {}
-    for spec in specs:
-        meta = _method_fingerprint(spec, layout, dataset, seed)
-        cached = {row: _load_prediction(layout.prediction(row), truth["ids"], meta) for row in spec.rows}
-        # rank 0's view decides, so every rank enters the same rows' barriers
-        missing = dist_utils.broadcast_object([row for row, c in cached.items() if c is None], info)
-        for row in missing:  # an imported file is only ever read (import refuses built-in names; a hand-made one)
-            if layout.prediction(row).is_file() and read_meta(layout.prediction(row)) is not None:
-                raise DataError(
-                    f"{layout.prediction(row)} was written by `prsr import` but {row!r} is a built-in "
-                    "row; `prsr eval` does not overwrite it: move it away or rename it"
-                )
-        method = None
-        if missing:
-            t0 = time.time()
-            method = build_method(spec, layout, dataset, data_root, device)
-            new = predict_rows(method, truth, missing, ev["batch_size"], seed, device, layout, meta, info, resume)
-            if not info.is_main:
-                continue
-            row_nll = (
-                ground_truth_bpd(method, truth, ev["batch_size"], device)
-                if getattr(method, "has_likelihood", False)
-                else None
-            )
-            fingerprint = json.loads(meta)
-            for row, got in new.items():
-                arrays = {"sr": got["sr"], "ids": truth["ids"], "meta": np.array(meta)}
-                if row_nll is not None:
-                    arrays["nll_bpd"] = row_nll
-                _atomic_savez(layout.prediction(row), **arrays)
-                cached[row] = arrays
-                manifest[row] = {
-                    "method": spec.name,
-                    "checkpoint": fingerprint["source"],
-                    "seed": seed,
-                    "ids_sha1": ids_hash(truth["ids"]),
-                    "n_images": len(truth["ids"]),
-                    "world_size": info.world_size,
-                    "ranks": got["ranks"],
-                    "resumed_ids": got["resumed_ids"],
-                }
-                write_manifest(layout.predictions, {row: manifest[row]})
-                finish_row(layout.predictions, row)
-            log(
-                f"{spec.name}: predicted {', '.join(missing)} in {time.time() - t0:.1f} s"
-                + (f" over {info.world_size} ranks" if info.distributed else "")
-            )
-        elif not info.is_main:
-            continue
-        else:
-            log(f"{spec.name}: reusing saved predictions")
-        for row in spec.rows:
-            predictions[row] = cached[row]["sr"]
-            nll[row] = cached[row].get("nll_bpd")
-        if spec.learned and getattr(spec.load_class(), "has_likelihood", False):
-            models[spec.name] = method or build_method(spec, layout, dataset, data_root, device)
-
-    if info.distributed and not was_initialised:
+    run, truth, n_test = _start(dataset, profile, runs_dir, device, seed, data_root, resume, log or _log.info)
+    seeds = seed_list(run.seed, n_seeds)
+    specs, imported = choose_rows(run.layout, truth, methods)
+    runs = [run] + [run.for_seed(k, run.seed) for k in seeds[1:]]
+    extra_specs = [_seed_specs(r, specs) for r in runs[1:]]  # refused before any prediction when a seed is missing
+    predicted = [predict_or_reuse(run, specs, truth)]
+    predicted += [predict_or_reuse(r, s, truth, want_models=False) for r, s in zip(runs[1:], extra_specs)]
+    if run.info.distributed and not was_initialised:
         dist_utils.cleanup()  # the rest is rank 0's alone: no collective follows
-    if not info.is_main:
+    if not run.info.is_main:
         return None
     for name, rec in imported.items():  # alphabetical, after the built-in rows
-        predictions[name] = rec["sr"]
-        nll[name] = None  # an outside method's likelihood is not known
-        log(f"{name}: imported from {rec['meta'].get('source', '?')}")
+        run.log(f"{name}: imported from {rec['meta'].get('source', '?')}")
+    per_seed = []
+    for r, (predictions, nll, _) in zip(runs, predicted):
+        # the extra seeds re-predict only the learned rows; the others are the base seed's (same images)
+        predictions = {**predicted[0][0], **predictions, **{name: rec["sr"] for name, rec in imported.items()}}
+        nll = {**predicted[0][1], **nll, **{name: None for name in imported}}  # an outside method's NLL: unknown
+        per_seed.append(score_seed(r, truth, predictions, nll, order=[*table_rows(), *imported]))
+    seeds_table = pd.concat(per_seed, ignore_index=True)[PER_SEED_COLUMNS]
+    seeds_table.to_csv(run.layout.root / "table1_seeds.csv", index=False)
+    table = per_seed[0].drop(columns=["machine_se", "seed"])
+    if study_db:  # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
+        table = fill_fooled(table, fool_rates(study_db, glmm=False))
+    table = combine_seeds(seeds_table, table)
     labels = {**row_labels(), **{name: rec["label"] for name, rec in imported.items()}}
     shorts = {**short_labels(), **{name: short_label(rec["label"]) for name, rec in imported.items()}}
-
-    per_image = score_rows(truth, predictions, nll)
-    per_image.to_csv(layout.metrics_csv, index=False)
-    table = table1_from_metrics(per_image, order=[*table_rows(), *imported])
-    if profile.get("observer") is not None:
-        table = fill_machine(table, observe_rows(truth, predictions, profile["observer"], layout, seed, device, log))
-    else:
-        log(f"profile {profile['name']} has no observer: section; Table 1's machine_* columns stay empty")
-    if study_db:
-        from analysis import fool_rates
-
-        # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
-        table = fill_fooled(table, fool_rates(study_db, glmm=False))
-    written = write_table1(
-        table,
-        layout.root / "table1",
-        title=f"Table 1 - {dataset} (profile {profile['name']}, {len(indices)} test images)",
-        labels=labels,
-    )
-    outputs_lik = []
-    if models:
-        rows = [
-            {"method": name, "images": len(truth["ids"]), **likelihood_summary(m, truth, ev["batch_size"], device)}
-            for name, m in models.items()
-        ]
-        pd.DataFrame(rows).to_csv(layout.root / "likelihood.csv", index=False)
-        outputs_lik.append(layout.root / "likelihood.csv")
-        for row in rows:
-            extra = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("bpd"))
-            log(f"{row['method']}: test {extra} (bits/dim over {row['images']} images)")
-    grid = write_method_grid(
-        layout.root / "fig6_grid.png", truth, predictions, n=ev.get("grid_inputs", 8), labels=shorts
-    )
-    outputs = [layout.metrics_csv, *written, *outputs_lik, grid]
-    if profile.get("observer") is not None:
-        outputs.append(layout.root / "observer.csv")
-    if "pixel_recursive" in models:
-        outputs.append(
-            write_diversity_grid(
-                layout.root / "fig5_diversity.png",
-                models["pixel_recursive"],
-                truth,
-                n_inputs=ev.get("grid_inputs", 8),
-                n_samples=ev.get("grid_samples", 4),
-                temperature=ev.get("diversity_temperature", 1.0),
-                seed=seed,
-                device=device,
-            )
-        )
-    log("wrote " + ", ".join(str(p) for p in outputs))
+    base_predictions = {**predicted[0][0], **{name: rec["sr"] for name, rec in imported.items()}}
+    outputs = write_outputs(run, truth, table, base_predictions, predicted[0][2], labels, shorts)
+    outputs += [run.layout.metrics_csv, run.layout.root / "table1_seeds.csv"]
+    outputs.append(write_table1_json(run, truth, n_test, seeds, [s.name for s in specs if s.learned]))
+    run.log("wrote " + ", ".join(str(p) for p in outputs))
     table.attrs["labels"] = labels  # the long labels, imported rows' included
     return table
