@@ -77,8 +77,12 @@ test: setup
 	bash scripts/install-data.sh fashion-mnist
 	$(VENV)/bin/pytest
 
+# Every benchmark once, each in its short default; the sampler's full paper-size run only with FULL=1
+# (the quality search's full run takes hours: `python bench/quality_search.py --full`, docs/quality-search.md).
 bench: setup
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in bench/*.py; do echo "== $$b"; extra=""; \
+	  if [ "$$b" = bench/sampling.py ] && [ -z "$(FULL)" ]; then extra=--quick; fi; \
+	  $(PY) $$b $$extra || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)
