@@ -1,4 +1,4 @@
-"""Coverage of the fool-rate intervals over many simulated studies (the README's figures come from here).
+"""Coverage of the fool-rate intervals over many simulated studies (the figures in docs/analysis.md come from here).
 
     python -m analysis.validate_coverage                  # bootstrap vs binomial, 1,000 studies per cell
     python -m analysis.validate_coverage --glmm-studies 100   # also the GLMM check (slow: ~3-15 s per fit)

@@ -16,7 +16,7 @@ trained and in the logged validation `d_real`/`d_fake`; the running statistics (
 step, once by the real and once by the fake batch) are used by `d_real_eval`/`d_fake_eval`.
 
 Why: without batch norm and with one concatenated batch, G won every step (D(real) = D(fake) = 0.50
-for a whole `quick` run); with srez's design D learns (see README, "GAN").
+for a whole `quick` run); with srez's design D learns (see docs/reproduction-notes.md and CHANGELOG.md).
 
 Losses (srez's weighting):
     generator     = 0.9 * mean|downsample(G(x), 4) - x|  +  0.1 * mean softplus(-D(G(x)))   (non-saturating)

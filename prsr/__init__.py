@@ -1,5 +1,5 @@
 """The toolkit's app layer: the `prsr` command line (`prsr/commands/`), the stage wiring
-(`prsr/pipelines/`) and a small Python API (README "Python API"):
+(`prsr/pipelines/`) and a small Python API (docs/api.md):
 
     import prsr
     m = prsr.load_run("runs/fashion-mnist/pixel_recursive")   # the trained method, eval mode

@@ -5,10 +5,11 @@ raters claiming slots at once are serialised instead of one failing half-way wit
 locked". WAL mode lets readers (the admin page, exports) proceed while a writer holds that lock.
 On PostgreSQL the store uses row locks (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED` for slot claims).
 
-Several app processes may share one PostgreSQL database (README "Several app processes"), and that
-server may restart under them: every pooled connection is pinged before use (`pool_pre_ping`), a new
-connection waits up to `CONNECT_WAIT_S` for the server to come back, and `retry_on_disconnect` reruns
-a whole transaction that lost its connection (only for the store's idempotent operations).
+Several app processes may share one PostgreSQL database (docs/datasets-and-gpus.md, "Several study app
+processes, one PostgreSQL"), and that server may restart under them: every pooled connection is pinged
+before use (`pool_pre_ping`), a new connection waits up to `CONNECT_WAIT_S` for the server to come back,
+and `retry_on_disconnect` reruns a whole transaction that lost its connection (only for the store's
+idempotent operations).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ A probe injected into the page (`add_init_script`, independent of the app's own 
 every animation frame whether both images are visible and whether an answer button is clickable. It
 checks that the pair is on screen 1000 ms within one frame (~17 ms) and that no answer can be given
 during the exposure (buttons hidden and disabled; real mouse clicks on their place are ignored).
-The run also takes the README's screenshots: into a temporary folder, or into $PRSR_SCREENSHOTS when set
-(`PRSR_SCREENSHOTS=docs/images pytest tests/test_study_browser.py` refreshes the README's copies).
+The run also takes the screenshots in docs/study.md: into a temporary folder, or into $PRSR_SCREENSHOTS when set
+(`PRSR_SCREENSHOTS=docs/images pytest tests/test_study_browser.py` refreshes the copies in docs/images).
 """
 
 from __future__ import annotations

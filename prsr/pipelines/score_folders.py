@@ -2,7 +2,7 @@
 
 A thin front to Table 1's scoring: the same per-image code (`metrics.registry.score_images`) and the
 same means (`Metric.summarize`, pSNR capped at 100 dB). To put the outputs *in* Table 1 and the study,
-use `prsr import NAME --from DIR` and `prsr eval` instead (README "Evaluate your own method").
+use `prsr import NAME --from DIR` and `prsr eval` instead (docs/api.md).
 
 Images are matched by file name without extension (any format Pillow reads: PNG, JPEG, BMP, ...).
 Each pair must have the same size; RGB and greyscale are scored in their own colour (an RGB image
