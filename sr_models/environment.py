@@ -32,6 +32,22 @@ def cpu_model() -> str:
     return platform.processor() or ""
 
 
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes bfloat16 in hardware, so that bf16 autocast speeds training up.
+
+    CUDA: `torch.cuda.is_bf16_supported()`. CPU: AVX512-BF16 or AMX instructions. Without them torch
+    emulates bf16 and autocast is far slower than float32 (one 3x3 conv, 32 -> 64 channels, batch 32 at 16x16,
+    one thread on an AVX2-only AMD EPYC: 521 ms in bf16 vs 12 ms in float32).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return True  # other accelerators: trust the profile
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch.cpu, hence getattr
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def environment_record(device: Optional[torch.device | str] = None) -> Dict[str, Any]:
     """{"torch", "threads", "interop_threads", "cpu_capability", "cpu_model", "device", "cuda_device",
     "deterministic": {"algorithms", "cudnn_deterministic", "cudnn_benchmark"}, "git"} of this process.
@@ -51,6 +67,7 @@ def environment_record(device: Optional[torch.device | str] = None) -> Dict[str,
         "cpu_model": cpu_model(),
         "device": str(device),
         "cuda_device": cuda_name,
+        "native_bf16": native_bf16(device),
         "deterministic": {
             "algorithms": torch.are_deterministic_algorithms_enabled(),
             "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),

@@ -27,6 +27,7 @@ sees exactly the batches the killed run would have seen.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -47,10 +48,12 @@ from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from . import ema as ema_mod
 from . import lr_schedule
-from .environment import environment_record
+from .environment import environment_record, native_bf16
 from .method import StepContext, TrainableMethod
 from .modes import eval_mode
 from .runlog import RunLog
+
+_log = logging.getLogger(__name__)
 
 TRAIN_DEFAULTS: Dict[str, Any] = {
     "steps": 1000,
@@ -159,7 +162,11 @@ class TrainContext(StepContext):
     def __init__(self, info: dist_utils.DistInfo, bf16: bool = False, sync_bn: bool = False):
         self.info = info
         self.device = info.device
-        self.bf16 = bool(bf16)
+        # bf16 is a speed setting: where the hardware has no bf16, autocast would make training many times
+        # slower, so such a device trains in float32 (config.json's environment records `native_bf16`).
+        self.bf16 = bool(bf16) and native_bf16(self.device)
+        if bf16 and not self.bf16 and info.is_main:
+            _log.warning("bf16: %s has no native bfloat16; training in float32 instead", self.device)
         self.sync_bn = bool(sync_bn)
         self.step = 0
         self._wrapped: Dict[int, tuple] = {}

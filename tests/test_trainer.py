@@ -17,6 +17,7 @@ from trainer_tiny import SimulatedKill, TinyBN, TinyGAN, make_pairs, register
 from baselines import registry
 from sr_models import checkpoint as ckpt
 from sr_models import distributed as dist_utils
+from sr_models import trainer as trainer_mod
 from sr_models.trainer import BatchSampler, NonFiniteLossError, TrainContext, Trainer, resolve_train_cfg
 
 
@@ -274,7 +275,8 @@ def test_train_config_defaults_and_errors():
         resolve_train_cfg({"grad_clip": -1})
 
 
-def test_step_context_single_process_and_bf16():
+def test_step_context_single_process_and_bf16(monkeypatch):
+    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: True)  # the autocast path on any CPU
     info = dist_utils.setup("cpu")
     assert info.world_size == 1 and info.is_main
     conv = torch.nn.Conv2d(1, 2, 3)
@@ -286,7 +288,8 @@ def test_step_context_single_process_and_bf16():
         assert conv(torch.rand(1, 1, 5, 5)).dtype == torch.float32
 
 
-def test_bf16_training_runs_and_learns(tmp_path):
+def test_bf16_training_runs_and_learns(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: True)  # bf16 even where it is emulated
     method = build(TinyBN)
     fit(method, tmp_path, cfg(steps=12, bf16=True, lr=3e-2, log_every=12))
     assert all(math.isfinite(x) for x in method.losses)
