@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
+from sr_data.device import default_device
+
 from .checkpoint import git_commit
 
 #: The fields that decide the digits (a different git commit is listed, not warned about: the evaluation
@@ -55,9 +57,7 @@ def environment_record(device: Optional[torch.device | str] = None) -> Dict[str,
     `cpu_capability` is `torch.backends.cpu.get_cpu_capability()` (the SIMD kernels torch dispatches to,
     e.g. AVX512); `device` the one the work ran on (default: CUDA when present, else CPU).
     """
-    device = (
-        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = torch.device(device) if device is not None else default_device()
     cuda_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     return {
         "torch": torch.__version__,
