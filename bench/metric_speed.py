@@ -1,6 +1,6 @@
 """Speed of the batched metrics against a per-image scikit-image loop, in one run.
 
-    .venv/bin/python bench/metrics.py [--pairs 10000]
+    .venv/bin/python bench/metric_speed.py [--pairs 10000]
 
 Pairs: 32x32 RGB crops of scikit-image's bundled photographs (ground truth) and their bicubic 8->32
 reconstruction plus a little Gaussian noise (a realistic super-resolution output). The same pairs go to both
