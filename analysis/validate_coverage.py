@@ -202,7 +202,8 @@ def main(argv=None) -> int:
         )
         print(f"\n40 raters x 45 trials, rater/image SD 0.8, image pool {n_images}, {args.studies} studies per rate")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        print(f"all rates: bootstrap {table.boot_coverage.mean():.3f}, binomial {table.binomial_coverage.mean():.3f}")
+        means = {c: table[f"{c}_coverage"].mean() for c in ("jackknife", "boot", "binomial")}
+        print("all rates: " + ", ".join(f"{c} {v:.3f}" for c, v in means.items()))
     if args.glmm_studies:
         print(glmm_coverage(n_studies=args.glmm_studies, seed=args.seed))
     return 0
