@@ -75,6 +75,11 @@ def plan_deviations(info: dict, params: dict, pairwise: pd.DataFrame | None = No
         if not _same(planned[key], params.get(key)):
             rows.append((label, str(planned[key]), str(params.get(key)), source))
     found = stored_plan(info)
+    if found is not None:  # a plan that named another interval or test (e.g. before the jackknife default)
+        for key, label in (("interval", "interval"), ("pairwise_test", "pairwise test")):
+            planned_text = found[0]["primary"].get(key)
+            if planned_text != DEFAULT_PRIMARY[key]:
+                rows.append((label, str(planned_text), DEFAULT_PRIMARY[key], source))
     if found is not None and not found[2]:
         rows.append(("plan integrity", f"sha256 {found[1]}", "stored plan text changed after init", source))
     if planned["pairs"] is not None and pairwise is not None:

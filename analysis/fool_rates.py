@@ -37,8 +37,10 @@ what each one removed that the earlier ones had not:
                        and is removed; `None` switches the rule off);
 9. `no_counted_trials` raters left without a counted trial.
 
-Uncertainty: the reported `se`, `ci_low`, `ci_high` come from a bootstrap over raters
-(`analysis.bootstrap`); `glmm_*` from the crossed random-effects check (`analysis.glmm`);
+Uncertainty: the reported `se`, `ci_low`, `ci_high` are the jackknife-over-raters SE and its logit-scale
+t interval (`analysis.intervals`; 0.935-0.954 coverage at the paper's design); `boot_se`, `boot_ci_low`,
+`boot_ci_high` the earlier percentile bootstrap over raters (`analysis.bootstrap`, kept for comparison;
+0.917-0.942); `glmm_*` from the crossed random-effects check (`analysis.glmm`);
 `binomial_se` = sqrt(p (1 - p) / trials) is the naive binomial SE, for comparison with the paper only
 (it treats all trials as independent and is about half the honest SE).
 """
@@ -59,6 +61,7 @@ from tqdm import tqdm
 from analysis.bootstrap import bootstrap_rates, holm_adjust, method_rng, paired_difference_test, summarize
 from analysis.deviations import DEVIATION_COLUMNS, plan_deviations
 from analysis.glmm import fit_glmm
+from analysis.intervals import difference_test, rate_interval
 from baselines.registry import table_rows
 from study_app import export
 
@@ -90,9 +93,23 @@ FOOL_RATE_COLUMNS = [
     "glmm_ci_low",
     "glmm_ci_high",
     "binomial_se",
+    "boot_se",
+    "boot_ci_low",
+    "boot_ci_high",
 ]
 EXCLUSION_COLUMNS = ["rule", "raters_removed", "trials_removed"]
-PAIRWISE_COLUMNS = ["method_a", "method_b", "diff", "ci_low", "ci_high", "p_value", "p_holm"]
+PAIRWISE_COLUMNS = [
+    "method_a",
+    "method_b",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "boot_ci_low",
+    "boot_ci_high",
+    "boot_p_value",
+]
 RULES = [
     "practice",
     "golden_trials",
@@ -460,8 +477,8 @@ def analyze(
 
 
 def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tuple[dict, np.ndarray | None]:
-    """One fool_rates.csv row (counts, pooled rate, bootstrap SE and interval, GLMM columns) and the
-    bootstrap replicates of the pooled rate (None for a method without a kept rater)."""
+    """One fool_rates.csv row (counts, pooled rate, jackknife SE and interval, bootstrap ones, GLMM columns)
+    and the bootstrap replicates of the pooled rate (None for a method without a kept rater)."""
     mine = per_rater[per_rater["method"] == method]
     n_kept = len(mine)
     n_trials = int(mine["trials"].sum())
@@ -469,15 +486,18 @@ def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tup
     if n_kept == 0:
         return row, None
     fooled, trials = mine["fooled"].to_numpy(np.int64), mine["trials"].to_numpy(np.int64)
-    rate = fooled.sum() / n_trials
+    rate, se, lo, hi = (float(x) for x in rate_interval(fooled, trials))
     reps = bootstrap_rates(fooled, trials, int(n_boot), method_rng(seed, method))
-    se, lo, hi = summarize(reps)
+    boot_se, boot_lo, boot_hi = summarize(reps)
     row.update(
         fool_rate=rate,
-        se=float(se),
-        ci_low=float(lo),
-        ci_high=float(hi),
+        se=se,
+        ci_low=lo,
+        ci_high=hi,
         binomial_se=math.sqrt(rate * (1.0 - rate) / n_trials),
+        boot_se=float(boot_se),
+        boot_ci_low=float(boot_lo),
+        boot_ci_high=float(boot_hi),
     )
     if glmm:
         row.update(_glmm_columns(counted[counted["method"] == method], method, seed))
@@ -486,19 +506,23 @@ def _method_row(method, n_raters, per_rater, counted, n_boot, seed, glmm) -> tup
 
 def _pairwise_table(table: pd.DataFrame, boot: dict, methods: list[str], pairs=None) -> pd.DataFrame:
     """pairwise.csv: every pair of methods with data in Table-1 order (or the given `pairs` that have data),
-    a - b with its bootstrap test; `p_holm` is `p_value` Holm-adjusted over all the table's pairs."""
+    a - b with its Welch t interval and test on the jackknife SEs (`analysis.intervals.difference_test`) and,
+    as `boot_*`, the bootstrap test; `p_holm` is `p_value` Holm-adjusted over all the table's pairs."""
     pair_rows = []
     with_data = [m for m in methods if m in boot]
     if pairs is None:
         pairs = [(a, b) for i, a in enumerate(with_data) for b in with_data[i + 1 :]]
     for a, b in pairs:
         if a in boot and b in boot:
-            diff = float(
-                table.loc[table.method == a, "fool_rate"].iloc[0] - table.loc[table.method == b, "fool_rate"].iloc[0]
+            ra, rb = (table.loc[table.method == m].iloc[0] for m in (a, b))
+            lo, hi, p = difference_test(
+                ra.fool_rate, ra.se, int(ra.raters_kept), rb.fool_rate, rb.se, int(rb.raters_kept)
             )
-            pair_rows.append((a, b, diff, *paired_difference_test(boot[a], boot[b])))
-    table = pd.DataFrame(pair_rows, columns=PAIRWISE_COLUMNS[:-1])
-    table["p_holm"] = holm_adjust(table["p_value"].to_numpy(float))
+            diff = float(ra.fool_rate - rb.fool_rate)
+            pair_rows.append((a, b, diff, float(lo), float(hi), float(p), *paired_difference_test(boot[a], boot[b])))
+    columns = [c for c in PAIRWISE_COLUMNS if c != "p_holm"]
+    table = pd.DataFrame(pair_rows, columns=columns)
+    table.insert(columns.index("p_value") + 1, "p_holm", holm_adjust(table["p_value"].to_numpy(float)))
     return table
 
 
@@ -555,8 +579,9 @@ def exclusions(db_url_or_tables, **rules) -> pd.DataFrame:
 
 
 def pairwise(db_url_or_tables, **kwargs) -> pd.DataFrame:
-    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high (95 % percentile interval
-    of the difference), p_value (bootstrap, unadjusted), p_holm (Holm-adjusted over all pairs)."""
+    """The `pairwise.csv` table: method_a, method_b, diff (a - b), ci_low, ci_high (95 % Welch t interval of
+    the difference on jackknife SEs), p_value (its t test, unadjusted), p_holm (Holm-adjusted over all pairs),
+    boot_ci_low, boot_ci_high, boot_p_value (the bootstrap over raters' percentile interval and test)."""
     kwargs.setdefault("glmm", False)
     return analyze(db_url_or_tables, **kwargs).pairwise
 

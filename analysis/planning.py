@@ -2,11 +2,13 @@
 
 Whole studies are simulated with the rater/image random-effects model (`analysis.simulation.simulate_counts`,
 the model of `study_app.fool_model` and `prsr study simulate`) and analysed by a vectorised fast path of
-`prsr analyze`'s estimator: the pooled rate with a percentile bootstrap over raters (`bootstrap_rates`,
-batched over studies), the bootstrap difference test of every pair and Holm's adjustment over all pairs
-(`analysis.fool_rates._pairwise_table` does the same per study). Per design:
+`prsr analyze`'s estimator: the pooled rate with its jackknife-over-raters logit-t interval
+(`analysis.intervals.rate_interval`, batched over studies), the Welch t test of every pair
+(`difference_test`) and Holm's adjustment over all pairs (`analysis.fool_rates._pairwise_table` does the
+same per study). Per design:
 
 - `ci_halfwidth` per method: half the 95 % interval's width, averaged over simulated studies;
+- `coverage` per method and `diff_coverage` per pair: the share of studies whose interval covers the truth;
 - `power` per pair: the share of studies in which Holm-adjusted p <= alpha (two-sided);
 - `family_wise_rejection`: the share of studies with any rejection among pairs of equal true rates.
 
@@ -22,7 +24,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from analysis.bootstrap import bootstrap_rates, holm_adjust, method_rng
+from analysis.bootstrap import holm_adjust, method_rng
+from analysis.intervals import difference_test, rate_interval
 from analysis.simulation import simulate_counts
 
 
@@ -55,25 +58,20 @@ class Design:
             raise ValueError(f"exclusion_rate must be in [0, 1), got {self.exclusion_rate}")
 
 
-def _p_values(boot_a: np.ndarray, boot_b: np.ndarray) -> np.ndarray:
-    """Two-sided bootstrap p of a - b per study ([S, B] each -> [S]), as `paired_difference_test`."""
-    d = boot_a - boot_b
-    below = np.count_nonzero(d <= 0, axis=1) + 1
-    above = np.count_nonzero(d >= 0, axis=1) + 1
-    return np.minimum(1.0, 2.0 * np.minimum(below, above) / (d.shape[1] + 1))
-
-
 def simulate_design(
     rates: dict[str, float], design: Design, *, n_studies: int = 500, n_boot: int = 1000, alpha: float = 0.05, seed=0
 ) -> dict:
     """Simulate `n_studies` studies of `design` at true marginal `rates` and analyse each (fast path).
 
-    Returns {"methods": {m: {fool_rate, ci_halfwidth, coverage}}, "pairs": [{a, b, diff, power}],
-    "family_wise_rejection": share of studies rejecting any equal-rate pair (None if there is none)}.
+    Returns {"methods": {m: {fool_rate, ci_halfwidth, coverage}}, "pairs": [{a, b, diff, power,
+    diff_coverage}], "family_wise_rejection": share of studies rejecting any equal-rate pair (None if there
+    is none)}. `n_boot` is accepted for callers of the bootstrap-era signature and unused: the interval is
+    the jackknife's, which needs no resampling.
     """
+    del n_boot
     design.check()
     methods = list(rates)
-    boots, out_methods = {}, {}
+    est, out_methods = {}, {}
     for m in methods:
         rng = method_rng(seed, m)
         sim = simulate_counts(
@@ -86,9 +84,8 @@ def simulate_design(
             image_sd=design.image_sd,
             rng=rng,
         )
-        boot = bootstrap_rates(sim.fooled, sim.trials, n_boot, rng)
-        lo, hi = np.quantile(boot, [0.025, 0.975], axis=1)
-        boots[m] = boot
+        rate, se, lo, hi = rate_interval(sim.fooled, sim.trials)
+        est[m] = (rate, se)
         out_methods[m] = dict(
             fool_rate=float(rates[m]),
             ci_halfwidth=float(np.mean((hi - lo) / 2)),
@@ -97,13 +94,16 @@ def simulate_design(
     pairs = list(itertools.combinations(methods, 2))
     if not pairs:
         return dict(methods=out_methods, pairs=[], family_wise_rejection=None)
-    p = np.stack([_p_values(boots[a], boots[b]) for a, b in pairs], axis=1)  # [S, pairs]
+    n = design.kept_raters
+    tests = [difference_test(*est[a], n, *est[b], n) for a, b in pairs]  # (lo, hi, p) of [S] each
+    p = np.stack([t[2] for t in tests], axis=1)  # [S, pairs]
     rejected = np.apply_along_axis(holm_adjust, 1, p) <= alpha
     equal = np.array([rates[a] == rates[b] for a, b in pairs])
-    out_pairs = [
-        dict(a=a, b=b, diff=float(rates[a] - rates[b]), power=float(rejected[:, k].mean()))
-        for k, (a, b) in enumerate(pairs)
-    ]
+    out_pairs = []
+    for k, (a, b) in enumerate(pairs):
+        d, (lo, hi, _) = rates[a] - rates[b], tests[k]
+        covered = float(np.mean((lo <= d) & (d <= hi)))
+        out_pairs.append(dict(a=a, b=b, diff=float(d), power=float(rejected[:, k].mean()), diff_coverage=covered))
     fwer = float(rejected[:, equal].any(axis=1).mean()) if equal.any() else None
     return dict(methods=out_methods, pairs=out_pairs, family_wise_rejection=fwer)
 

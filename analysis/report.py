@@ -73,8 +73,10 @@ def write_outputs(result: Analysis, out: str | Path, agreement: pd.DataFrame | N
             sha256=result.study.info.get("analysis_plan_sha256"),
             deviations=result.deviations.to_dict(orient="records"),
         ),
-        meaning_of_se="se, ci_low, ci_high: bootstrap over raters (resampled with replacement within a method, "
-        "pooled rate per resample), SD and 95 % percentile interval; glmm_*: crossed rater x image "
+        meaning_of_se="se, ci_low, ci_high: jackknife over raters (leave one rater out, pooled rate), SE and "
+        "95 % logit-scale t interval (t with raters - 1 df); pairwise ci_low, ci_high, p_value: Welch t on "
+        "those SEs; boot_*: percentile bootstrap over raters (resampled with replacement within a method), "
+        "for comparison; glmm_*: crossed rater x image "
         "logistic GLMM, rate marginalised over raters and images; binomial_se: naive "
         "sqrt(p(1-p)/trials), for comparison with the paper only",
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -3,8 +3,9 @@
     python -m analysis.validate_planning [--studies 100] [--raters 40] [--trials 40] [--images 1000]
 
 Simulates `--studies` studies as contract tables (`analysis.simulation.simulate_trials`), analyses each
-with `analysis.analyze` (bootstrap over raters, 2,000 resamples, no GLMM) and prints each method's mean
-95 % half-width beside `analysis.planning.simulate_design`'s prediction (500 studies) and their ratio.
+with `analysis.analyze` (its default jackknife interval; bootstrap columns with 2,000 resamples; no GLMM)
+and prints each method's mean 95 % half-width beside `analysis.planning.simulate_design`'s prediction
+(500 studies) and their ratio.
 Kept out of `make bench` (a minute or two on one core).
 """
 

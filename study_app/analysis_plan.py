@@ -28,11 +28,12 @@ DEFAULT_RULES = dict(
 )
 DEFAULT_PRIMARY = dict(
     estimate="pooled fool rate per method (fooled counted trials / counted trials)",
-    interval="95 % percentile bootstrap over raters (raters resampled within a method)",
+    interval="95 % logit-scale t interval (raters - 1 df) on the jackknife-over-raters SE; "
+    "percentile bootstrap over raters reported beside it (boot_*)",
     n_boot=10_000,
     analysis_seed=0,
     check="crossed rater x image logistic GLMM, marginal rate (secondary)",
-    pairwise_test="two-sided bootstrap test of the difference a - b, 95 % percentile interval of the difference",
+    pairwise_test="two-sided Welch t test of the difference a - b on the jackknife SEs, with its 95 % interval",
     correction="Holm over all planned pairs",
     alpha=0.05,
 )

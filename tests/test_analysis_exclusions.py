@@ -170,9 +170,10 @@ def test_pairwise_has_one_row_per_pair_with_consistent_numbers():
     assert pw["diff"].iloc[0] == pytest.approx(0.5 - 1 / 3)
     d = result.boot["resnet_l2"] - result.boot["gan"]
     expected_p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (d.size + 1))
-    assert pw.p_value.iloc[0] == pytest.approx(expected_p)
-    assert pw.ci_low.iloc[0] == pytest.approx(np.quantile(d, 0.025))
-    assert pw.p_holm.iloc[0] == pytest.approx(expected_p)  # one pair: Holm changes nothing
+    assert pw.boot_p_value.iloc[0] == pytest.approx(expected_p)  # the bootstrap test, kept beside the default
+    assert pw.boot_ci_low.iloc[0] == pytest.approx(np.quantile(d, 0.025))
+    # the default (jackknife over raters) has no SE for resnet_l2's single kept rater: no test, not a fake one
+    assert np.isnan(pw.p_value.iloc[0]) and np.isnan(pw.ci_low.iloc[0]) and np.isnan(pw.p_holm.iloc[0])
 
 
 def test_pairwise_holm_column_adjusts_over_all_pairs():
@@ -182,10 +183,13 @@ def test_pairwise_holm_column_adjusts_over_all_pairs():
     extra_t = trials[trials.method == "resnet_l2"].assign(
         method="bicubic", rater_id=lambda d: d.rater_id + "x", chose_model=False
     )
-    result = analysis.analyze(
-        (pd.concat([raters, extra_r]), pd.concat([trials, extra_t])), n_boot=500, glmm=False, seed=1
-    )
+    raters, trials = pd.concat([raters, extra_r]), pd.concat([trials, extra_t])
+    # a second copy of every rater: the default interval (jackknife over raters) needs two raters per method
+    twin = dict(rater_id=lambda d: d.rater_id + "y")
+    raters, trials = pd.concat([raters, raters.assign(**twin)]), pd.concat([trials, trials.assign(**twin)])
+    result = analysis.analyze((raters, trials), n_boot=500, glmm=False, seed=1)
     pw = result.pairwise
+    assert not pw.p_value.isna().any()
     assert len(pw) == 3 and list(pw.columns) == PAIRWISE_COLUMNS
     p = pw.p_value.to_numpy()
     order = np.argsort(p)

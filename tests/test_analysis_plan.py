@@ -116,3 +116,19 @@ def test_an_older_study_without_a_plan_is_analysed_against_the_implied_plan(stud
     assert dev.set_index("setting").loc["max voided attempts", "applied"] == "4"
     assert prsr_main(["study", "prereg", "--db", str(study_db)]) != 0
     assert "has no analysis plan" in capsys.readouterr().err
+
+
+def test_a_plan_that_named_the_bootstrap_interval_lists_the_interval_as_a_deviation(study_db):
+    """A study planned before the jackknife default: analyze says its interval is not the planned one."""
+    url = f"sqlite:///{study_db}"
+    info = study_info(url)
+    params = analysis.analyze(url, n_boot=50, glmm=False).params
+    today = plan_deviations(info, params).setting.tolist()
+    assert today == ["bootstrap resamples", "GLMM check"]  # the two asked for here; the interval is the plan's
+    plan = json.loads(json.dumps(info["analysis_plan"]))
+    plan["primary"]["interval"] = "95 % percentile bootstrap over raters (raters resampled within a method)"
+    older = dict(info, analysis_plan=plan, analysis_plan_sha256=plan_sha256(plan))
+    dev = plan_deviations(older, params).set_index("setting")
+    assert list(dev.index) == [*today, "interval"]
+    assert dev.loc["interval", "planned"].startswith("95 % percentile bootstrap")
+    assert dev.loc["interval", "applied"] == DEFAULT_PRIMARY["interval"]

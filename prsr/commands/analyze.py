@@ -1,11 +1,11 @@
-"""`prsr analyze`: fool rates of a study database with bootstrap-over-raters intervals (analysis/).
+"""`prsr analyze`: fool rates of a study database with jackknife-over-raters intervals (analysis/).
 
 The analysis packages are imported inside `run` (with `# noqa: PLC0415`): they pull in pandas, scipy and
 statsmodels, and every `prsr` command would otherwise pay that start-up time."""
 
 from __future__ import annotations
 
-HELP = "fool rates ± bootstrap CI, exclusions, pairwise tests (and the notebook) from a study database"
+HELP = "fool rates ± CI (jackknife over raters), exclusions, pairwise tests (and the notebook) from a study database"
 
 
 def add_arguments(parser):
@@ -39,7 +39,10 @@ def add_arguments(parser):
         help="drop raters with more voided attempts (pairs skipped by reloading; default: the plan's, 2; -1: no rule)",
     )
     parser.add_argument(
-        "--n-boot", type=int, default=None, help="bootstrap resamples per method (default: the plan's, 10000)"
+        "--n-boot",
+        type=int,
+        default=None,
+        help="bootstrap resamples per method for the boot_* columns (default: the plan's, 10000)",
     )
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the plan's, 0)")
     parser.add_argument("--no-glmm", action="store_true", help="skip the crossed random-effects GLMM check")
@@ -72,7 +75,7 @@ def run(args) -> int:
     print(f"golden rule: {rule} ({dict(study='the study', default='the default', given='--golden-rule')[source]})")
 
     banner = "SIMULATED study (not human data) — " if result.simulated else ""
-    print(f"{banner}fool rates (%), ± = bootstrap SE over raters, [95 % percentile CI]:")
+    print(f"{banner}fool rates (%), ± = jackknife SE over raters, [95 % logit-t CI]:")
     for row in result.fool_rates.itertuples():
         if row.trials == 0:
             print(f"  {row.method:24s} no counted trials ({row.raters_dropped} raters dropped)")
