@@ -72,12 +72,16 @@ def draw_checked(logits: torch.Tensor, u: torch.Tensor, temperature: float, gree
         return logits.argmax(-1), (top[:, 0] - top[:, 1]) <= 2 * tol
     cdf = torch.softmax(logits.double().div_(temperature), -1).cumsum_(-1)
     u64 = u.double()
-    d = (cdf / cdf[:, -1:]).sub_(u64.unsqueeze(-1))  # normalised CDF - u; the last entry is exactly 1 - u > 0
-    levels = (d <= 0).sum(-1)
+    total = cdf[:, -1:]
+    t = u64.unsqueeze(-1) * total  # u on the unnormalised CDF
+    levels = torch.searchsorted(cdf, t, right=True).clamp_(max=LEVELS - 1)  # [B, 1]: #(boundaries <= t)
+    # the CDF is monotone: the boundaries nearest u are the two around the drawn level (the last entry,
+    # the total, counts as one: its distance 1 - u > 0); the farther ones cannot be within the width
+    near = cdf.gather(-1, torch.cat([(levels - 1).clamp_(min=0), levels], -1))  # [B, 2]
     s = torch.expm1(tol.double().mul_(2 / temperature))
     width = torch.addcmul(u64, u64, u64, value=-1).add_(s, alpha=0.25).add_(CDF64_ROUND).mul_(s).add_(CDF64_ROUND)
-    fragile = (d.abs_() <= width.unsqueeze(-1)).any(-1)
-    return levels, fragile
+    fragile = (near.sub_(t).abs_() <= width.unsqueeze(-1) * total).any(-1)
+    return levels.squeeze(-1), fragile
 
 
 def draw_exact(
