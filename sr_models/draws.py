@@ -99,19 +99,29 @@ def draw_exact(
     if logits.device.type != "cpu" or logits.shape[0] > NUMPY_BATCH:
         levels, fragile = draw_checked(logits, u, temperature, greedy, logit_tol(a_max, b))
         return levels, fragile, bool(fragile.any())
-    z = logits.numpy().astype(np.float64)
-    tol = (np.abs(b.numpy()).max(-1) + a_max.numpy()).astype(np.float64) * REL_TOL + ABS_TOL
+    levels, fragile = draw_exact_np(logits.numpy(), b.numpy(), a_max.numpy(), u.numpy(), temperature, greedy)
+    return torch.from_numpy(levels), torch.from_numpy(fragile), bool(fragile.any())
+
+
+def draw_exact_np(
+    logits: np.ndarray, b: np.ndarray, a_max: np.ndarray, u: np.ndarray, temperature: float, greedy: bool
+):
+    """`draw_exact`'s NumPy path on NumPy arrays (float32 logits [B, 256], b [B, 256], a_max [B], u [B]) ->
+    (levels int64 [B], fragile bool [B]). The cached sampler calls it directly at small CPU batches: its
+    bookkeeping there is NumPy views of its tensors (no torch operation per scalar)."""
+    z = logits.astype(np.float64)
+    tol = (np.abs(b).max(-1) + a_max).astype(np.float64) * REL_TOL + ABS_TOL
     if greedy:
         top2 = np.partition(z, -2, axis=-1)[:, -2:]
         levels, fragile = z.argmax(-1), (top2[:, 1] - top2[:, 0]) <= 2 * tol
     else:
         z /= temperature
         cdf = np.exp(z - z.max(-1, keepdims=True)).cumsum(-1)
-        u64 = u.numpy().astype(np.float64)
+        u64 = u.astype(np.float64)
         d = cdf / cdf[:, -1:] - u64[:, None]
         levels = (d <= 0).sum(-1)
         with np.errstate(over="ignore"):  # s = inf (tiny tau) flags every draw
             s = np.expm1(tol * (2 / temperature))
         width = ((u64 * (1 - u64) + 0.25 * s + CDF64_ROUND) * s + CDF64_ROUND)[:, None]
         fragile = (np.abs(d) <= width).any(-1)
-    return torch.from_numpy(levels.astype(np.int64)), torch.from_numpy(fragile), bool(fragile.any())
+    return levels.astype(np.int64), fragile
