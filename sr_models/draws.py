@@ -72,12 +72,16 @@ def draw_checked(logits: torch.Tensor, u: torch.Tensor, temperature: float, gree
         return logits.argmax(-1), (top[:, 0] - top[:, 1]) <= 2 * tol
     cdf = torch.softmax(logits.double().div_(temperature), -1).cumsum_(-1)
     u64 = u.double()
-    d = (cdf / cdf[:, -1:]).sub_(u64.unsqueeze(-1))  # normalised CDF - u; the last entry is exactly 1 - u > 0
-    levels = (d <= 0).sum(-1)
+    total = cdf[:, -1:]
+    t = u64.unsqueeze(-1) * total  # u on the unnormalised CDF
+    levels = torch.searchsorted(cdf, t, right=True).clamp_(max=LEVELS - 1)  # [B, 1]: #(boundaries <= t)
+    # the CDF is monotone: the boundaries nearest u are the two around the drawn level (the last entry,
+    # the total, counts as one: its distance 1 - u > 0); the farther ones cannot be within the width
+    near = cdf.gather(-1, torch.cat([(levels - 1).clamp_(min=0), levels], -1))  # [B, 2]
     s = torch.expm1(tol.double().mul_(2 / temperature))
     width = torch.addcmul(u64, u64, u64, value=-1).add_(s, alpha=0.25).add_(CDF64_ROUND).mul_(s).add_(CDF64_ROUND)
-    fragile = (d.abs_() <= width.unsqueeze(-1)).any(-1)
-    return levels, fragile
+    fragile = (near.sub_(t).abs_() <= width.unsqueeze(-1) * total).any(-1)
+    return levels.squeeze(-1), fragile
 
 
 def draw_exact(
@@ -95,19 +99,29 @@ def draw_exact(
     if logits.device.type != "cpu" or logits.shape[0] > NUMPY_BATCH:
         levels, fragile = draw_checked(logits, u, temperature, greedy, logit_tol(a_max, b))
         return levels, fragile, bool(fragile.any())
-    z = logits.numpy().astype(np.float64)
-    tol = (np.abs(b.numpy()).max(-1) + a_max.numpy()).astype(np.float64) * REL_TOL + ABS_TOL
+    levels, fragile = draw_exact_np(logits.numpy(), b.numpy(), a_max.numpy(), u.numpy(), temperature, greedy)
+    return torch.from_numpy(levels), torch.from_numpy(fragile), bool(fragile.any())
+
+
+def draw_exact_np(
+    logits: np.ndarray, b: np.ndarray, a_max: np.ndarray, u: np.ndarray, temperature: float, greedy: bool
+):
+    """`draw_exact`'s NumPy path on NumPy arrays (float32 logits [B, 256], b [B, 256], a_max [B], u [B]) ->
+    (levels int64 [B], fragile bool [B]). The cached sampler calls it directly at small CPU batches: its
+    bookkeeping there is NumPy views of its tensors (no torch operation per scalar)."""
+    z = logits.astype(np.float64)
+    tol = (np.abs(b).max(-1) + a_max).astype(np.float64) * REL_TOL + ABS_TOL
     if greedy:
         top2 = np.partition(z, -2, axis=-1)[:, -2:]
         levels, fragile = z.argmax(-1), (top2[:, 1] - top2[:, 0]) <= 2 * tol
     else:
         z /= temperature
         cdf = np.exp(z - z.max(-1, keepdims=True)).cumsum(-1)
-        u64 = u.numpy().astype(np.float64)
+        u64 = u.astype(np.float64)
         d = cdf / cdf[:, -1:] - u64[:, None]
         levels = (d <= 0).sum(-1)
         with np.errstate(over="ignore"):  # s = inf (tiny tau) flags every draw
             s = np.expm1(tol * (2 / temperature))
         width = ((u64 * (1 - u64) + 0.25 * s + CDF64_ROUND) * s + CDF64_ROUND)[:, None]
         fragile = (np.abs(d) <= width).any(-1)
-    return torch.from_numpy(levels.astype(np.int64)), torch.from_numpy(fragile), bool(fragile.any())
+    return levels.astype(np.int64), fragile

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .canonical import Canonical
-from .draws import LEVELS, draw, draw_checked, draw_exact, draw_uniforms, logit_tol
+from .draws import LEVELS, NUMPY_BATCH, draw, draw_checked, draw_exact, draw_exact_np, draw_uniforms, logit_tol
 from .layers import colour_groups
 
 __all__ = [
@@ -243,9 +243,8 @@ def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical
     canonical = canonical if canonical is not None else Canonical(model, a)
     P = _CachedPrior(model.prior)
     st = _RowState(P, bsz, width, a.device, a.dtype)
-    a_max = a.abs().amax(-1)
-    table = _level_table(a.device)
     hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=a.device)
+    steps = _Draws(a, u, hr, st.xrow, P.l0, temperature, greedy, record, canonical, check)
     with tqdm(
         total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False
     ) as bar:
@@ -258,23 +257,76 @@ def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical
                 xc = st.xrow[:, c + P.l0]
                 for g in range(c_n):
                     b, hs = _subpixel(P, left0, lefts_a, lefts_b, xc, g)
-                    logits = b + a[:, r, c, g]
-                    if record is not None:
-                        record[:, r, c, g] = logits
-                    u_rcg = u[:, g, r, c]
-                    if check:
-                        level, fragile, any_fragile = draw_exact(
-                            logits, b, a_max[:, r, c, g], u_rcg, temperature, greedy
-                        )
-                        if any_fragile:
-                            canonical.resolve(level, fragile, hr, r, c, g, u_rcg, temperature, greedy)
-                    else:
-                        level = draw(logits, u_rcg, temperature, greedy)
-                    hr[:, g, r, c] = level
-                    xc[:, g] = table[level]
+                    steps.take(b, r, c, g)
                 st.hbuf[:, :, c + P.lh] = torch.stack(hs)
                 bar.update(c_n)
     return hr
+
+
+class _Draws:
+    """The cached sampler's draw of each sub-pixel and its bookkeeping: logits = B + A, the (checked) draw,
+    the level into `hr` and its normalised value into the row buffer `xrow` [B, l0+W, C].
+
+    Small CPU batches (<= NUMPY_BATCH) do all of it on NumPy views of the same tensors (shared memory):
+    at batch 1 each torch indexing or assignment of a few numbers costs microseconds, NumPy's a tenth of
+    that, and there are ~8 of them per sub-pixel. The values are the same: the float32 sum B + A and the
+    level table are elementwise IEEE operations, and the check is `draw_exact`'s own NumPy path."""
+
+    def __init__(self, a, u, hr, xrow, l0: int, temperature, greedy, record, canonical, check):
+        self.a, self.u, self.hr, self.xrow, self.l0 = a, u, hr, xrow, l0
+        self.temperature, self.greedy, self.record, self.canonical, self.check = (
+            temperature,
+            greedy,
+            record,
+            canonical,
+            check,
+        )
+        self.a_max = a.abs().amax(-1)
+        self.table = _level_table(a.device)
+        self.np = a.device.type == "cpu" and a.shape[0] <= NUMPY_BATCH
+        if self.np:
+            self.a_np, self.u_np, self.a_max_np = a.detach().numpy(), u.detach().numpy(), self.a_max.detach().numpy()
+            self.hr_np, self.xrow_np, self.table_np = hr.numpy(), xrow.numpy(), self.table.numpy()
+
+    def take(self, b: torch.Tensor, r: int, c: int, g: int) -> None:
+        """Draw sub-pixel (r, c, g) of every image from the prior's logits b [B, 256]; record and store it."""
+        if self.np:
+            return self._take_np(b, r, c, g)
+        logits = b + self.a[:, r, c, g]
+        if self.record is not None:
+            self.record[:, r, c, g] = logits
+        u_rcg = self.u[:, g, r, c]
+        if self.check:
+            level, fragile, any_fragile = draw_exact(
+                logits, b, self.a_max[:, r, c, g], u_rcg, self.temperature, self.greedy
+            )
+            if any_fragile:
+                self.canonical.resolve(level, fragile, self.hr, r, c, g, u_rcg, self.temperature, self.greedy)
+        else:
+            level = draw(logits, u_rcg, self.temperature, self.greedy)
+        self.hr[:, g, r, c] = level
+        self.xrow[:, c + self.l0, g] = self.table[level]
+
+    def _take_np(self, b: torch.Tensor, r: int, c: int, g: int) -> None:
+        b_np = b.numpy()
+        logits = b_np + self.a_np[:, r, c, g]  # float32 + float32: the same bits as torch's sum
+        if self.record is not None:
+            self.record[:, r, c, g] = torch.from_numpy(logits)
+        if self.check:
+            level, fragile = draw_exact_np(
+                logits, b_np, self.a_max_np[:, r, c, g], self.u_np[:, g, r, c], self.temperature, self.greedy
+            )
+            if fragile.any():
+                level_t = torch.from_numpy(level)
+                self.canonical.resolve(
+                    level_t, torch.from_numpy(fragile), self.hr, r, c, g, self.u[:, g, r, c], self.temperature,
+                    self.greedy,
+                )  # fmt: skip
+                level = level_t.numpy()
+        else:
+            level = draw(torch.from_numpy(logits), self.u[:, g, r, c], self.temperature, self.greedy).numpy()
+        self.hr_np[:, g, r, c] = level
+        self.xrow_np[:, c + self.l0, g] = self.table_np[level]
 
 
 def _subpixel(P: _CachedPrior, left0, lefts_a, lefts_b, xc, g: int):

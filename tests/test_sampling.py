@@ -389,3 +389,25 @@ def test_small_cpu_batches_sample_on_one_thread_and_restore_the_setting(monkeypa
         assert set(seen) == {2} and torch.equal(small, large)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(greedy=True)])
+def test_numpy_bookkeeping_path_equals_the_torch_path(kw, monkeypatch):
+    """Small CPU batches draw and store on NumPy views (`_Draws._take_np`); larger ones and CUDA in torch.
+    Same logits bit for bit, same samples, with and without the check, and with many fragile draws (the
+    margin widened so that canonical decisions happen in both paths)."""
+    model = tiny(3, prior_layers=2, head_channels=12)
+    a = torch.randn(2, 3, 4, 3, 256)
+    u = torch.rand(2, 3, 3, 4, generator=torch.Generator().manual_seed(2))
+    monkeypatch.setattr(draws, "REL_TOL", 3e-3)
+    runs = []
+    for numpy_batch in (8, 0):
+        monkeypatch.setattr(sampling, "NUMPY_BATCH", numpy_batch)
+        record = torch.zeros(2, 3, 4, 3, 256)
+        canonical = Canonical(model, a)
+        x = sample_cached(model, a, u, progress=False, record=record, canonical=canonical, **kw)
+        runs.append((x, record, canonical.calls, sample_cached(model, a, u, progress=False, check=False, **kw)))
+    (x0, rec0, calls0, raw0), (x1, rec1, calls1, raw1) = runs
+    assert torch.equal(x0, x1) and torch.equal(rec0, rec1) and torch.equal(raw0, raw1)
+    assert calls0 == calls1 > 0
+    assert torch.equal(x0, sample_naive(model, a, u, progress=False, **kw))
