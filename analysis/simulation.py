@@ -19,6 +19,8 @@ import pandas as pd
 
 from study_app.fool_model import solve_logit_intercept
 
+from .fool_rates import RATER_COLUMNS, TRIAL_COLUMNS
+
 
 @dataclass
 class SimulatedCounts:
@@ -111,22 +113,9 @@ def simulate_trials(
                 trial_rows.append(
                     (rid, method, int(img), t, False, False, real, other if f else real, bool(f), 1000.0, 1500.0, False)
                 )
-    raters = pd.DataFrame(rater_rows, columns=["rater_id", "method", "status", "golden_correct", "golden_total"])
+    raters = pd.DataFrame(rater_rows, columns=RATER_COLUMNS)
     trials = pd.DataFrame(
         trial_rows,
-        columns=[
-            "rater_id",
-            "method",
-            "image_id",
-            "trial_index",
-            "is_practice",
-            "is_golden",
-            "real_side",
-            "choice",
-            "chose_model",
-            "exposure_ms",
-            "reaction_ms",
-            "tab_hidden",
-        ],
+        columns=TRIAL_COLUMNS,
     )
     return raters, trials

@@ -34,12 +34,7 @@ from .db import open_study
 from .schema import images, raters, slots, study, trials, voided_trials
 from .store import _aware
 
-RATER_COLUMNS = [
-    "rater_id",
-    "method",
-    "status",
-    "golden_correct",
-    "golden_total",
+_RATER_DB = [
     "participant_id",
     "study_id",
     "session_id",
@@ -53,6 +48,7 @@ RATER_COLUMNS = [
     "refresh_hz",
     "comments",
 ]
+RATER_COLUMNS = ["rater_id", "method", "status", "golden_correct", "golden_total", *_RATER_DB]
 TRIAL_COLUMNS = [
     "rater_id",
     "method",
@@ -83,20 +79,6 @@ VOIDED_COLUMNS = [
     "issued_at",
     "voided_at",
     "reason",
-]
-_RATER_DB = [
-    "participant_id",
-    "study_id",
-    "session_id",
-    "completion_code",
-    "enrolled_at",
-    "completed_at",
-    "viewport_w",
-    "viewport_h",
-    "device_pixel_ratio",
-    "user_agent",
-    "refresh_hz",
-    "comments",
 ]
 # the study row's settings in study.json (client_salt stays out: it keys the stored client hashes)
 _SETTINGS = (
