@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from sr_data.errors import DataError
+from sr_models.allocator import tune_allocator
 
 # sub-command -> module under prsr.commands; listed in the order `prsr --help` shows them
 COMMANDS = {
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     configure_logging(args.quiet, args.verbose)
+    tune_allocator()  # before the first large tensor: keeps freed memory for the next step
     try:
         return int(args._run(args) or 0)
     except (FileNotFoundError, DataError) as exc:

@@ -16,6 +16,7 @@ import torch
 
 from sr_data.device import default_device
 
+from .allocator import allocator_record
 from .checkpoint import git_commit
 
 #: The fields that decide the digits (a different git commit is listed, not warned about: the evaluation
@@ -52,7 +53,7 @@ def native_bf16(device: torch.device | str) -> bool:
 
 def environment_record(device: Optional[torch.device | str] = None) -> Dict[str, Any]:
     """{"torch", "threads", "interop_threads", "cpu_capability", "cpu_model", "device", "cuda_device",
-    "deterministic": {"algorithms", "cudnn_deterministic", "cudnn_benchmark"}, "git"} of this process.
+    "deterministic": {"algorithms", "cudnn_deterministic", "cudnn_benchmark"}, "allocator", "git"} of this process.
 
     `cpu_capability` is `torch.backends.cpu.get_cpu_capability()` (the SIMD kernels torch dispatches to,
     e.g. AVX512); `device` the one the work ran on (default: CUDA when present, else CPU).
@@ -73,6 +74,7 @@ def environment_record(device: Optional[torch.device | str] = None) -> Dict[str,
             "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         },
+        "allocator": allocator_record(),
         "git": git_commit(),
     }
 
