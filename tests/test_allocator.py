@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+from sr_models.allocator import TOP_PAD, TRIM_THRESHOLD, allocator_record
+from sr_models.environment import environment_record
+
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 PROBE = (
     "import json; from prsr.cli import main; from sr_models.allocator import allocator_record;"
@@ -25,8 +28,6 @@ def _probe(**env) -> dict:
 
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_prsr_tunes_glibc_and_the_settings_are_recorded():
-    from sr_models.allocator import TOP_PAD, TRIM_THRESHOLD
-
     assert _probe() == {"trim_threshold": TRIM_THRESHOLD, "top_pad": TOP_PAD}
 
 
@@ -37,7 +38,4 @@ def test_switched_off_or_hand_tuned_leaves_glibc_alone():
 
 
 def test_environment_record_names_the_allocator_settings():
-    from sr_models.allocator import allocator_record
-    from sr_models.environment import environment_record
-
     assert environment_record("cpu")["allocator"] == allocator_record()
