@@ -34,7 +34,8 @@ what each one removed that the earlier ones had not:
                        slow rater loses those trials, not their place;
 8. `exposure`          trials whose measured exposure is off the nominal exposure by more than
                        `exposure_tolerance_ms` (default 20 ms; a missing measurement cannot be checked
-                       and is removed; `None` switches the rule off);
+                       and is removed; `None` switches the rule off). In a staircase (HYPE-time) study
+                       each trial is compared with the exposure it was issued with (`target_exposure_ms`);
 9. `no_counted_trials` raters left without a counted trial.
 
 Uncertainty: the reported `se`, `ci_low`, `ci_high` are the jackknife-over-raters SE and its logit-scale
@@ -242,8 +243,10 @@ def _check_trials(trials: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"trials table lacks columns {missing}; expected {TRIAL_COLUMNS}")
     timed_out = trials["timed_out"].fillna(False) if "timed_out" in trials.columns else False
+    target = trials["target_exposure_ms"] if "target_exposure_ms" in trials.columns else float("nan")
     trials = trials[TRIAL_COLUMNS].copy()
     trials["timed_out"] = timed_out  # optional: tables from before response windows have none
+    trials["target_exposure_ms"] = pd.to_numeric(target, errors="coerce")  # optional: NaN = the nominal
     for name in ("is_practice", "is_golden", "chose_model", "tab_hidden", "timed_out"):
         trials[name] = _as_bool(trials[name], name)
     trials["method"] = trials["method"].astype(str)
@@ -383,7 +386,10 @@ def apply_exclusions(
         drop_trials("hidden_tab", live["tab_hidden"])
     drop_trials("timeout", live["timed_out"])
     if exposure_tolerance_ms is not None:
-        off = (live["exposure_ms"] - nominal).abs()
+        # a staircase study issues each pair with its own exposure: compare with that one
+        staircase = study.info.get("exposure_mode") == "staircase" and nominal_exposure_ms is None
+        target = live["target_exposure_ms"].fillna(nominal) if staircase else nominal
+        off = (live["exposure_ms"] - target).abs()
         drop_trials("exposure", ~(off <= exposure_tolerance_ms))  # NaN (not measured) fails too
     drop_raters("no_counted_trials", kept_raters - set(live["rater_id"]))
 

@@ -18,6 +18,8 @@ import statsmodels
 from analysis.figures import fool_rate_bars
 from analysis.fool_rates import Analysis
 from analysis.per_image import image_extremes, per_image_table
+from analysis.thresholds import method_thresholds, rater_thresholds
+from study_app.staircase import StaircaseRule
 
 
 def _jsonable(value):
@@ -35,7 +37,8 @@ def _jsonable(value):
 def write_outputs(result: Analysis, out: str | Path, agreement: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write fool_rates.csv, exclusions.csv, pairwise.csv, deviations.csv (settings that differ from the
     study's analysis plan; header only when none), per_image.csv, image_extremes.csv (`analysis.per_image`),
-    agreement.csv (people vs machine per image, when `agreement` is given), fool_rates.png, info.json
+    agreement.csv (people vs machine per image, when `agreement` is given), thresholds.csv and
+    rater_thresholds.csv (staircase studies: `analysis.thresholds`), fool_rates.png, info.json
     (+ SIMULATED.txt).
 
     Rates are fractions in [0, 1] written with full precision. Returns {name: path}.
@@ -54,6 +57,7 @@ def write_outputs(result: Analysis, out: str | Path, agreement: pd.DataFrame | N
     paths["per_image.csv"], paths["image_extremes.csv"] = out / "per_image.csv", out / "image_extremes.csv"
     per_image.to_csv(paths["per_image.csv"], index=False)
     image_extremes(per_image).to_csv(paths["image_extremes.csv"], index=False)
+    paths.update(_write_thresholds(result, out))
     if agreement is not None:
         paths["agreement.csv"] = out / "agreement.csv"
         agreement.to_csv(paths["agreement.csv"], index=False)
@@ -99,6 +103,20 @@ def write_outputs(result: Analysis, out: str | Path, agreement: pd.DataFrame | N
         paths["SIMULATED.txt"] = marker
     elif marker.exists():
         marker.unlink()  # a real study written over an old simulated one must not keep the label
+    return paths
+
+
+def _write_thresholds(result: Analysis, out: Path) -> dict[str, Path]:
+    """A staircase (HYPE-time) study: thresholds.csv (per method) and rater_thresholds.csv; else nothing."""
+    info = result.study.info
+    if info.get("exposure_mode") != "staircase":
+        return {}
+    rule = StaircaseRule.from_json(info.get("staircase"))
+    per_rater = rater_thresholds(result.counted, rule)
+    table = method_thresholds(per_rater, rule, n_boot=result.params["n_boot"], seed=result.params["seed"])
+    paths = {"thresholds.csv": out / "thresholds.csv", "rater_thresholds.csv": out / "rater_thresholds.csv"}
+    table.to_csv(paths["thresholds.csv"], index=False)
+    per_rater.to_csv(paths["rater_thresholds.csv"], index=False)
     return paths
 
 

@@ -38,6 +38,13 @@ DEFAULT_PRIMARY = dict(
     alpha=0.05,
 )
 
+STAIRCASE_ANALYSIS = dict(
+    estimate="per method: geometric mean over raters of each rater's threshold (geometric mean of the exposures "
+    "at the staircase's reversals after the first discard_reversals; else of the second half of the trials)",
+    interval="95 % percentile bootstrap over raters",
+    n_boot=10_000,
+)
+
 
 def make_analysis_plan(
     *,
@@ -52,10 +59,12 @@ def make_analysis_plan(
     response_window_ms: int | None,
     pairs: list[tuple[str, str]] | None = None,
     rules: dict | None = None,
+    staircase: dict | None = None,
 ) -> dict:
     """The analysis plan as a JSON-able dict. `pairs` default: every pair of `methods` in their order;
     `rules` override `DEFAULT_RULES` (unknown names are an error). The golden rule is the study's
-    attention rule (`attention_max_misses`; None -> 0, i.e. any missed golden question drops the rater)."""
+    attention rule (`attention_max_misses`; None -> 0, i.e. any missed golden question drops the rater).
+    `staircase`: the HYPE-time rule as JSON (`StaircaseRule.to_json`); None for a fixed exposure."""
     rules = dict(DEFAULT_RULES, **(rules or {}))
     unknown = set(rules) - set(DEFAULT_RULES)
     if unknown:
@@ -71,6 +80,9 @@ def make_analysis_plan(
         raters_per_method=int(raters_per_method),
         trials_per_rater=dict(counted=int(n_test) - int(n_golden), golden=int(n_golden), practice=int(n_practice)),
         nominal_exposure_ms=float(exposure_ms),
+        # HYPE-time studies: the staircase rule (study_app.staircase) and the threshold analysis; each trial's
+        # exposure is then checked against the exposure it was issued with
+        **({} if staircase is None else dict(staircase=dict(staircase), threshold=dict(STAIRCASE_ANALYSIS))),
         response_window_ms=response_window_ms,
         exclusions=dict(golden_max_misses=golden, **rules),
         primary=dict(DEFAULT_PRIMARY),
@@ -101,8 +113,13 @@ def _rule_lines(ex: dict, plan: dict) -> list[str]:
         f"5. Trials during which the tab was hidden: **{'dropped' if ex['drop_hidden_tab'] else 'kept'}**.",
         "6. Trials answered after the response window: "
         + (f"**dropped** (window {window} ms)." if window else "none possible (no response window)."),
-        "7. Trials whose measured exposure is off the nominal "
-        f"{plan['nominal_exposure_ms']:g} ms by more than "
+        "7. Trials whose measured exposure is off "
+        + (
+            "the exposure the trial was issued with (its staircase step)"
+            if plan.get("staircase")
+            else f"the nominal {plan['nominal_exposure_ms']:g} ms"
+        )
+        + " by more than "
         + (
             f"**{ex['exposure_tolerance_ms']:g} ms** are dropped (an unmeasured exposure too)."
             if ex["exposure_tolerance_ms"] is not None
@@ -127,7 +144,7 @@ def preregistration_markdown(plan: dict, sha256: str, *, dataset: str = "", crea
         f"- Raters per method: {plan['raters_per_method']} (each rater sees one method)",
         f"- Trials per rater: {trials['counted']} counted + {trials['golden']} golden (attention) + "
         f"{trials['practice']} practice",
-        f"- Exposure: {plan['nominal_exposure_ms']:g} ms; schedule seed {plan['seed']}",
+        f"- Exposure: {_exposure_line(plan)}; schedule seed {plan['seed']}",
         "",
         "## Exclusion rules (applied in this order)",
         "",
@@ -142,10 +159,36 @@ def preregistration_markdown(plan: dict, sha256: str, *, dataset: str = "", crea
         f"- Test: {pr['pairwise_test']}; {pr['correction']}; a difference is claimed when the adjusted "
         f"p <= {pr['alpha']:g}",
         "",
+        *_threshold_lines(plan),
         "Any analysis that departs from this plan is reported by `prsr analyze` as a deviation (`deviations.csv`).",
         "",
     ]
     return "\n".join(lines)
+
+
+def _exposure_line(plan: dict) -> str:
+    rule = plan.get("staircase")
+    if not rule:
+        return f"{plan['nominal_exposure_ms']:g} ms"
+    grid = rule["grid_ms"]
+    return (
+        f"HYPE-time staircase ({rule['down']}-down/{rule['up']}-up, Levitt 1971) on {len(grid)} exposures "
+        f"{grid[0]}–{grid[-1]} ms, starting at {rule['start_ms']} ms; golden pairs at {grid[-1]} ms"
+    )
+
+
+def _threshold_lines(plan: dict) -> list[str]:
+    th = plan.get("threshold")
+    if not th:
+        return []
+    return [
+        "## Threshold analysis (HYPE-time)",
+        "",
+        f"- Estimate: {th['estimate']} (first {plan['staircase']['discard_reversals']} reversals left out)",
+        f"- Interval: {th['interval']}, {th['n_boot']} resamples, seed {plan['primary']['analysis_seed']}",
+        "- The fool rates above pool trials shown at different exposures; the threshold is the primary result.",
+        "",
+    ]
 
 
 def stored_plan(info: dict) -> tuple[dict, str, bool] | None:

@@ -387,7 +387,7 @@ def _hook_buttons(engine, trial: store.Trial) -> None:
     left, right = st.columns(2)
     for column, side in ((left, "left"), (right, "right")):
         if column.button(side.title(), key=f"hook-{side}-{trial.token}"):
-            _submit(engine, trial, dict(choice=side, exposure_ms=1000.0, reaction_ms=0.0, tab_hidden=False))
+            _submit(engine, trial, dict(choice=side, exposure_ms=trial.exposure_ms, reaction_ms=0.0, tab_hidden=False))
 
 
 def trials_page(engine, settings: dict) -> None:
@@ -417,7 +417,7 @@ def trials_page(engine, settings: dict) -> None:
         left,
         right,
         display_px=settings["display_px"],
-        exposure_ms=settings["exposure_ms"],
+        exposure_ms=trial.exposure_ms,  # the study's, or this rater's staircase step
         fixation_ms=settings["fixation_ms"],
         practice=trial.is_practice,
         response_window_ms=settings.get("response_window_ms"),

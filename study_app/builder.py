@@ -39,6 +39,7 @@ from .analysis_plan import canonical_json, make_analysis_plan, plan_sha256
 from .config import PLATFORMS, check_code, check_completion_url, load_config
 from .db import dispose_engine, get_engine, is_sqlite, normalise_url
 from .schema import images, metadata, plan_items, slots, study
+from .staircase import StaircaseRule
 from .store import DEFAULT_CLAIM_WINDOW_S, DEFAULT_MAX_CLAIMS, utcnow
 
 GOLDEN_NOISE_SD = 48.0  # grey levels (of 255)
@@ -348,12 +349,13 @@ def _study_row(dataset: str, methods: list[str], sizes: dict, timing: dict, seed
     )
 
 
-def _analysis_plan_row(methods, sizes: dict, exposure_ms, seed, crowd_row: dict, pairs, rules) -> dict:
+def _analysis_plan_row(methods, sizes: dict, exposure_ms, seed, crowd_row: dict, pairs, rules, staircase) -> dict:
     """The study row's `analysis_plan` (canonical JSON) and `analysis_plan_sha256` columns."""
     plan = make_analysis_plan(
         methods=methods,
         **sizes,
         exposure_ms=exposure_ms,
+        staircase=None if staircase is None else staircase.to_json(),
         seed=seed,
         attention_max_misses=crowd_row["attention_max_misses"],
         response_window_ms=crowd_row["response_window_ms"],
@@ -377,6 +379,7 @@ def init_study(
     display_px: int = DISPLAY_PX,
     exposure_ms: int = EXPOSURE_MS,
     abandon_after_s: int = ABANDON_AFTER_S,
+    staircase: StaircaseRule | None = None,
     crowd: dict | None = None,
     analysis_pairs: list[tuple[str, str]] | None = None,
     analysis_rules: dict | None = None,
@@ -389,12 +392,20 @@ def init_study(
     "none", one random code per rater, `store.DEFAULT_MAX_CLAIMS` claims per client per hour, no
     response window. `analysis_pairs` / `analysis_rules`: the analysis plan's pairs (default: all) and
     exclusion-rule overrides (`analysis_plan.DEFAULT_RULES`); the plan is stored with its sha256.
+    `staircase`: HYPE-time exposures (`study_app.staircase`) instead of the fixed `exposure_ms`, which then
+    becomes the rule's longest exposure (the golden pairs').
     Stages: check settings -> choose methods -> load predictions -> plan -> images
     -> write (only the last touches the database).
     Returns a summary dict (url, methods, images, slots, channels, spare_images: images beyond one
     session, i.e. how many replacements of voided pairs can be new to a rater).
     """
     crowd_row = _crowd_settings(crowd)
+    if staircase is not None:
+        exposure_ms = staircase.grid_ms[-1]
+    exposure_row = dict(
+        exposure_mode="fixed" if staircase is None else "staircase",
+        staircase=None if staircase is None else canonical_json(staircase.to_json()),
+    )
     _check_protocol(
         raters_per_method=raters_per_method,
         n_test=n_test,
@@ -414,10 +425,12 @@ def init_study(
     slot_rows, items = build_plan(methods, pool, raters_per_method, n_practice, n_test, n_golden, seed)
     image_rows = _image_rows(truth, outputs, pool, seed)
     sizes = dict(raters_per_method=raters_per_method, n_test=n_test, n_practice=n_practice, n_golden=n_golden)
-    plan_row = _analysis_plan_row(methods, sizes, exposure_ms, seed, crowd_row, analysis_pairs, analysis_rules)
+    plan_row = _analysis_plan_row(
+        methods, sizes, exposure_ms, seed, crowd_row, analysis_pairs, analysis_rules, staircase
+    )
     timing = dict(display_px=display_px, exposure_ms=exposure_ms, abandon_after_s=abandon_after_s)
     study_row = _study_row(dataset or predictions.resolve().parent.name, methods, sizes, timing, seed)
-    study_row.update(**plan_row, **crowd_row)
+    study_row.update(**plan_row, **crowd_row, **exposure_row)
     _write_study(url, study_row, image_rows, slot_rows, items)
     channels = next(iter(truth["hr"].values())).shape[0]
     return dict(

@@ -37,10 +37,13 @@ with every key explained (a test loads it).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import yaml
+
+from .staircase import StaircaseRule, exposure_text
 
 PLATFORMS = ("none", "prolific", "mturk")
 SCREENOUT_REASONS = ("no_consent", "failed_attention", "full", "expired", "bad_link", "device")
@@ -107,11 +110,15 @@ def response_rule(response_window_ms: int | None) -> str:
 def format_instructions(text: str, settings: dict) -> str:
     """The instructions with their placeholders filled from the study row `settings`."""
     exposure_ms = settings["exposure_ms"]
+    exposure = seconds_text(exposure_ms)
+    if settings.get("exposure_mode") == "staircase":  # HYPE-time: the exposure adapts (study_app.staircase)
+        exposure = exposure_text(StaircaseRule.from_json(json.loads(settings.get("staircase") or "{}")))
+        exposure += ", shorter after correct answers and longer after wrong ones"
     return text.format(
         n_practice=settings["n_practice"],
         n_test_trials=settings["n_test_trials"],
         exposure_s=exposure_ms / 1000,
-        exposure=seconds_text(exposure_ms),
+        exposure=exposure,
         response_rule=response_rule(settings.get("response_window_ms")),
     )
 

@@ -61,6 +61,7 @@ TRIAL_COLUMNS = [
     "choice",
     "chose_model",
     "exposure_ms",
+    "target_exposure_ms",
     "reaction_ms",
     "tab_hidden",
     "shown_at",
@@ -142,6 +143,7 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                     trials.c.real_side,
                     trials.c.choice,
                     trials.c.exposure_ms,
+                    trials.c.target_exposure_ms,
                     trials.c.reaction_ms,
                     trials.c.tab_hidden,
                     trials.c.shown_at,
@@ -163,6 +165,7 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         t[col] = t[col].astype(bool)
     t["trial_index"] = t["trial_index"].astype(int)
     t["exposure_ms"] = t["exposure_ms"].astype(float).round(TIME_DECIMALS)
+    t["target_exposure_ms"] = t["target_exposure_ms"].astype(float)  # NaN: issued before it was recorded
     t["reaction_ms"] = t["reaction_ms"].astype(float).round(TIME_DECIMALS)
     t["chose_model"] = (t["choice"] != t["real_side"]).astype(bool)
     t = t[TRIAL_COLUMNS].reset_index(drop=True)
@@ -210,10 +213,11 @@ def study_info(db_url: str) -> dict:
     """The study's description and settings: `simulated`, `methods`, `created_at` (ISO 8601), the
     protocol (`n_test_trials`, `n_practice`, `n_golden`, `raters_per_method`, `golden_kind`, `seed`),
     display and timing (`display_px`, `exposure_ms`, `fixation_ms`, `response_window_ms`: None = no
-    window), the attention rule (`attention_max_misses`: None = never screened out), the crowd
-    settings (`platform`, `completion_url`, `completion_code`, `require_pid`, `screenout`,
-    `max_claims_per_client`, `claim_window_s`, `texts`), and for simulated studies the simulation
-    parameters (`true_fool_rates`, `rater_sd`, `image_sd`, `seed`, ...), which override `seed`."""
+    window; `exposure_mode` fixed | staircase, with its rule in `staircase`), the attention rule
+    (`attention_max_misses`: None = never screened out), the crowd settings (`platform`, `completion_url`,
+    `completion_code`, `require_pid`, `screenout`, `max_claims_per_client`, `claim_window_s`, `texts`), and
+    for simulated studies the simulation parameters (`true_fool_rates`, `rater_sd`, `image_sd`, `seed`, ...),
+    which override `seed`."""
     engine = open_study(db_url)
     with engine.connect() as conn:
         row = conn.execute(select(study).where(study.c.id == 1)).mappings().first()
@@ -226,6 +230,8 @@ def study_info(db_url: str) -> dict:
     info["methods"] = json.loads(row["methods"])
     info["simulated"] = bool(row["simulated"])
     info["created_at"] = _aware(row["created_at"]).isoformat()
+    info["exposure_mode"] = row["exposure_mode"] or "fixed"  # NULL: made before staircases existed
+    info["staircase"] = json.loads(row["staircase"]) if row["staircase"] else None
     if row["sim_params"]:
         info.update(json.loads(row["sim_params"]))
     if row["analysis_plan"]:  # studies made before analysis plans have none

@@ -36,3 +36,28 @@ def solve_logit_intercept(marginal: float, rater_sd: float = 0.0, image_sd: floa
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+# HYPE-time (staircase) studies: a rater's accuracy grows with the exposure t (ms) along a Weibull psychometric
+# function for two-alternative forced choice, P(correct | t) = 0.5 + (0.5 - lapse) * (1 - exp(-(t / alpha) ** slope)),
+# with alpha_r = alpha_method * exp(threshold_sd * z_r), z_r ~ N(0, 1). The rater's threshold (the exposure of
+# P(correct) = p_target, the staircase's target) is alpha_r * k(p_target, slope, lapse), so the population's
+# geometric-mean threshold is alpha_method * k: `psychometric_alpha` inverts that.
+STAIRCASE_SLOPE = 3.0
+STAIRCASE_LAPSE = 0.02
+STAIRCASE_THRESHOLD_SD = 0.3
+
+
+def p_correct_at(t_ms: float, alpha_ms: float, slope: float = STAIRCASE_SLOPE, lapse: float = STAIRCASE_LAPSE) -> float:
+    """P(the real image is chosen) after an exposure of `t_ms` (see above)."""
+    return 0.5 + (0.5 - lapse) * (1.0 - math.exp(-((t_ms / alpha_ms) ** slope)))
+
+
+def psychometric_alpha(
+    threshold_ms: float, p_target: float, slope: float = STAIRCASE_SLOPE, lapse: float = STAIRCASE_LAPSE
+) -> float:
+    """alpha (ms) whose P(correct) reaches `p_target` at `threshold_ms`; `p_target` in (0.5, 1 - lapse)."""
+    if not 0.5 < p_target < 1.0 - lapse:
+        raise ValueError(f"p_target must be in (0.5, {1 - lapse}), got {p_target}")
+    k = (-math.log(1.0 - (p_target - 0.5) / (0.5 - lapse))) ** (1.0 / slope)
+    return threshold_ms / k

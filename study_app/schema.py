@@ -75,6 +75,10 @@ study = Table(
     # the analysis plan fixed at init (study_app.analysis_plan): canonical JSON and its sha256; NULL in older studies
     Column("analysis_plan", Text, nullable=True),
     Column("analysis_plan_sha256", String(64), nullable=True),
+    # how long pairs are shown: fixed (`exposure_ms`; NULL in older studies) or staircase (HYPE-time,
+    # study_app.staircase; its rule as JSON in `staircase`)
+    Column("exposure_mode", String(16), nullable=True),
+    Column("staircase", Text, nullable=True),
 )
 
 images = Table(
@@ -146,11 +150,13 @@ def _trial_columns() -> list[Column]:
         Column("shown_at", DateTime(timezone=True), nullable=True),
         Column("answered_at", DateTime(timezone=True), nullable=True),
         Column("choice", String(5), nullable=True),
-        Column("exposure_ms", Float, nullable=True),
+        Column("exposure_ms", Float, nullable=True),  # measured in the browser
         Column("reaction_ms", Float, nullable=True),
         Column("tab_hidden", Boolean, nullable=True),
         # the choice came after the study's response window (NULL in databases made before it: False)
         Column("timed_out", Boolean, nullable=True),
+        # the exposure the pair was issued with, ms (NULL in databases made before it: the study's exposure_ms)
+        Column("target_exposure_ms", Float, nullable=True),
     ]
 
 

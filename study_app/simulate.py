@@ -30,8 +30,16 @@ from sqlalchemy import func, select, update
 from tqdm import tqdm
 
 from .db import normalise_url, open_study
-from .fool_model import solve_logit_intercept
+from .fool_model import (
+    STAIRCASE_LAPSE,
+    STAIRCASE_SLOPE,
+    STAIRCASE_THRESHOLD_SD,
+    p_correct_at,
+    psychometric_alpha,
+    solve_logit_intercept,
+)
 from .schema import raters, study
+from .staircase import StaircaseRule
 from .store import StudyFull, enrol, next_trial, reclaim_abandoned, record_answer, study_settings, utcnow
 
 DEFAULT_FOOL_RATES = {
@@ -42,6 +50,15 @@ DEFAULT_FOOL_RATES = {
     "pixel_recursive_t0.8": 0.102,
 }
 FALLBACK_FOOL_RATE = 0.10
+# staircase studies: population exposure thresholds (ms) of the simulated raters; longer = harder to tell from real
+DEFAULT_THRESHOLDS_MS = {
+    "resnet_l2": 150.0,
+    "gan": 220.0,
+    "pixel_recursive_t1.0": 320.0,
+    "pixel_recursive_t0.9": 300.0,
+    "pixel_recursive_t0.8": 290.0,
+}
+FALLBACK_THRESHOLD_MS = 250.0
 SECONDS_PER_TRIAL = 3.0
 
 
@@ -60,6 +77,21 @@ def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def parse_thresholds(items: list[str] | None) -> dict[str, float]:
+    """["METHOD=MS", ...] -> {method: ms} with ms > 0 (staircase studies' true thresholds)."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        method, sep, value = item.partition("=")
+        try:
+            ms = float(value)
+        except ValueError:
+            ms = float("nan")
+        if not sep or not method or not ms > 0:
+            raise ValueError(f"--threshold-ms {item!r}: expected METHOD=MS with MS > 0")
+        out[method] = ms
+    return out
+
+
 def _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_fail_rate, abandon_rate) -> None:
     unknown = sorted(set(fool_rates) - set(methods))
     if unknown:
@@ -74,12 +106,14 @@ def _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_f
 
 
 def _simulate_rater(
-    engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
+    engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate, alphas
 ):
     """One enrolled simulated rater's answers (see the module docstring); returns (clock after the
     last answer, the rater's outcome: complete | abandoned | screened_out). `image_effect` is shared
-    across raters and filled here."""
+    across raters and filled here. `alphas`: {method: psychometric alpha (ms)} for a staircase study
+    (then an attentive rater's answers follow `fool_model.p_correct_at` of the pair's exposure), else None."""
     u = rng.normal(0.0, rater_sd)
+    rater_scale = math.exp(STAIRCASE_THRESHOLD_SD * rng.normal()) if alphas else 1.0
     attentive = rng.random() >= golden_fail_rate
     stop_after = int(rng.integers(0, total)) if rng.random() < abandon_rate else None
     golden_seen = 0
@@ -95,6 +129,8 @@ def _simulate_rater(
             fooled = (golden_seen == 1 or rng.random() < 0.5) if not attentive else False
         elif not attentive:
             fooled = rng.random() < 0.5
+        elif alphas:
+            fooled = rng.random() >= p_correct_at(trial.exposure_ms, alphas[trial.method] * rater_scale)
         else:
             key = (trial.method, trial.image_id)
             if key not in image_effect:
@@ -110,7 +146,7 @@ def _simulate_rater(
             trial.trial_index,
             trial.attempt,
             choice,
-            exposure_ms=1000.0 + rng.normal(0.0, 0.3),
+            exposure_ms=trial.exposure_ms + rng.normal(0.0, 0.3),
             reaction_ms=float(rng.lognormal(math.log(700), 0.4)),
             tab_hidden=False,
             now=clock,
@@ -119,6 +155,32 @@ def _simulate_rater(
         if result.screened_out:  # the study's attention rule ended the session (its slot is free again)
             return clock, "screened_out"
     return clock, "abandoned" if stop_after is not None else "complete"
+
+
+def _staircase_model(settings: dict, methods: list[str], thresholds_ms: dict | None) -> tuple[dict | None, dict]:
+    """({method: psychometric alpha}, parameters to store) for a staircase study; (None, {}) otherwise."""
+    if settings.get("exposure_mode") != "staircase":
+        if thresholds_ms:
+            raise ValueError("--threshold-ms needs a staircase study (`prsr study init --exposure staircase`)")
+        return None, {}
+    unknown = sorted(set(thresholds_ms or {}) - set(methods))
+    if unknown:
+        raise ValueError(f"--threshold-ms for {unknown}, which the study does not compare (it has {methods})")
+    rule = StaircaseRule.from_json(json.loads(settings["staircase"]))
+    true = {
+        m: float((thresholds_ms or {}).get(m, DEFAULT_THRESHOLDS_MS.get(m, FALLBACK_THRESHOLD_MS))) for m in methods
+    }
+    alphas = {m: psychometric_alpha(t, rule.target_p_correct) for m, t in true.items()}
+    params = dict(
+        true_thresholds_ms=true,
+        threshold_sd=STAIRCASE_THRESHOLD_SD,
+        psychometric_slope=STAIRCASE_SLOPE,
+        lapse=STAIRCASE_LAPSE,
+        staircase_answer_model="attentive raters: P(correct | t) = 0.5 + (0.5 - lapse)(1 - exp(-(t / alpha_r)^slope)), "
+        "log alpha_r ~ N(log alpha_method, threshold_sd^2); true_thresholds_ms = the population's geometric-mean "
+        f"exposure of P(correct) = {rule.target_p_correct:.4f}",
+    )
+    return alphas, params
 
 
 def simulate_study(
@@ -132,10 +194,13 @@ def simulate_study(
     abandon_rate: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    thresholds_ms: dict[str, float] | None = None,
 ) -> dict:
     """Simulate `n_raters` raters (abandoned ones included) into the fresh study at `db`.
 
-    Returns the stored simulation parameters plus counts (`complete`, `abandoned`).
+    A staircase (HYPE-time) study's raters answer by `fool_model.p_correct_at` of each pair's exposure, with
+    the population thresholds `thresholds_ms` ({method: ms}; default `DEFAULT_THRESHOLDS_MS`), stored as
+    `true_thresholds_ms`. Returns the stored simulation parameters plus counts (`complete`, `abandoned`).
     """
     url = normalise_url(db)
     engine = open_study(url)
@@ -145,6 +210,7 @@ def simulate_study(
     _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_fail_rate, abandon_rate)
     rates = {m: fool_rates.get(m, DEFAULT_FOOL_RATES.get(m, FALLBACK_FOOL_RATE)) for m in methods}
     intercepts = {m: solve_logit_intercept(p, rater_sd, image_sd) for m, p in rates.items()}
+    alphas, staircase_params = _staircase_model(settings, methods, thresholds_ms)
     params = dict(
         true_fool_rates=rates,
         rater_sd=rater_sd,
@@ -155,6 +221,7 @@ def simulate_study(
         n_raters=n_raters,
         logit_intercepts=intercepts,
         answer_model="sigmoid(b0_method + u_rater + v_(method,image)); inattentive raters guess",
+        **staircase_params,
     )
     with engine.begin() as conn:
         if conn.execute(select(func.count()).select_from(raters)).scalar_one():
@@ -178,7 +245,18 @@ def simulate_study(
                 "initialise it with more --raters-per-method"
             ) from None
         clock, outcome = _simulate_rater(
-            engine, pid, clock, rng, intercepts, image_effect, total, rater_sd, image_sd, golden_fail_rate, abandon_rate
+            engine,
+            pid,
+            clock,
+            rng,
+            intercepts,
+            image_effect,
+            total,
+            rater_sd,
+            image_sd,
+            golden_fail_rate,
+            abandon_rate,
+            alphas,
         )
         counts[outcome] += 1
         clock += gap  # past the timeout: an abandoned slot is reclaimed by the next enrolment

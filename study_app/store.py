@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import random
 import re
@@ -53,6 +54,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import retry_on_disconnect
 from .schema import images, plan_items, rate_buckets, rate_events, raters, slots, study, trials, voided_trials
+from .staircase import StaircaseRule, exposures_for
 
 SIDES = ("left", "right")
 _PID_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
@@ -102,6 +104,7 @@ class Trial:
     real_side: str  # "left" | "right": where the ground-truth image is shown
     n_practice: int
     n_test: int
+    exposure_ms: float = 1000.0  # the exposure this pair is issued with (the study's, or its staircase's step)
 
     @property
     def token(self) -> str:
@@ -456,6 +459,45 @@ def _fixed(conn) -> tuple[int, int, int | None]:
     return _SIZES[key]
 
 
+_EXPOSURE: dict[str, tuple[int, StaircaseRule | None]] = {}
+
+
+def _exposure_settings(conn) -> tuple[int, StaircaseRule | None]:
+    """(the study's exposure_ms, its staircase rule or None when the exposure is fixed), cached per database URL."""
+    key = str(conn.engine.url)
+    if key not in _EXPOSURE:
+        row = _study_row(conn)
+        staircase = row.get("exposure_mode") == "staircase"
+        rule = StaircaseRule.from_json(json.loads(row["staircase"] or "{}")) if staircase else None
+        _EXPOSURE[key] = (int(row["exposure_ms"]), rule)
+    return _EXPOSURE[key]
+
+
+def _target_exposure(conn, rater_id: str, row) -> float:
+    """The exposure (ms) trial `row` is issued with: the study's fixed one, or its staircase's (the rules in
+    study_app.staircase: practice at the start, golden at the longest, counted pairs by the rater's answers)."""
+    fixed_ms, rule = _exposure_settings(conn)
+    if rule is None:
+        return float(fixed_ms)
+    if row["is_practice"]:
+        return float(rule.start_ms)
+    if row["is_golden"]:
+        return float(rule.grid_ms[-1])
+    answered = conn.execute(
+        select(trials.c.choice, trials.c.real_side)
+        .where(
+            trials.c.rater_id == rater_id,
+            trials.c.trial_index < row["trial_index"],
+            trials.c.is_practice.is_(False),
+            trials.c.is_golden.is_(False),
+            trials.c.answered_at.is_not(None),
+            trials.c.timed_out.is_not(True),
+        )
+        .order_by(trials.c.trial_index)
+    ).all()
+    return float(exposures_for(rule, [a.choice == a.real_side for a in answered])[-1])
+
+
 def _void(conn, row, now: datetime, reason: str) -> dict:
     """Copy the issued attempt `row` (a trials row) to `voided_trials` with `reason`; returns the
     replacement's values (attempt + 1, an image by the replacement rule, a new side draw)."""
@@ -537,6 +579,7 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
             # shown before and not answered: the page was refreshed mid-trial (the rater may have
             # seen the pair for longer than the exposure), so void it and show a different pair
             issue = _void(conn, row, now, "reload")
+        issue["target_exposure_ms"] = _target_exposure(conn, rater_id, row)
         conn.execute(update(trials).where(trials.c.id == row["id"]).values(issued_at=now, **issue))
         attempt, image_id, real_side = issue["attempt"], issue["image_id"], issue["real_side"]
         n_practice, n_test = _sizes(conn)
@@ -551,6 +594,7 @@ def next_trial(engine: Engine, rater_id: str, *, now: datetime | None = None) ->
             real_side=real_side,
             n_practice=n_practice,
             n_test=n_test,
+            exposure_ms=issue["target_exposure_ms"],
         )
 
 

@@ -32,6 +32,7 @@ from study_app.db import dispose_engine, get_engine
 from study_app.demo import write_demo_predictions
 from study_app.export import read_tables, read_voided
 from study_app.schema import images
+from study_app.staircase import StaircaseRule, exposures_for
 
 FRAME_MS = 1000 / 60 + 0.5
 EXPOSURE_MS = 2500  # the third test's exposure: time enough to resize the window during it
@@ -369,12 +370,20 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
     leak through PNG size. The old scheme (two PNG data URLs) would give the real side away; the
     pixels the browser now receives have the same length and attributes on both sides, are the
     right pixels, and are gone from the page, the canvases and the component data once the exposure
-    ends."""
+    ends. The study is a HYPE-time staircase one: each pair is shown for its own step of the rule, as
+    the browser measures it and the database records it."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415  (optional: skipped without it)
 
     folder = _leaky_predictions(tmp_path / "runs" / "leaky" / "predictions")
     base, url = serve_study(
-        folder, methods=["resnet_l2", "gan"], raters_per_method=1, n_test=6, n_practice=2, n_golden=1, seed=3
+        folder,
+        methods=["resnet_l2", "gan"],
+        raters_per_method=1,
+        n_test=6,
+        n_practice=2,
+        n_golden=1,
+        seed=3,
+        staircase=StaircaseRule(),
     )
     frames: list[bytes] = []
     probes = []
@@ -443,6 +452,28 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
     )
     assert np.mean(old_method) >= 0.9  # the leak is reproduced ...
     assert new_acc == share_left and abs(new_acc - 0.5) <= 0.125  # ... and the new payload says nothing
+    _check_staircase(trials, by_token)
+
+
+def _check_staircase(trials: pd.DataFrame, by_token: dict) -> None:
+    """Each pair was issued at its staircase step (practice at the start, golden at the longest, counted pairs
+    by the rule over the rater's earlier answers) and shown for that long, as the page and the database say."""
+    rule = StaircaseRule()
+    for _, mine in trials.groupby("rater_id"):
+        mine = mine.sort_values("trial_index")
+        counted = mine[~mine.is_practice & ~mine.is_golden]
+        expected = exposures_for(rule, (counted.choice == counted.real_side).tolist())[:-1]
+        assert counted.target_exposure_ms.tolist() == expected
+        assert (mine[mine.is_practice].target_exposure_ms == rule.start_ms).all()
+        assert (mine[mine.is_golden & ~mine.is_practice].target_exposure_ms == rule.grid_ms[-1]).all()
+    assert trials.target_exposure_ms.nunique() > 1, "every pair at one exposure: the staircase never moved"
+    assert ((trials.exposure_ms - trials.target_exposure_ms).abs() <= FRAME_MS).all()
+    on_screen = []
+    for t in trials.itertuples():
+        s = by_token[f"{t.rater_id}|{t.trial_index}|{t.attempt}"]
+        on_screen.append(s["hiddenAt"] - s["shownAt"])
+    print("staircase: target vs on screen (ms)", list(zip(trials.target_exposure_ms, [round(d) for d in on_screen])))
+    assert (np.abs(np.array(on_screen) - trials.target_exposure_ms.to_numpy()) <= FRAME_MS).mean() >= 0.9
 
 
 def _phase(page) -> str | None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from prsr.commands.study_plan import add_plan_parser, run_plan
+from study_app.staircase import DEFAULT_GRID_MS, MODES, StaircaseRule
 
 HELP = "build, serve, export or simulate the 2AFC human study (SQLite or any SQLAlchemy URL)"
 
@@ -97,7 +98,44 @@ def _add_init(sub) -> None:
         help="ms a rater has to choose after the pair is erased; a later choice is recorded as a timeout "
         "(default: no window, only the images are timed)",
     )
+    _add_exposure(p)
     _add_analysis_plan(p)
+
+
+def _add_exposure(p) -> None:
+    """HYPE-time: a per-rater staircase on the exposure instead of the fixed 1 s (study_app/staircase.py)."""
+    p.add_argument(
+        "--exposure",
+        choices=MODES,
+        default="fixed",
+        help="fixed: every pair is shown for 1 s (the paper); staircase: HYPE-time, the exposure of each rater's "
+        "pairs moves on a grid by a 3-down/1-up rule and `prsr analyze` reports each method's threshold",
+    )
+    p.add_argument(
+        "--staircase-grid-ms",
+        default=None,
+        help=f"staircase exposures, comma-separated ascending ms (default {','.join(map(str, DEFAULT_GRID_MS))})",
+    )
+    p.add_argument(
+        "--staircase-start-ms", type=int, default=None, help="first exposure, on the grid (default: the longest)"
+    )
+
+
+def _staircase_rule(args) -> StaircaseRule | None:
+    if args.exposure != "staircase":
+        if args.staircase_grid_ms or args.staircase_start_ms:
+            raise ValueError("--staircase-grid-ms / --staircase-start-ms need --exposure staircase")
+        return None
+    kw = {}
+    if args.staircase_grid_ms:
+        try:
+            kw["grid_ms"] = tuple(int(x) for x in args.staircase_grid_ms.split(","))
+        except ValueError:
+            raise ValueError(f"--staircase-grid-ms {args.staircase_grid_ms!r}: expected ms like 100,200,400") from None
+        kw["start_ms"] = kw["grid_ms"][-1]
+    if args.staircase_start_ms is not None:
+        kw["start_ms"] = args.staircase_start_ms
+    return StaircaseRule(**kw)
 
 
 def _add_analysis_plan(p) -> None:
@@ -150,6 +188,14 @@ def _add_simulate(sub) -> None:
         metavar="METHOD=P",
         help="marginal fool rate of a method (repeatable); others get the paper's CelebA value or 0.10",
     )
+    p.add_argument(
+        "--threshold-ms",
+        action="append",
+        default=None,
+        metavar="METHOD=MS",
+        help="staircase studies: the raters' true exposure threshold of a method (repeatable; default "
+        "study_app.simulate.DEFAULT_THRESHOLDS_MS)",
+    )
     p.add_argument("--rater-sd", type=float, default=0.8, help="SD of the rater effect (logit scale)")
     p.add_argument("--image-sd", type=float, default=0.8, help="SD of the image effect (logit scale)")
     p.add_argument("--golden-fail-rate", type=float, default=0.0, help="fraction of inattentive raters")
@@ -186,6 +232,7 @@ def _init(args) -> int:
         dataset=args.dataset,
         display_px=args.display_px,
         abandon_after_s=int(round(args.abandon_after_min * 60)),
+        staircase=_staircase_rule(args),
         crowd=crowd,
         analysis_pairs=_parse_pairs(args.pairs),
         analysis_rules=_plan_rules(args),
@@ -276,7 +323,7 @@ def _export(args) -> int:
 
 
 def _simulate(args) -> int:
-    from study_app.simulate import parse_fool_rates, simulate_study  # noqa: PLC0415  (start-up time)
+    from study_app.simulate import parse_fool_rates, parse_thresholds, simulate_study  # noqa: PLC0415  (start-up)
 
     result = simulate_study(
         args.db,
@@ -287,6 +334,7 @@ def _simulate(args) -> int:
         golden_fail_rate=args.golden_fail_rate,
         abandon_rate=args.abandon_rate,
         seed=args.seed,
+        thresholds_ms=parse_thresholds(args.threshold_ms),
     )
     rates = ", ".join(f"{m}={p:g}" for m, p in result["true_fool_rates"].items())
     print(
