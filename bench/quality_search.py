@@ -256,6 +256,8 @@ def budget_curve(args) -> list:
                     shutil.copy2(src / f, dst / f)
         with _progress_to(args, base / "progress.log"):
             got = evaluate_runs(args, name, seed, sets, base / f"step{s}")
+            if args.raw_too and raw_weights_copy(args, base / f"step{s}", base / f"step{s}_raw"):
+                got += evaluate_runs(args, f"{name}:raw", seed, sets, base / f"step{s}_raw")
         for r in got:
             r["overrides"] = " ".join(sets)
             records.append(r)
