@@ -95,6 +95,7 @@ def run(args) -> int:
         )
     )
     _print_pairwise(result.pairwise)
+    _print_thresholds(paths.get("thresholds.csv"))
     _print_images(result, agreement)
     _print_deviations(result)
     if args.notebook:
@@ -107,6 +108,18 @@ def run(args) -> int:
     if result.simulated:
         print("NOTE: these numbers come from a SIMULATED study database.")
     return 0
+
+
+def _print_thresholds(path) -> None:
+    """A staircase (HYPE-time) study: each method's exposure threshold (thresholds.csv)."""
+    if path is None:
+        return
+    import pandas as pd  # noqa: PLC0415  (CLI start-up time)
+
+    print("HYPE-time exposure thresholds (ms; geometric mean over raters [95 % bootstrap CI over raters]):")
+    for r in pd.read_csv(path).itertuples():
+        pinned = f"; {100 * r.at_longest:.0f} % of raters at the longest exposure" if r.at_longest > 0 else ""
+        print(f"  {r.method:24s} {r.threshold_ms:6.0f}  [{r.ci_low:.0f}, {r.ci_high:.0f}]  {r.raters} raters{pinned}")
 
 
 def _print_pairwise(pairwise) -> None:
