@@ -116,12 +116,16 @@ def test_schedule_and_ema_keys_are_range_checked_at_load():
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
-def test_shipped_profiles_leave_every_lever_off(name):
+def test_shipped_profiles_leave_every_lever_off_but_papers_averaging(name):
+    """smoke and quick: every lever off; paper: every learned method averages its weights (half-life 1,386
+    steps) at the paper's constant rate, the corners models as shipped."""
     profile = load_profile(name)
-    sections = list(profile["methods"].values()) + list(((profile.get("corners") or {}).get("models") or {}).values())
-    for section in sections:
+    corners = list(((profile.get("corners") or {}).get("models") or {}).values())
+    for section in list(profile["methods"].values()) + corners:
         train = section.get("train") or {}
-        assert not ema_mod.enabled(train) and not lr_schedule.enabled(train)
+        main = name == "paper" and section not in corners
+        assert (train.get("ema_half_life") == 1386) if main else not ema_mod.enabled(train)
+        assert not lr_schedule.enabled(train)
         assert not (section.get("model") or {}).get("prior_dropout")
 
 
