@@ -67,8 +67,14 @@ def _model(profile: dict) -> dict:
 
 
 def _warm(profile: dict) -> int:
-    """Warm-up steps: 5 % of the run (50 of quick's 1,000 steps)."""
+    """Warm-up steps: 5 % of the run (100 of quick's 2,000 steps)."""
     return max(1, int(_train(profile)["steps"]) // 20)
+
+
+def _same_images(profile: dict, batch: int) -> List[str]:
+    """Batch `batch` for as many training images as the profile's run (steps x batch kept constant)."""
+    images = int(_train(profile)["steps"]) * int(_train(profile)["batch_size"])
+    return [f"{PR}.train.batch_size={batch}", f"{PR}.train.steps={max(1, images // batch)}"]
 
 
 # Levers: the issue's list. Each is tried alone against `baseline` (the profile as shipped).
@@ -78,6 +84,7 @@ LEVERS: Dict[str, Lever] = {
     "ema_h30": lambda p: [f"{PR}.train.ema_half_life=30"],
     "ema_h100": lambda p: [f"{PR}.train.ema_half_life=100"],
     "ema_h300": lambda p: [f"{PR}.train.ema_half_life=300", f"{PR}.train.ema_start=100"],
+    "no_ema": lambda p: [f"{PR}.train.ema_half_life=null"],
     # rate schedule over the run
     "cosine": lambda p: [
         f"{PR}.train.lr_schedule=cosine",
@@ -94,8 +101,9 @@ LEVERS: Dict[str, Lever] = {
     "dropout0.1": lambda p: [f"{PR}.model.prior_dropout=0.1"],
     "dropout0.5": lambda p: [f"{PR}.model.prior_dropout=0.5"],
     # batch size at the same number of images seen
-    "batch16": lambda p: [f"{PR}.train.batch_size=16", f"{PR}.train.steps={2 * _train(p)['steps']}"],
-    "batch64": lambda p: [f"{PR}.train.batch_size=64", f"{PR}.train.steps={max(1, _train(p)['steps'] // 2)}"],
+    "batch16": lambda p: _same_images(p, 16),
+    "batch32": lambda p: _same_images(p, 32),
+    "batch64": lambda p: _same_images(p, 64),
     # the prior's width / depth / kernel and head, the conditioning network's share
     "width48": lambda p: [f"{PR}.model.prior_width=48"],
     "layers10": lambda p: [f"{PR}.model.prior_layers=10"],
