@@ -126,12 +126,13 @@ _PREDICTED = re.compile(r"^(\S+): predicted (.+) in ([0-9.]+) s")
 
 
 def config_overrides(name: str, profile: dict) -> List[str]:
-    """The overrides of config `name`: a lever, or levers joined by '+' (later ones win on a shared key)."""
+    """The overrides of config `name`: a lever, or levers joined by '+' (later ones win on a shared key). Each
+    lever sees the profile with the earlier ones applied, so `batch32+cosine` warms up over 5 % of 1,000 steps."""
     out: List[str] = []
     for part in name.split("+"):
         if part not in LEVERS:
             raise SystemExit(f"quality_search: unknown lever {part!r}; known: {', '.join(LEVERS)}")
-        out += LEVERS[part](profile)
+        out += LEVERS[part](load_profile(profile, overrides=out))
     return out
 
 

@@ -349,6 +349,8 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile():
     assert not ema_mod.enabled(old_quick["pixel_recursive"]["train"])
     combo = qs.config_overrides("ema_h100+cosine", quick)
     assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=100" in combo  # 5 % of 2,000 steps
+    # a later lever sees the earlier ones: the warm-up is 5 % of batch32's 1,000 steps
+    assert f"{qs.PR}.train.lr_warmup=50" in qs.config_overrides("batch32+cosine", quick)
     with pytest.raises(SystemExit, match="unknown lever"):
         qs.config_overrides("ema_h100+nope", quick)
 
