@@ -313,7 +313,7 @@ def _write_study(url: str, study_row: dict, image_rows: list, slot_rows: list, i
     try:
         _refuse_existing(url)
         engine = get_engine(url)
-        store._SIZES.pop(url, None)  # a study re-created at a URL this process used before
+        store._FIXED.pop(url, None)  # a study re-created at a URL this process used before
         metadata.create_all(engine)
         with engine.begin() as conn:
             conn.execute(insert(study).values(**study_row))

@@ -62,34 +62,30 @@ FALLBACK_THRESHOLD_MS = 250.0
 SECONDS_PER_TRIAL = 3.0
 
 
-def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
-    """["METHOD=P", ...] -> {method: P} with 0 < P < 1."""
+def _parse_method_values(items, option: str, unit: str, valid, expected: str) -> dict[str, float]:
+    """["METHOD=VALUE", ...] -> {method: value}; a malformed item or a value failing `valid` is refused
+    naming `option` and `expected`."""
     out: dict[str, float] = {}
     for item in items or []:
-        method, sep, value = item.partition("=")
+        method, sep, text = item.partition("=")
         try:
-            p = float(value)
+            value = float(text)
         except ValueError:
-            p = float("nan")
-        if not sep or not method or not 0.0 < p < 1.0:
-            raise ValueError(f"--fool-rate {item!r}: expected METHOD=P with 0 < P < 1")
-        out[method] = p
+            value = float("nan")
+        if not sep or not method or not valid(value):
+            raise ValueError(f"{option} {item!r}: expected METHOD={unit} with {expected}")
+        out[method] = value
     return out
+
+
+def parse_fool_rates(items: list[str] | None) -> dict[str, float]:
+    """["METHOD=P", ...] -> {method: P} with 0 < P < 1."""
+    return _parse_method_values(items, "--fool-rate", "P", lambda p: 0.0 < p < 1.0, "0 < P < 1")
 
 
 def parse_thresholds(items: list[str] | None) -> dict[str, float]:
     """["METHOD=MS", ...] -> {method: ms} with ms > 0 (staircase studies' true thresholds)."""
-    out: dict[str, float] = {}
-    for item in items or []:
-        method, sep, value = item.partition("=")
-        try:
-            ms = float(value)
-        except ValueError:
-            ms = float("nan")
-        if not sep or not method or not ms > 0:
-            raise ValueError(f"--threshold-ms {item!r}: expected METHOD=MS with MS > 0")
-        out[method] = ms
-    return out
+    return _parse_method_values(items, "--threshold-ms", "MS", lambda ms: ms > 0, "MS > 0")
 
 
 def _check_arguments(methods, fool_rates, n_raters, rater_sd, image_sd, golden_fail_rate, abandon_rate) -> None:

@@ -46,6 +46,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -442,41 +443,41 @@ def _lock_rater(conn, rater_id: str, now: datetime):
     return row
 
 
-_SIZES: dict[str, tuple[int, int, int | None]] = {}
+class _Fixed(NamedTuple):
+    """What the study fixes at init, read once per database URL."""
+
+    n_practice: int
+    n_test_trials: int
+    response_window_ms: int | None
+    exposure_ms: int
+    staircase: StaircaseRule | None  # None: the exposure is fixed
+
+
+_FIXED: dict[str, _Fixed] = {}
 
 
 def _sizes(conn) -> tuple[int, int]:
-    """(n_practice, n_test_trials) of the study; fixed at init, so cached per database URL."""
+    """(n_practice, n_test_trials) of the study."""
     return _fixed(conn)[:2]
 
 
-def _fixed(conn) -> tuple[int, int, int | None]:
-    """(n_practice, n_test_trials, response_window_ms) of the study, cached per database URL."""
+def _fixed(conn) -> _Fixed:
+    """The study's settings fixed at init, cached per database URL."""
     key = str(conn.engine.url)
-    if key not in _SIZES:
-        row = _study_row(conn)
-        _SIZES[key] = (row["n_practice"], row["n_test_trials"], row.get("response_window_ms"))
-    return _SIZES[key]
-
-
-_EXPOSURE: dict[str, tuple[int, StaircaseRule | None]] = {}
-
-
-def _exposure_settings(conn) -> tuple[int, StaircaseRule | None]:
-    """(the study's exposure_ms, its staircase rule or None when the exposure is fixed), cached per database URL."""
-    key = str(conn.engine.url)
-    if key not in _EXPOSURE:
+    if key not in _FIXED:
         row = _study_row(conn)
         staircase = row.get("exposure_mode") == "staircase"
         rule = StaircaseRule.from_json(json.loads(row["staircase"] or "{}")) if staircase else None
-        _EXPOSURE[key] = (int(row["exposure_ms"]), rule)
-    return _EXPOSURE[key]
+        _FIXED[key] = _Fixed(
+            row["n_practice"], row["n_test_trials"], row.get("response_window_ms"), int(row["exposure_ms"]), rule
+        )
+    return _FIXED[key]
 
 
 def _target_exposure(conn, rater_id: str, row) -> float:
     """The exposure (ms) trial `row` is issued with: the study's fixed one, or its staircase's (the rules in
     study_app.staircase: practice at the start, golden at the longest, counted pairs by the rater's answers)."""
-    fixed_ms, rule = _exposure_settings(conn)
+    fixed_ms, rule = _fixed(conn)[3:]
     if rule is None:
         return float(fixed_ms)
     if row["is_practice"]:
@@ -652,7 +653,7 @@ def record_answer(
     with engine.begin() as conn:
         rater = _lock_rater(conn, rater_id, now)  # serialises with next_trial's voiding for this rater
         if rater["status"] == "in_progress":
-            window = _fixed(conn)[2]
+            window = _fixed(conn).response_window_ms
             late = window is not None and reaction_ms > window
             # the common path is this one conditional UPDATE: only the current, issued, unanswered attempt
             row = conn.execute(
