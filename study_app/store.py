@@ -477,7 +477,8 @@ def _fixed(conn) -> _Fixed:
 def _target_exposure(conn, rater_id: str, row) -> float:
     """The exposure (ms) trial `row` is issued with: the study's fixed one, or its staircase's (the rules in
     study_app.staircase: practice at the start, golden at the longest, counted pairs by the rater's answers)."""
-    fixed_ms, rule = _fixed(conn)[3:]
+    settings = _fixed(conn)
+    fixed_ms, rule = settings.exposure_ms, settings.staircase
     if rule is None:
         return float(fixed_ms)
     if row["is_practice"]:
