@@ -81,7 +81,7 @@ test: setup
 # (the quality search's full run takes hours: `python bench/quality_search.py --full`, docs/quality-search.md).
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; extra=""; \
-	  if [ "$$b" = bench/sampling.py ] && [ -z "$(FULL)" ]; then extra=--quick; fi; \
+	  if [ "$$b" = bench/sampling.py ] || [ "$$b" = bench/sampling_error.py ]; then [ -n "$(FULL)" ] || extra=--quick; fi; \
 	  $(PY) $$b $$extra || exit 1; done
 
 clean-venv:

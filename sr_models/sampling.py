@@ -28,7 +28,8 @@ an image's sample depends neither on its batch nor on its rank.
     logits of the head are computed, from the head channels that colour reads (mask B). The colour
     sub-pixels of a pixel share everything but that. The 1x1 outputs' biases are folded out of the
     per-sub-pixel loop (`_CachedPrior`), and the gate's halves are two products (no split): at batch 1
-    the loop's cost is the number of operations, not arithmetic.
+    the loop's cost is the number of operations, not arithmetic, so CPU batches <= NUMPY_BATCH run these
+    per-pixel and per-sub-pixel steps on NumPy views (`_SmallBatchPixels`), whose calls cost about half.
   Padding is the full model's: zeros in the normalised input space and in every stack, and the shifted
   vertical features' top row is zero (so row 0's link is the link's bias alone).
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 import contextlib
 from typing import List, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -245,6 +247,7 @@ def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical
     st = _RowState(P, bsz, width, a.device, a.dtype)
     hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=a.device)
     steps = _Draws(a, u, hr, st.xrow, P.l0, temperature, greedy, record, canonical, check)
+    small = _SmallBatchPixels(P, st, steps) if steps.np else None
     with tqdm(
         total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False
     ) as bar:
@@ -252,15 +255,25 @@ def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical
             if r > 0:
                 st.next_row(P)
             st.xrow.zero_()
+            if small is not None:
+                small.start_row()
             for c in range(width):
-                left0, lefts_a, lefts_b = st.lefts(P, c)
-                xc = st.xrow[:, c + P.l0]
-                for g in range(c_n):
-                    b, hs = _subpixel(P, left0, lefts_a, lefts_b, xc, g)
-                    steps.take(b, r, c, g)
-                st.hbuf[:, :, c + P.lh] = torch.stack(hs)
+                if small is not None:
+                    small.pixel(r, c)
+                else:
+                    _pixel(P, st, steps, r, c)
                 bar.update(c_n)
     return hr
+
+
+def _pixel(P: _CachedPrior, st: "_RowState", steps: "_Draws", r: int, c: int) -> None:
+    """Every colour sub-pixel of pixel (r, c), in torch; the layers' inputs go into the row buffer."""
+    left0, lefts_a, lefts_b = st.lefts(P, c)
+    xc = st.xrow[:, c + P.l0]
+    for g in range(P.colours):
+        b, hs = _subpixel(P, left0, lefts_a, lefts_b, xc, g)
+        steps.take(b, r, c, g)
+    st.hbuf[:, :, c + P.lh] = torch.stack(hs)
 
 
 class _Draws:
@@ -308,7 +321,10 @@ class _Draws:
         self.xrow[:, c + self.l0, g] = self.table[level]
 
     def _take_np(self, b: torch.Tensor, r: int, c: int, g: int) -> None:
-        b_np = b.numpy()
+        self.take_np(b.numpy(), r, c, g)
+
+    def take_np(self, b_np: np.ndarray, r: int, c: int, g: int) -> None:
+        """`take` for small CPU batches, from the prior's logits as a NumPy array float32 [B, 256]."""
         logits = b_np + self.a_np[:, r, c, g]  # float32 + float32: the same bits as torch's sum
         if self.record is not None:
             self.record[:, r, c, g] = torch.from_numpy(logits)
@@ -327,6 +343,59 @@ class _Draws:
             level = draw(torch.from_numpy(logits), self.u[:, g, r, c], self.temperature, self.greedy).numpy()
         self.hr_np[:, g, r, c] = level
         self.xrow_np[:, c + self.l0, g] = self.table_np[level]
+
+
+class _SmallBatchPixels:
+    """`_pixel` for CPU batches <= NUMPY_BATCH, on NumPy views of the same state: the same products, gates
+    and head, each a [B, p] row block times a small matrix. At batch 1 a sub-pixel is ~7 operations per
+    gated block on 32-wide rows, so the cost is per call, and NumPy's is about half torch's (20 paper-size
+    blocks: 110-145 vs 250-280 us CPU time per sub-pixel, 1 thread). Its float32 rounding differs from the
+    torch path's (another BLAS, `expit` for the sigmoid) by amounts within the measured margin
+    (tests/test_sampling.py::test_measured_error_within_margins runs both paths), so the exact decisions
+    give the same samples; only the recorded float32 logits differ in their last bits."""
+
+    def __init__(self, P: _CachedPrior, st: "_RowState", steps: "_Draws"):
+        from scipy.special import expit  # noqa: PLC0415 (scipy loads only where a small batch is sampled)
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().numpy())
+
+        self.P, self.st, self.steps, self.expit = P, st, steps, expit
+        self.w0_left, self.w0_centre, self.w_hleft = arr(P.w0_left), arr(P.w0_centre), arr(P.w_hleft)
+        self.w_gate = [np.concatenate([arr(wa), arr(wb)], 1) for wa, wb in zip(P.w_hc_a, P.w_hc_b)]  # [p, 2p]
+        self.w_out = [arr(w) for w in P.w_out]
+        self.w1, self.b1, self.w2, self.b2 = ([arr(t) for t in ts] for ts in (P.w1, P.b1, P.w2, P.b2))
+        self.xrow, self.hbuf = st.xrow.numpy(), st.hbuf.numpy()
+
+    def start_row(self) -> None:
+        """Views of the row's terms from the rows above (`_RowState.next_row` replaces the tensors)."""
+        self.above, self.rowbias = self.st.above.numpy(), self.st.rowbias.numpy()
+
+    def pixel(self, r: int, c: int) -> None:
+        """Every colour sub-pixel of pixel (r, c): `_RowState.lefts`, then `_subpixel` per colour."""
+        P, bsz, p = self.P, self.st.bsz, self.P.p
+        left0 = np.dot(self.xrow[:, c : c + P.l0].reshape(bsz, P.l0 * P.colours), self.w0_left)
+        left0 += self.above[:, c]
+        lefts = np.matmul(self.hbuf[:, :, c : c + P.lh].reshape(P.L, bsz, P.lh * p), self.w_hleft)
+        lefts += self.rowbias[:, :, c]  # [L, B, 2p]
+        xc = self.xrow[:, c + P.l0]  # a view: each colour's draw lands in it before the next colour
+        for g in range(P.colours):
+            h = np.dot(xc, self.w0_centre)
+            h += left0
+            hs = []
+            for k in range(P.L):
+                hs.append(h)
+                y = np.dot(h, self.w_gate[k])
+                y += lefts[k]
+                t = np.tanh(y[:, :p])
+                t *= self.expit(y[:, p:])
+                h = h + np.dot(t, self.w_out[k])
+            z = np.dot(h, self.w1[g])
+            z += self.b1[g]
+            b = np.dot(np.maximum(z, 0, out=z), self.w2[g])
+            b += self.b2[g]
+            self.steps.take_np(b, r, c, g)
+        self.hbuf[:, :, c + P.lh] = np.stack(hs)
 
 
 def _subpixel(P: _CachedPrior, left0, lefts_a, lefts_b, xc, g: int):

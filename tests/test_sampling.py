@@ -184,10 +184,13 @@ def test_every_sub_pixel_is_the_canonical_decision(tau, greedy):
 
 
 @pytest.mark.parametrize("head_scale", [1.0, 16.0])
-def test_measured_error_within_margins(head_scale):
+@pytest.mark.parametrize("numpy_batch", [8, 0])
+def test_measured_error_within_margins(head_scale, numpy_batch, monkeypatch):
     """The margins' premise, measured: both samplers' float32 logits within MEASURED_REL_ERR * (max|A| +
     max|B|) of the float64 canonical ones (A from lr in float64), at small and at trained-size logits
-    (head x16: logits up to ~8). REL_TOL = 4x that is the safety left."""
+    (head x16: logits up to ~8), the cached sampler on its NumPy (small batches) and its torch path.
+    REL_TOL = 4x that is the safety left."""
+    monkeypatch.setattr(sampling, "NUMPY_BATCH", numpy_batch)
     model = tiny(3, prior_layers=2, head_channels=12)
     with torch.no_grad():
         model.prior.head2.conv.weight.mul_(head_scale)
@@ -209,6 +212,32 @@ def test_measured_error_within_margins(head_scale):
     assert REL_TOL == 4 * MEASURED_REL_ERR
 
 
+@pytest.mark.parametrize("numpy_batch", [8, 0])
+def test_measured_error_within_margins_paper_prior(numpy_batch, monkeypatch):
+    """The same premise at the paper's prior size (20 gated blocks, head 1024), head and conditioning head
+    x16 (logits ~10), 2 rows, batch 2: the size where torch's small-batch products came to 1.0e-6 and the
+    earlier bound (6.5e-7) was exceeded (bench/sampling_error.py measures the whole grid)."""
+    monkeypatch.setattr(sampling, "NUMPY_BATCH", numpy_batch)
+    torch.manual_seed(1)
+    model = PixelRecursiveSR.from_profile("paper", 3).eval()
+    with torch.no_grad():
+        model.prior.head2.conv.weight.mul_(16.0)
+        model.cond.head.weight.mul_(16.0)
+    lr = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    u = draw_uniforms(2, 3, 32, torch.Generator().manual_seed(3), "cpu")[:, :, :2]
+    rec = torch.zeros(2, 2, 32, 3, 256)
+    with torch.no_grad():
+        a = model.cond_logits(lr)[:, :2]
+        hr = sample_cached(model, a, u, 1.0, progress=False, record=rec)
+        naive = a + model.prior_logits(hr)
+        m64 = copy.deepcopy(model).double()
+        want = m64.cond_logits(lr.double())[:, :2] + m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))
+    scale = a.abs().amax(-1).double() + (want - a.double()).abs().amax(-1)
+    assert scale.max() > 6
+    for z32 in (rec, naive):
+        assert ((z32.double() - want).abs().amax(-1) / scale).max().item() < MEASURED_REL_ERR
+
+
 @pytest.mark.parametrize("tau,greedy", [(1.0, False), (0.5, False), (1.0, True)])
 def test_non_fragile_draws_survive_any_perturbation_within_tolerance(tau, greedy):
     """draw_checked's promise: where it says 'not fragile', logits moved by up to tol pick the same level
@@ -220,7 +249,7 @@ def test_non_fragile_draws_survive_any_perturbation_within_tolerance(tau, greedy
     cdf = torch.softmax(logits.double() / tau, -1).cumsum(-1)
     u = torch.rand(n, generator=gen)
     u[50:100] = (cdf[50:100, 100] / cdf[50:100, -1]).clamp(max=0.999).float()  # on a boundary (to float32)
-    tol = logit_tol(torch.zeros(n), logits) * 100  # wide enough for a few % fragile draws
+    tol = logit_tol(torch.zeros(n), logits) * 40  # wide enough for a few % fragile draws
     levels, fragile = draw_checked(logits, u, tau, greedy, tol)
     assert torch.equal(levels, draw(logits.double(), u.double(), tau, greedy))
     assert fragile[:50].all() if greedy else fragile[50:100].all()
@@ -366,16 +395,17 @@ def test_draw_exact_numpy_path_equals_the_torch_check(tau, greedy, monkeypatch):
 
 def test_small_cpu_batches_sample_on_one_thread_and_restore_the_setting(monkeypatch):
     """sample_cached runs batches <= SMALL_BATCH on one torch thread (tiny operations) and restores the
-    caller's thread count; larger batches keep it. Same samples either way."""
+    caller's thread count; larger batches keep it. Same samples either way. (Seen from the row update,
+    which is torch in both paths.)"""
     model = tiny(1, prior_layers=1, head_channels=12)
     seen = []
-    subpixel = sampling._subpixel
+    next_row = sampling._next_row
 
     def spy(*args):
         seen.append(torch.get_num_threads())
-        return subpixel(*args)
+        return next_row(*args)
 
-    monkeypatch.setattr(sampling, "_subpixel", spy)
+    monkeypatch.setattr(sampling, "_next_row", spy)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -392,22 +422,32 @@ def test_small_cpu_batches_sample_on_one_thread_and_restore_the_setting(monkeypa
 
 
 @pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(greedy=True)])
-def test_numpy_bookkeeping_path_equals_the_torch_path(kw, monkeypatch):
-    """Small CPU batches draw and store on NumPy views (`_Draws._take_np`); larger ones and CUDA in torch.
-    Same logits bit for bit, same samples, with and without the check, and with many fragile draws (the
-    margin widened so that canonical decisions happen in both paths)."""
+def test_small_batch_numpy_path_equals_the_torch_path(kw, monkeypatch):
+    """Small CPU batches compute and draw on NumPy views (`_SmallBatchPixels`, `_Draws.take_np`); larger
+    ones and CUDA in torch. Their float32 logits agree within the measured error, and the samples are the
+    same, also with many fragile draws (the margin widened so that canonical decisions happen in both)."""
     model = tiny(3, prior_layers=2, head_channels=12)
     a = torch.randn(2, 3, 4, 3, 256)
     u = torch.rand(2, 3, 3, 4, generator=torch.Generator().manual_seed(2))
     monkeypatch.setattr(draws, "REL_TOL", 3e-3)
+    pixels = {"numpy": 0}
+    numpy_pixel = sampling._SmallBatchPixels.pixel
+
+    def spy(self, r, c):
+        pixels["numpy"] += 1
+        return numpy_pixel(self, r, c)
+
+    monkeypatch.setattr(sampling._SmallBatchPixels, "pixel", spy)
     runs = []
     for numpy_batch in (8, 0):
         monkeypatch.setattr(sampling, "NUMPY_BATCH", numpy_batch)
         record = torch.zeros(2, 3, 4, 3, 256)
         canonical = Canonical(model, a)
         x = sample_cached(model, a, u, progress=False, record=record, canonical=canonical, **kw)
-        runs.append((x, record, canonical.calls, sample_cached(model, a, u, progress=False, check=False, **kw)))
-    (x0, rec0, calls0, raw0), (x1, rec1, calls1, raw1) = runs
-    assert torch.equal(x0, x1) and torch.equal(rec0, rec1) and torch.equal(raw0, raw1)
-    assert calls0 == calls1 > 0
+        runs.append((x, record, canonical.calls))
+        assert pixels["numpy"] == 12  # 3 x 4 pixels, all in the first run
+    (x0, rec0, calls0), (x1, rec1, calls1) = runs
+    assert torch.equal(x0, x1) and calls0 > 0 and calls1 > 0
     assert torch.equal(x0, sample_naive(model, a, u, progress=False, **kw))
+    scale = a.abs().amax(-1) + (rec1 - a).abs().amax(-1)  # max|A| + max|B| per sub-pixel
+    assert ((rec0 - rec1).abs().amax(-1) <= 2 * MEASURED_REL_ERR * scale).all()
