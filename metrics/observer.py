@@ -289,8 +289,9 @@ def machine_fool_rate(
 def machine_fool_rate_seeds(real, fake, seeds: Sequence[int] = (0, 1, 2), **kwargs) -> Dict[str, Any]:
     """`machine_fool_rate` with one observer per seed in `seeds` (>= 2 for a seed spread), on the same pairs.
 
-    Returns `fooled` (mean over seeds, fraction), `ci_low`, `ci_high` and `se` of the interval that includes
-    the observer's training randomness (`metrics.spread.combined_interval`, clipped to [0, 1]), `sd_seed`
+    Returns `fooled` (mean over seeds, fraction), `ci_low`, `ci_high`, `se` and `df` of the interval that
+    includes the observer's training randomness (`metrics.spread.combined_interval`, Student's t at the
+    Welch-Satterthwaite degrees of freedom, clipped to [0, 1]), `sd_seed`
     (SD of the rate over seeds), `pair_se` (the pooled bootstrap SE over pairs alone), `rates` and
     `per_seed` (every `machine_fool_rate` result). Other keyword arguments go to `machine_fool_rate`.
     """
@@ -305,6 +306,7 @@ def machine_fool_rate_seeds(real, fake, seeds: Sequence[int] = (0, 1, 2), **kwar
         ci_low=ci["ci_low"],
         ci_high=ci["ci_high"],
         se=ci["se"],
+        df=ci["df"],
         sd_seed=ci["sd_seed"],
         pair_se=float(np.sqrt(np.mean([r["se"] ** 2 for r in per_seed]))),
         rates=rates,

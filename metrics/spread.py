@@ -13,9 +13,13 @@ part does: the standard error of the mean over R seeds is
 
     se = sqrt(se_resample² + sd_seed² / R)
 
-(`combined_se`), and the 95 % interval is mean ± 1.96 se (normal approximation). With R = 1 the seed part is
-unknown and left out: the interval then covers the resampling alone, as the single-run tables always did.
-`bench/observer.py --mode coverage` checks this interval for the machine observer on real-vs-real pairs.
+(`combined_se`). The seed part is estimated from R values, so the 95 % interval is mean ± t se with Student's
+t at the Welch-Satterthwaite degrees of freedom (`effective_df`): R - 1 scaled up by how much of se² is the
+resampling part, which is taken as known (hundreds of images or pairs). With 3 seeds and a seed part that
+dominates, t is ~4.3 instead of the normal 1.96; when the resampling part dominates, the interval is the normal
+one. With R = 1 the seed part is unknown and left out: the interval then covers the resampling alone (normal),
+as the single-run tables always did. `bench/observer.py --mode coverage` checks this interval for the machine
+observer on real-vs-real pairs.
 """
 
 from __future__ import annotations
@@ -52,19 +56,45 @@ def combined_se(values: Sequence[float], se_resample: Sequence[float]) -> float:
     return math.sqrt(var)
 
 
+def effective_df(values: Sequence[float], se_resample: Sequence[float]) -> float:
+    """Welch-Satterthwaite degrees of freedom of `combined_se`'s variance: the seed part sd²/R has R - 1, the
+    resampling part mean(se²) is taken as known (infinite). inf with one seed or no seed spread."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return math.inf
+    seed_var = float(values.var(ddof=1)) / len(values)
+    if seed_var == 0:
+        return math.inf
+    total = seed_var + float(np.mean(np.asarray(se_resample, dtype=float) ** 2))
+    return total**2 * (len(values) - 1) / seed_var**2
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Student's t quantile at `df` degrees of freedom (the normal one at df = inf)."""
+    if math.isinf(df):
+        return Z95 if q == 0.975 else _normal_quantile(q)
+    from scipy.stats import t  # noqa: PLC0415 (scipy loads only when seeds are combined)
+
+    return float(t.ppf(q, df))
+
+
 def combined_interval(
     values: Sequence[float], se_resample: Sequence[float], low: float = -math.inf, high: float = math.inf
 ) -> Dict[str, float]:
-    """{"mean", "se", "ci_low", "ci_high", "sd_seed", "n"}: the mean over seeds with its 95 % interval
-    (`combined_se`), clipped to [low, high] (e.g. 0 and 100 for a rate in percent)."""
+    """{"mean", "se", "df", "ci_low", "ci_high", "sd_seed", "n"}: the mean over seeds with its 95 % interval
+    (`combined_se`, Student's t at `effective_df`), clipped to [low, high] (e.g. 0 and 100 for a rate in
+    percent)."""
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())
     se = combined_se(values, se_resample)
+    df = effective_df(values, se_resample)
+    crit = t_quantile(0.975, df)
     return dict(
         mean=mean,
         se=se,
-        ci_low=max(low, mean - Z95 * se),
-        ci_high=min(high, mean + Z95 * se),
+        df=df,
+        ci_low=max(low, mean - crit * se),
+        ci_high=min(high, mean + crit * se),
         sd_seed=sample_sd(values),
         n=int(len(values)),
     )
@@ -88,29 +118,43 @@ def difference_test(
     (on the same images); `se_resample_per_seed` [R]: the resampling SE of each difference (paired over
     images, or the two rows' bootstrap SEs added in quadrature for the observer).
 
-    Test: two-sided z-test of mean = 0 with `combined_se` (normal approximation); separated when the
-    (1 - alpha) interval excludes 0. Returns diff, se, ci_low, ci_high, z, p, separated, n_seeds, test.
+    Test: two-sided t-test of mean = 0 with `combined_se` and Student's t at `effective_df` (normal with one
+    seed); separated when the (1 - alpha) interval excludes 0. Returns diff, se, df, ci_low, ci_high, t, p,
+    separated, n_seeds, test.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"difference_test: alpha must be in (0, 1), got {alpha}")
     d = np.asarray(diff_per_seed, dtype=float)
     se = combined_se(d, se_resample_per_seed)
+    df = effective_df(d, se_resample_per_seed)
     mean = float(d.mean())
-    z_crit = _normal_quantile(1 - alpha / 2)
-    z = mean / se if se > 0 else (math.inf if mean != 0 else 0.0)
-    p = math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else 0.0
+    crit = t_quantile(1 - alpha / 2, df)
+    t = mean / se if se > 0 else (math.inf if mean != 0 else 0.0)
+    p = _two_sided_p(t, df)
     seeds = "seed spread included" if len(d) > 1 else "1 seed: seed spread unknown, resampling only"
     return dict(
         diff=mean,
         se=se,
-        ci_low=mean - z_crit * se,
-        ci_high=mean + z_crit * se,
-        z=z,
+        df=df,
+        ci_low=mean - crit * se,
+        ci_high=mean + crit * se,
+        t=t,
         p=p,
-        separated=bool(abs(mean) > z_crit * se),
+        separated=bool(abs(mean) > crit * se),
         n_seeds=int(len(d)),
-        test=f"two-sided z-test, se = sqrt(resampling se^2 + seed sd^2 / R), alpha {alpha:g} ({seeds})",
+        test=f"two-sided t-test, se = sqrt(resampling se^2 + seed sd^2 / R), Welch-Satterthwaite df, "
+        f"alpha {alpha:g} ({seeds})",
     )
+
+
+def _two_sided_p(t: float, df: float) -> float:
+    if not math.isfinite(t):
+        return 0.0
+    if math.isinf(df):
+        return math.erfc(abs(t) / math.sqrt(2.0))
+    from scipy.stats import t as student  # noqa: PLC0415
+
+    return float(2 * student.sf(abs(t), df))
 
 
 def _normal_quantile(q: float) -> float:

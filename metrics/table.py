@@ -166,17 +166,19 @@ def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[s
     for cells in _formatted_cells(table, lambda s: f"**{s}**", labels):
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    n_seeds = _n_seeds(table)
+    interval = "see below" if n_seeds > 1 else "95 % bootstrap CI over pairs"
     lines.append(
         "Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
-        "cross-validated CNN observer got wrong [95 % bootstrap CI over pairs]. "
+        f"cross-validated CNN observer got wrong [{interval}]. "
         "% fooled: rate ± bootstrap SE over raters."
     )
-    n_seeds = _n_seeds(table)
     if n_seeds > 1:
         lines.append(
             f"Learned rows: mean ± sample SD over {n_seeds} training seeds (the same evaluation images for every "
             "seed; the machine observer's seed moves with the run's); % machine fooled: mean ± SD over seeds "
-            "[95 % interval combining the pair bootstrap and the seed spread]."
+            "[95 % interval combining the pair bootstrap and the seed spread, Student's t at the "
+            "Welch-Satterthwaite degrees of freedom]."
         )
     if (table["fooled_source"] == "simulated").any():
         lines.append("\\* SIMULATED study: these fool rates come from simulated raters, not people.")

@@ -17,7 +17,12 @@ def test_combined_se_adds_the_seed_spread_over_r():
     # rates 40 and 60 (sd 14.14), bootstrap SE 2 each: se = sqrt(4 + 200 / 2) = sqrt(104)
     assert combined_se([40.0, 60.0], [2.0, 2.0]) == pytest.approx(math.sqrt(104.0))
     ci = combined_interval([40.0, 60.0], [2.0, 2.0], 0.0, 100.0)
-    assert ci["mean"] == 50.0 and ci["ci_low"] == pytest.approx(50 - 1.959964 * math.sqrt(104.0), abs=1e-5)
+    # Welch-Satterthwaite: (100 + 4)^2 * 1 / 100^2 = 1.0816 degrees of freedom, t_0.975 = 11.6: clipped at 0
+    assert ci["mean"] == 50.0 and ci["df"] == pytest.approx(1.0816) and ci["ci_low"] == 0.0
+    wide = combined_interval([40.0, 60.0, 50.0], [0.0, 0.0, 0.0])  # the seed part alone: R - 1 = 2 df
+    assert wide["df"] == pytest.approx(2.0) and wide["ci_high"] == pytest.approx(50 + 4.302653 * 10 / math.sqrt(3))
+    flat = combined_interval([10.0, 10.1], [5.0, 5.0])  # resampling dominates: the normal interval
+    assert flat["df"] > 1e6 and flat["ci_low"] == pytest.approx(10.05 - 1.959964 * flat["se"], abs=1e-4)
     assert combined_se([40.0], [2.0]) == 2.0  # one seed: resampling only
     assert math.isnan(sample_sd([1.0]))
     with pytest.raises(ValueError, match="equal-length"):
@@ -33,13 +38,19 @@ def test_seed_means_gives_mean_sd_and_n():
 
 def test_difference_test_known_numbers():
     # per-seed differences 0.2 and 1.8 with tiny image SEs: resampling alone would call this separated,
-    # the seed spread (sd 1.13) does not: se = sqrt(1e-4 + 1.28 / 2) = 0.80006, z = 1.2499, p = 0.2113
+    # the seed spread (sd 1.13) does not: se = sqrt(1e-4 + 1.28 / 2) = 0.80006, t = 1.2499 on ~1 degree of
+    # freedom (Cauchy: p = 1 - 2 atan(t) / pi = 0.4296; the normal approximation said 0.2113)
     got = difference_test([0.2, 1.8], [0.01, 0.01])
     assert got["se"] == pytest.approx(math.sqrt(1e-4 + 0.64))
-    assert got["z"] == pytest.approx(1.0 / math.sqrt(0.6401))
-    assert got["p"] == pytest.approx(0.2113, abs=1e-4)
+    assert got["t"] == pytest.approx(1.0 / math.sqrt(0.6401))
+    assert got["df"] == pytest.approx(0.6401**2 / 0.64**2)
+    assert got["p"] == pytest.approx(1 - 2 * math.atan(got["t"]) / math.pi, abs=2e-4)
     assert not got["separated"]
-    assert difference_test([0.2], [0.01])["separated"]  # one seed: z = 20
+    # three seeds all above zero but spread: t = 2.598 on 2 df, p = 0.1217, not separated (normal: p = 0.0094)
+    three = difference_test([2.0, 6.0, 10.0], [0.0, 0.0, 0.0])
+    assert three["t"] == pytest.approx(6 / (4 / math.sqrt(3))) and three["df"] == pytest.approx(2.0)
+    assert three["p"] == pytest.approx(0.1217, abs=1e-4) and not three["separated"]
+    assert difference_test([0.2], [0.01])["separated"]  # one seed: t = 20, normal
     assert "1 seed" in difference_test([0.2], [0.01])["test"]
 
 
@@ -107,6 +118,6 @@ def test_compare_command_prints_the_verdict(tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "psnr" in text and "not separated" in text and "z-test" in text
+    assert "psnr" in text and "not separated" in text and "t-test" in text
     assert pd.read_csv(out)["metric"].tolist()[0] == "psnr"
     assert prsr_main(["compare", "zz", "b", "--runs-dir", str(tmp_path / "runs"), "--dataset", "toy"]) == 2

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from metrics.observer import machine_fool_rate, machine_fool_rate_seeds
 
@@ -30,7 +31,10 @@ def test_interval_includes_the_observer_seed_spread():
     assert got["pair_se"] == pytest.approx(pair_se)
     assert got["se"] == pytest.approx(math.sqrt(pair_se**2 + got["sd_seed"] ** 2 / 3))
     assert got["se"] > pair_se  # wider than the pair bootstrap alone, by the seed spread
-    lo, hi = got["fooled"] - 1.959964 * got["se"], got["fooled"] + 1.959964 * got["se"]
+    seed_var = got["sd_seed"] ** 2 / 3  # Welch-Satterthwaite: the seed part has 2 degrees of freedom
+    assert got["df"] == pytest.approx((seed_var + pair_se**2) ** 2 * 2 / seed_var**2)
+    crit = scipy.stats.t.ppf(0.975, got["df"])
+    lo, hi = got["fooled"] - crit * got["se"], got["fooled"] + crit * got["se"]
     assert got["ci_low"] == pytest.approx(max(0.0, lo), abs=1e-6)
     assert got["ci_high"] == pytest.approx(min(1.0, hi), abs=1e-6)
 

@@ -33,7 +33,7 @@ def run(args) -> int:
         verdict = "SEPARATED" if line.separated else "not separated"
         print(
             f"  {line.metric:15s} diff {fmt(line.diff):>9s} [{fmt(line.ci_low)}, {fmt(line.ci_high)}]"
-            f"  p {line.p:.3g}  {verdict}"
+            f"  df {line.df:.3g}  p {line.p:.3g}  {verdict}"
         )
     print(f"test: {result['test'].iloc[0]}")
     if args.out:

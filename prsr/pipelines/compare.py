@@ -10,7 +10,8 @@ difference of the two rows is taken on the same evaluation images:
   bootstrap over pairs (the two observers are trained separately).
 
 The seeds' differences are combined by `metrics.spread.difference_test`: SE = sqrt(resampling SE² +
-seed SD² / R), a two-sided z-test at alpha; "separated" when the 95 % interval of the difference excludes 0.
+seed SD² / R), a two-sided t-test at alpha with Welch-Satterthwaite degrees of freedom (few seeds: wide);
+"separated" when the 95 % interval of the difference excludes 0.
 With one seed the seed spread is unknown and the answer covers the image resampling only (said so).
 """
 
@@ -28,7 +29,21 @@ from metrics.registry import METRICS, TABLE_METRICS
 from metrics.spread import difference_test
 from prsr.pipelines.seeds import seed_root
 
-COMPARE_COLUMNS = ["metric", "a", "b", "diff", "se", "ci_low", "ci_high", "z", "p", "separated", "n_seeds", "test"]
+COMPARE_COLUMNS = [
+    "metric",
+    "a",
+    "b",
+    "diff",
+    "se",
+    "df",
+    "ci_low",
+    "ci_high",
+    "t",
+    "p",
+    "separated",
+    "n_seeds",
+    "test",
+]
 
 
 def _per_image(root: Path, seed: int, base_seed: int, row: str) -> pd.DataFrame:
@@ -59,7 +74,7 @@ def compare_rows(
     runs_dir: str | os.PathLike, dataset: str, row_a: str, row_b: str, alpha: float = 0.05
 ) -> pd.DataFrame:
     """One line per metric (`COMPARE_COLUMNS`): A - B over the seeds in `table1_seeds.csv`, its SE, interval,
-    z, p, whether separated, the number of seeds and the test used."""
+    its degrees of freedom, t, p, whether separated, the number of seeds and the test used."""
     root = Path(runs_dir) / dataset
     seeds_csv = root / "table1_seeds.csv"
     if not seeds_csv.is_file():
