@@ -17,11 +17,11 @@ one seed. Runs unchanged on CUDA (the NumPy path is CPU-only and skipped there).
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
 
 from sr_models import sampling
+from sr_models.canonical import full_float64_logits
 from sr_models.distributed import default_device
 from sr_models.draws import MEASURED_REL_ERR
 from sr_models.pixel_recursive import PixelRecursiveSR
@@ -46,9 +46,8 @@ def relative_errors(profile: str, batch: int, seed: int, scale: float, rows: int
         record = torch.zeros(batch, rows, 32, 3, 256, device=device)
         hr = sample_cached(model, a, u, 1.0, progress=False, record=record)
         naive = a + model.prior_logits(hr)
-        m64 = copy.deepcopy(model).double()
-        a64 = m64.cond_logits(lr.double())[:, :rows]
-        b64 = m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))
+    a64, b64 = full_float64_logits(model, hr, lr)
+    a64 = a64[:, :rows]
     scale_of = a.abs().amax(-1).double() + b64.abs().amax(-1)
     return tuple(((z.double() - (a64 + b64)).abs().amax(-1) / scale_of).max().item() for z in (record, naive))
 

@@ -11,6 +11,9 @@ image computed from that image's own inputs alone, so every sampler, batch and r
   they are zeros in `hr` anyway), and the head at pixel (r, c) for colour g only.
 Every part runs with the same shapes whenever it runs for (i, r), so the result is a deterministic function
 of the image's prefix, whichever sampler asks and whatever it asked before.
+
+`full_float64_logits(model, hr, lr)` is the same value for every sub-pixel at once (one full float64 pass):
+the reference that tests and `bench/sampling_error.py` hold the samplers and their margins to.
 """
 
 from __future__ import annotations
@@ -96,3 +99,14 @@ class Canonical:
             z = self.logits(i, hr, r, c, g).unsqueeze(0)
             levels[i] = draw(z, u[i : i + 1].double(), temperature, greedy)[0]
         return levels
+
+
+def full_float64_logits(model, hr: torch.Tensor, lr: Optional[torch.Tensor] = None):
+    """Float64 logits of whole images in one pass of a float64 copy of `model` (a PixelRecursiveSR): hr uint8
+    [B, C, H, W], lr float [B, C, h, w] in [0, 1] or None -> (A float64 [B, H, W, C, 256] or None when lr is
+    None, B float64 [B, H, W, C, 256]). B at a sub-pixel depends only on the sub-pixels before it (the masks)."""
+    m64 = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        b = m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))  # normalise_levels, kept in float64
+        a = None if lr is None else m64.cond_logits(lr.double())
+    return a, b

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
 from sr_models import draws, sampling
+from sr_models.canonical import full_float64_logits
 from sr_models.draws import MEASURED_REL_ERR, REL_TOL
 from sr_models.pixel_recursive import PixelRecursiveSR
 from sr_models.sampling import (
@@ -141,11 +140,8 @@ def test_decodings_rows():
 
 def _canonical_decisions(model, lr, hr, u, tau, greedy):
     """The level every sub-pixel of `hr` must have: the float64 decision from hr's own prefix (one pass)."""
-    b, c_n = hr.shape[:2]
-    with torch.no_grad():
-        a = copy.deepcopy(model.cond).double().eval()(lr.double())
-        z = a + copy.deepcopy(model.prior).double().eval()(hr.double() / 127.5 - 1.0)  # [B, C*256, H, W]
-    z = z.permute(0, 2, 3, 1).reshape(-1, 256)  # rows in (b, r, c, g) order
+    a, b = full_float64_logits(model, hr, lr)
+    z = (a + b).reshape(-1, 256)  # rows in (b, r, c, g) order
     return draw(z, u.permute(0, 2, 3, 1).reshape(-1).double(), tau, greedy), z
 
 
@@ -174,11 +170,9 @@ def test_every_sub_pixel_is_the_canonical_decision(tau, greedy):
     u = torch.rand(3, 3, 8, 10, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         a = model.cond_logits(lr)[:, :8, :10].contiguous()
-        prior64 = copy.deepcopy(model.prior).double().eval()
     for sampler in (sample_cached, sample_naive):
         hr = sampler(model, a, u, tau, greedy, progress=False)
-        with torch.no_grad():
-            b = prior64(hr.double() / 127.5 - 1.0).permute(0, 2, 3, 1).reshape(3, 8, 10, 3, 256)
+        _, b = full_float64_logits(model, hr)
         want = draw((a.double() + b).reshape(-1, 256), u.permute(0, 2, 3, 1).reshape(-1).double(), tau, greedy)
         assert torch.equal(hr.permute(0, 2, 3, 1).reshape(-1).long(), want), sampler.__name__
 
@@ -201,9 +195,7 @@ def test_measured_error_within_margins(head_scale, numpy_batch, monkeypatch):
         a = model.cond_logits(lr)
         hr = sample_cached(model, a, u, 1.0, False, progress=False, record=rec)
         naive = a + model.prior_logits(hr)  # the naive sampler's logits of every sub-pixel (masks: one pass)
-        m64 = copy.deepcopy(model).double()
-        a64 = m64.cond_logits(lr.double())
-        b64 = m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))
+    a64, b64 = full_float64_logits(model, hr, lr)
     scale = a.abs().amax(-1).double() + b64.abs().amax(-1)
     assert scale.max() > (6 if head_scale > 1 else 0.3)
     for z32 in (rec, naive):
@@ -230,8 +222,8 @@ def test_measured_error_within_margins_paper_prior(numpy_batch, monkeypatch):
         a = model.cond_logits(lr)[:, :2]
         hr = sample_cached(model, a, u, 1.0, progress=False, record=rec)
         naive = a + model.prior_logits(hr)
-        m64 = copy.deepcopy(model).double()
-        want = m64.cond_logits(lr.double())[:, :2] + m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))
+    a64, b64 = full_float64_logits(model, hr, lr)
+    want = a64[:, :2] + b64
     scale = a.abs().amax(-1).double() + (want - a.double()).abs().amax(-1)
     assert scale.max() > 6
     for z32 in (rec, naive):
@@ -302,8 +294,7 @@ def test_many_fragile_draws_still_identical(monkeypatch):
     assert torch.equal(hr, sample_naive(model, a, u, 0.9, False, progress=False, canonical=can_n))
     assert can_c.calls > 0.1 * hr.numel() and can_n.calls > 0.1 * hr.numel()
     assert can_c.rows_run < can_c.calls  # the rows above were run once per (image, row), not per draw
-    m64 = copy.deepcopy(model).double()
-    b = m64._class_last(m64.prior(hr.double() / 127.5 - 1.0))
+    _, b = full_float64_logits(model, hr)
     want = draw((a.double() + b).reshape(-1, 256), u.permute(0, 2, 3, 1).reshape(-1).double(), 0.9, False)
     assert torch.equal(hr.permute(0, 2, 3, 1).reshape(-1).long(), want)
 
@@ -315,13 +306,13 @@ def test_canonical_logits_equal_the_full_float64_model():
     model = tiny(3)
     lr = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     hr = torch.randint(0, 256, (2, 3, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    m64 = copy.deepcopy(model).double()
     with torch.no_grad():
         can = Canonical(model, model.cond_logits(lr), lr=lr)
         for r, c, g in [(0, 0, 0), (0, 31, 2), (2, 5, 1), (3, 0, 0), (17, 30, 2), (31, 31, 1)]:
             prefix = hr.clone()
             prefix[1, :, r, c + 1 :], prefix[1, g:, r, c], prefix[1, :, r + 1 :] = 0, 0, 0
-            full = m64.cond_logits(lr.double()) + m64._class_last(m64.prior(prefix.double() / 127.5 - 1.0))
+            a64, b64 = full_float64_logits(model, prefix, lr)
+            full = a64 + b64
             got = can.logits(1, prefix, r, c, g)
             assert got.dtype == torch.float64
             assert (got - full[1, r, c, g]).abs().max().item() < 1e-12, (r, c, g)
