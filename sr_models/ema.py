@@ -31,6 +31,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import torch
 from torch import nn
 
+from .profile_schema import check_train_keys
+
 KEYS = ("ema_half_life", "ema_start")
 
 
@@ -45,12 +47,7 @@ def decay_from_half_life(half_life: float) -> float:
 
 def check_cfg(cfg: Dict[str, Any], where: str = "train config") -> None:
     """Refuse out-of-range EMA keys in a train section `cfg`, naming the key and the allowed range."""
-    h = cfg.get("ema_half_life")
-    if h is not None and (isinstance(h, bool) or not isinstance(h, (int, float)) or not h > 0):
-        raise ValueError(f"{where} 'ema_half_life' must be a number of steps > 0 or null (off), got {h!r}")
-    start = cfg.get("ema_start")
-    if start is not None and (isinstance(start, bool) or not isinstance(start, int) or start < 0):
-        raise ValueError(f"{where} 'ema_start' must be an integer >= 0 (steps), got {start!r}")
+    check_train_keys(cfg, KEYS, where)
 
 
 class EMA:

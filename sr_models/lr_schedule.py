@@ -33,7 +33,9 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-SCHEDULES = ("constant", "cosine", "linear")
+from .profile_schema import LR_SCHEDULES as SCHEDULES
+from .profile_schema import check_train_keys
+
 KEYS = ("lr_schedule", "lr_warmup", "lr_min_factor", "lr_decay_steps")
 
 
@@ -44,18 +46,8 @@ def enabled(cfg: Dict[str, Any]) -> bool:
 
 def check_cfg(cfg: Dict[str, Any], where: str = "train config") -> None:
     """Refuse out-of-range schedule keys in a train section `cfg`, naming the key and the allowed range."""
-    kind = cfg.get("lr_schedule")
-    if kind is not None and kind not in SCHEDULES:
-        raise ValueError(f"{where} 'lr_schedule' must be one of {', '.join(SCHEDULES)}, got {kind!r}")
-    warm = cfg.get("lr_warmup")
-    if warm is not None and (isinstance(warm, bool) or not isinstance(warm, int) or warm < 0):
-        raise ValueError(f"{where} 'lr_warmup' must be an integer >= 0 (steps), got {warm!r}")
-    floor = cfg.get("lr_min_factor")
-    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor <= 1):
-        raise ValueError(f"{where} 'lr_min_factor' must be a number in [0, 1] (fraction of lr), got {floor!r}")
-    horizon = cfg.get("lr_decay_steps")
-    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
-        raise ValueError(f"{where} 'lr_decay_steps' must be a positive integer or null, got {horizon!r}")
+    check_train_keys(cfg, KEYS, where)
+    warm, horizon = cfg.get("lr_warmup"), cfg.get("lr_decay_steps")
     if horizon is not None and warm is not None and warm >= horizon:
         raise ValueError(f"{where} 'lr_warmup' ({warm}) must be below 'lr_decay_steps' ({horizon})")
 

@@ -109,6 +109,8 @@ def _key(default: Any, rule: Range) -> Any:
     return field(default=default, metadata={"range": rule})
 
 
+LR_SCHEDULES = ("constant", "cosine", "linear")  # sr_models/lr_schedule.py
+
 # the ranges shared by many keys
 _POS_INT = Range("int", low=1)
 _NONNEG_INT = Range("int", low=0)
@@ -175,7 +177,7 @@ class TrainSection:
     # -- training practices (docs/quality-search.md); absent = off, the run is what it was without them --
     ema_half_life: Optional[float] = _key(None, _or_null(_POS_FLOAT))  # weight averaging: half-life in steps
     ema_start: int = _key(0, _NONNEG_INT)  # updates before averaging starts (the average copies the weights until then)
-    lr_schedule: str = _key("constant", Range("choice", choices=("constant", "cosine", "linear")))
+    lr_schedule: str = _key("constant", Range("choice", choices=LR_SCHEDULES))
     lr_warmup: int = _key(0, _NONNEG_INT)  # steps of linear warm-up
     lr_min_factor: float = _key(0.0, Range("float", low=0, high=1))  # the decay's floor, a fraction of lr
     lr_decay_steps: Optional[int] = _key(None, _or_null(_POS_INT))  # where the decay reaches the floor (null: steps)
@@ -270,6 +272,16 @@ def _check(value: Any, tp, path: str) -> None:
         _, item = typing.get_args(tp)
         for key, sub in value.items():
             _check(sub, item, f"{path}{key}.")
+
+
+def check_train_keys(cfg: Dict[str, Any], keys: Iterable[str], where: str = "train config") -> None:
+    """Refuse values of the `train:` keys `keys` in `cfg` outside their ranges in `TrainSection` (the one place
+    those ranges are written); absent keys pass. Raises `ProfileError` naming `where`, the key and the range."""
+    rules = {f.name: f.metadata.get("range") for f in dataclasses.fields(TrainSection)}
+    for key in keys:
+        rule = rules[key]
+        if key in cfg and rule is not None and not rule.accepts(cfg[key]):
+            raise ProfileError(f"{where} {key!r} must be {rule.describe()}, got {cfg[key]!r}")
 
 
 def check_profile(profile: Dict[str, Any], where: str = "") -> Dict[str, Any]:
