@@ -5,16 +5,16 @@
     .venv/bin/python bench/quality_search.py --full --budget-curve --curve-steps 1000 2000 3000 [--combo ...]
     .venv/bin/python bench/quality_search.py --list                  # the levers and their profile overrides
 
-A lever is a list of profile overrides (`--set PATH=VALUE`, docs/quality-search.md). For every config
-(the profile as shipped = `baseline`, each lever in `--levers`, each `--combo`) and every training seed
-(`--seeds N`: seeds profile.seed .. profile.seed + N - 1) the script trains `--methods` (default the
-pixel-recursive model) with the toolkit's own `prsr train` (the one Trainer), evaluates them with
-`prsr.pipelines.evaluate.evaluate` (the Table-1 rows of those methods: samples, test NLL, the machine
-observer `metrics.machine_fool_rate` through `prsr eval`'s own code) and writes one row per (config, seed,
-method): steps, training minutes (the Trainer's own clock, `state.pt` `elapsed`: steps, validation, grids
-and checkpoints), test NLL (bits/dim, `likelihood.csv`), % machine fooled with its 95 % interval per
-Table-1 row (pixel-recursive: tau = 1.0 / 0.9 / 0.8 and greedy), and samples/s of the evaluation's
-prediction (images x rows / seconds, from `prsr eval`'s own timing line).
+A lever is a list of profile overrides (`--set PATH=VALUE`, docs/quality-search.md). For every config (the
+profile as shipped = `baseline`, each lever in `--levers`, each `--combo`) and every training seed (`--seeds
+N`: seeds profile.seed .. profile.seed + N - 1; `--set seed=K` starts at K) the script trains `--methods`
+(default the pixel-recursive model) with the toolkit's own `prsr train` (the one Trainer), evaluates them with
+`prsr.pipelines.evaluate.evaluate` (the Table-1 rows of those methods: samples, test NLL, the machine observer
+`metrics.machine_fool_rate` through `prsr eval`'s own code) and writes one row per (config, seed, method):
+steps, training minutes (the Trainer's own clock, `state.pt` `elapsed`: steps, validation, grids and
+checkpoints), test NLL (bits/dim, `likelihood.csv`), % machine fooled with its 95 % interval per Table-1 row
+(pixel-recursive: tau = 1.0 / 0.9 / 0.8 and greedy), and samples/s of the evaluation's prediction (images x
+rows / seconds, from `prsr eval`'s own timing line).
 
 `--budget-curve`: ONE run of the first combo (or the baseline) trained to each of `--curve-steps` in turn
 (`prsr train --resume --steps S`: the same run continued exactly), each checkpoint evaluated as above: machine
@@ -372,7 +372,8 @@ def main(argv=None) -> int:
             _write(args.out / "budget_curve.csv", curve, "budget curve")
         if not args.budget_curve:
             configs = ([] if args.no_baseline else ["baseline"]) + list(args.levers) + list(args.combo)
-            seeds = [load_profile(args.profile)["seed"] + k for k in range(args.seeds)]
+            first = load_profile(args.profile, overrides=args.set)["seed"]  # `--set seed=K` starts at K
+            seeds = [first + k for k in range(args.seeds)]
             records = [r for name in configs for s in seeds for r in run_config(args, name, s)]
             _write(args.out / "quality_search.csv", records, "levers")
     except (DataError, FileNotFoundError) as exc:
