@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from .profile_schema import LR_SCHEDULES as SCHEDULES
-from .profile_schema import check_train_keys
+from .profile_schema import check_train_keys, check_warmup_horizon
 
 KEYS = ("lr_schedule", "lr_warmup", "lr_min_factor", "lr_decay_steps")
 
@@ -47,9 +47,7 @@ def enabled(cfg: Dict[str, Any]) -> bool:
 def check_cfg(cfg: Dict[str, Any], where: str = "train config") -> None:
     """Refuse out-of-range schedule keys in a train section `cfg`, naming the key and the allowed range."""
     check_train_keys(cfg, KEYS, where)
-    warm, horizon = cfg.get("lr_warmup"), cfg.get("lr_decay_steps")
-    if horizon is not None and warm is not None and warm >= horizon:
-        raise ValueError(f"{where} 'lr_warmup' ({warm}) must be below 'lr_decay_steps' ({horizon})")
+    check_warmup_horizon(cfg, where)
 
 
 def lr_factor(step: int, cfg: Dict[str, Any]) -> float:

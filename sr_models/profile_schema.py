@@ -284,6 +284,13 @@ def check_train_keys(cfg: Dict[str, Any], keys: Iterable[str], where: str = "tra
             raise ProfileError(f"{where} {key!r} must be {rule.describe()}, got {cfg[key]!r}")
 
 
+def check_warmup_horizon(cfg: Dict[str, Any], where: str = "train config") -> None:
+    """Refuse a warm-up that does not end before the decay's horizon (`lr_warmup` < `lr_decay_steps`)."""
+    warm, horizon = cfg.get("lr_warmup"), cfg.get("lr_decay_steps")
+    if horizon is not None and warm is not None and warm >= horizon:
+        raise ProfileError(f"{where} 'lr_warmup' ({warm}) must be below 'lr_decay_steps' ({horizon})")
+
+
 def check_profile(profile: Dict[str, Any], where: str = "") -> Dict[str, Any]:
     """Raise `ProfileError` for an unknown or missing key anywhere in `profile`; returns it unchanged."""
     try:
@@ -350,9 +357,8 @@ def check_model_keys(cls, model_cfg: Dict[str, Any], path: str) -> None:
 
 # -- ranges of the training-practice keys (EMA, rate schedule, prior dropout; docs/quality-search.md) --------
 def _check_practice_ranges(profile: Dict[str, Any]) -> None:
-    """Refuse out-of-range EMA / schedule keys in every `train:` section and `prior_dropout` outside [0, 1)."""
-    from . import ema, lr_schedule  # noqa: PLC0415 - they import torch; the schema module stays torch-free
-
+    """Refuse a warm-up past the decay's horizon in every `train:` section (the keys' own ranges are checked with
+    the rest of `TrainSection`) and `prior_dropout` outside [0, 1)."""
     sections = dict((profile.get("methods") or {}).items())
     corners = profile.get("corners") or {}
     sections.update({f"corners.models.{k}": v for k, v in ((corners.get("models") or {}).items())})
@@ -361,11 +367,7 @@ def _check_practice_ranges(profile: Dict[str, Any]) -> None:
             continue
         path = name if name.startswith("corners.") else f"methods.{name}"
         train = section.get("train") or {}
-        try:
-            ema.check_cfg(train, f"profile key {path}.train:")
-            lr_schedule.check_cfg(train, f"profile key {path}.train:")
-        except ValueError as exc:
-            raise ProfileError(str(exc)) from None
+        check_warmup_horizon(train, f"profile key {path}.train:")
         drop = (section.get("model") or {}).get("prior_dropout")
         if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 <= drop < 1):
             raise ProfileError(f"profile key {path}.model.prior_dropout must be a number in [0, 1), got {drop!r}")
