@@ -67,7 +67,7 @@ def _model(profile: dict) -> dict:
 
 
 def _warm(profile: dict) -> int:
-    """Warm-up steps: 5 % of the run (100 of quick's 2,000 steps)."""
+    """Warm-up steps: 5 % of the run (150 of quick's 3,000 steps)."""
     return max(1, int(_train(profile)["steps"]) // 20)
 
 
@@ -92,6 +92,7 @@ LEVERS: Dict[str, Lever] = {
         f"{PR}.train.lr_min_factor=0.05",
     ],
     "linear": lambda p: [f"{PR}.train.lr_schedule=linear", f"{PR}.train.lr_warmup={_warm(p)}"],
+    "constant": lambda p: [f"{PR}.train.lr_schedule=constant", f"{PR}.train.lr_warmup=0"],
     "cosine_lr2x": lambda p: [
         f"{PR}.train.lr_schedule=cosine",
         f"{PR}.train.lr_warmup={_warm(p)}",
@@ -114,6 +115,9 @@ LEVERS: Dict[str, Lever] = {
     "head128": lambda p: [f"{PR}.model.head_channels=128"],
     "cond_blocks4": lambda p: [f"{PR}.model.cond_blocks=4"],
     "cond_blocks1": lambda p: [f"{PR}.model.cond_blocks=1"],
+    # the earlier quick's prior (6 gated blocks of 5x5) and its 2,000 steps: with `constant`, that profile
+    "prior6x5": lambda p: [f"{PR}.model.prior_layers=6", f"{PR}.model.prior_kernel=5"],
+    "steps2000": lambda p: [f"{PR}.train.steps=2000"],
     # the optimiser: the paper's TF-style RMSProp at the paper's rate
     "rmsprop_tf": lambda p: [f"{PR}.train.optimizer=rmsprop_tf", f"{PR}.train.lr=4.0e-4"],
     # throughput: bf16 autocast off (it is on in quick); threads: --threads
