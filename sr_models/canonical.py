@@ -38,45 +38,21 @@ class Canonical:
 
     def __init__(self, model, a: torch.Tensor, lr: Optional[torch.Tensor] = None):
         self.model, self.a, self.lr = model, a, lr
-        self._prior = self._cond = self._head = None
+        self._prior = self._cond = None
         self._a64: Dict[int, torch.Tensor] = {}  # image -> the conditioning trunk's float64 features
         self._links: Dict[int, Tuple[int, List[torch.Tensor]]] = {}  # image -> (row r, link terms of row r)
         self.calls = 0
         self.rows_run = 0
-
-    def _copies(self) -> None:
-        """The float64 copies of the prior and of the conditioning network (its trunk, and its 1x1 head kept apart)."""
-        if self._prior is None:
-            self._prior = copy.deepcopy(self.model.prior).double().eval()
-        if self.lr is not None and self._cond is None:
-            self._cond = copy.deepcopy(self.model.cond).double().eval()
-            self._head = self._cond.head
-            self._cond.head = torch.nn.Identity()  # the copy's forward now ends at the trunk's features
-
-    def split(self, bounds: List[int]) -> List["Canonical"]:
-        """Canonicals of the images bounds[k]..bounds[k+1]-1, k = 0, 1, ..., for samplers of parts of the batch
-        that run in parallel threads: they share this one's float64 copies (made now, so no two threads make
-        them), and each decides from its own images' inputs, so the decisions are this one's. `merge` adds
-        their counts back."""
-        self._copies()
-        parts = []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            part = Canonical(self.model, self.a[lo:hi], None if self.lr is None else self.lr[lo:hi])
-            part._prior, part._cond, part._head = self._prior, self._cond, self._head
-            parts.append(part)
-        return parts
-
-    def merge(self, parts: List["Canonical"]) -> None:
-        """Add the decision counts of `split`'s parts to this one's."""
-        self.calls += sum(part.calls for part in parts)
-        self.rows_run += sum(part.rows_run for part in parts)
 
     def _a(self, i: int, r: int, c: int, g: int) -> torch.Tensor:
         """A of image i at sub-pixel (r, c, g), float64 [256]; from lr: the conditioning trunk once per image,
         its 1x1 head at the one pixel and colour asked for."""
         if self.lr is None:
             return self.a[i, r, c, g].double()
-        self._copies()
+        if self._cond is None:
+            self._cond = copy.deepcopy(self.model.cond).double().eval()
+            self._head = self._cond.head
+            self._cond.head = torch.nn.Identity()  # the copy's forward now ends at the trunk's features
         if i not in self._a64:
             self._a64[i] = self._cond(self.lr[i : i + 1].double())[0]  # [width, H, W]
         rows = slice(g * LEVELS, (g + 1) * LEVELS)  # head output channel j = colour j // 256, level j % 256
@@ -104,7 +80,8 @@ class Canonical:
     def logits(self, i: int, hr: torch.Tensor, r: int, c: int, g: int) -> torch.Tensor:
         """float64 [256]: A + B of image i at sub-pixel (r, c, g); hr uint8 [B, C, H, W] (only the
         sub-pixels before (r, c, g) are read)."""
-        self._copies()
+        if self._prior is None:
+            self._prior = copy.deepcopy(self.model.prior).double().eval()
         self.calls += 1
         prior = self._prior
         links = self._row_links(i, hr, r)

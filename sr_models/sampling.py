@@ -30,10 +30,6 @@ an image's sample depends neither on its batch nor on its rank.
     per-sub-pixel loop (`_CachedPrior`), and the gate's halves are two products (no split): at batch 1
     the loop's cost is the number of operations, not arithmetic, so CPU batches <= NUMPY_BATCH run these
     per-pixel and per-sub-pixel steps on NumPy views (`_SmallBatchPixels`), whose calls cost about half.
-  On a CPU with several torch threads, a batch whose parts can each exceed SMALL_BATCH is sampled as one
-  part per thread, in parallel Python threads with torch on one thread inside each (`_sample_in_parts`): the
-  operations of a sub-pixel are too small to share out, the parts are not; the samples are the same (an
-  image's sample does not depend on its batch).
   Padding is the full model's: zeros in the normalised input space and in every stack, and the shifted
   vertical features' top row is zero (so row 0's link is the link's bias alone).
 
@@ -43,8 +39,6 @@ Both samplers run under `float32_exact` (no TF32 on CUDA): the margins assume fl
 from __future__ import annotations
 
 import contextlib
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
 import numpy as np
@@ -242,77 +236,33 @@ def sample_cached(
     measuring what the check costs; its samples may differ from `sample_naive`'s in rare sub-pixels.
     """
     bsz, height, width, c_n, _ = a.shape
-    canonical = canonical if canonical is not None else Canonical(model, a)
-    parts = _cpu_parts(a)
-    with tqdm(
-        total=bsz * height * width * c_n, desc="sampling (cached)", unit="draw", disable=not progress, leave=False
-    ) as bar:
-        if parts > 1:
-            return _sample_in_parts(model, a, u, temperature, greedy, record, canonical, check, parts, bar)
-        with _one_thread_if(a.device.type == "cpu" and bsz <= SMALL_BATCH):
-            return _sample_cached(model, a, u, temperature, greedy, record, canonical, check, bar.update)
+    with _one_thread_if(a.device.type == "cpu" and bsz <= SMALL_BATCH):
+        return _sample_cached(model, a, u, temperature, greedy, progress, record, canonical, check)
 
 
-def _cpu_parts(a: torch.Tensor) -> int:
-    """How many parts of a CPU batch `sample_cached` samples in parallel threads: one per torch thread, each
-    part larger than SMALL_BATCH; 1 (the whole batch at once) on CUDA. A sub-pixel's operations are small
-    even at batch 64 (measured: 11.3 s per batch on 2 torch threads, 11.9 s on 1), so one thread per part
-    uses the cores better than torch's threads inside each operation."""
-    if a.device.type != "cpu":
-        return 1
-    return max(1, min(torch.get_num_threads(), a.shape[0] // (SMALL_BATCH + 1)))
-
-
-def _sample_in_parts(model, a, u, temperature, greedy, record, canonical, check, parts: int, bar) -> torch.Tensor:
-    """`_sample_cached` on `parts` contiguous parts of the batch, in as many threads, torch on one thread
-    inside each. An image's sample depends neither on its batch nor on its rank (module doc), so the result
-    is the whole batch's; each part decides its fragile draws with its share of `canonical` (`split`)."""
-    bsz = a.shape[0]
-    bounds = [bsz * k // parts for k in range(parts + 1)]
-    shares = canonical.split(bounds)
-    lock = threading.Lock()
-
-    def advance(n: int) -> None:
-        with lock:
-            bar.update(n)
-
-    @torch.no_grad()  # grad mode is per thread
-    def run(k: int) -> torch.Tensor:
-        lo, hi = bounds[k], bounds[k + 1]
-        rec = None if record is None else record[lo:hi]
-        return _sample_cached(model, a[lo:hi], u[lo:hi], temperature, greedy, rec, shares[k], check, advance)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=parts) as pool:
-            hrs = list(pool.map(run, range(parts)))
-    finally:
-        torch.set_num_threads(threads)
-        canonical.merge(shares)
-    return torch.cat(hrs)
-
-
-def _sample_cached(model, a, u, temperature, greedy, record, canonical, check, advance) -> torch.Tensor:
-    """The cached sampler on one batch, in the calling thread; advance(n) after each pixel's n draws."""
+def _sample_cached(model, a, u, temperature, greedy, progress, record, canonical, check) -> torch.Tensor:
     bsz, height, width, c_n, _ = a.shape
+    canonical = canonical if canonical is not None else Canonical(model, a)
     P = _CachedPrior(model.prior)
     st = _RowState(P, bsz, width, a.device, a.dtype)
     hr = torch.zeros(bsz, c_n, height, width, dtype=torch.uint8, device=a.device)
     steps = _Draws(a, u, hr, st.xrow, P.l0, temperature, greedy, record, canonical, check)
     small = _SmallBatchPixels(P, st, steps) if steps.np else None
-    for r in range(height):
-        if r > 0:
-            st.next_row(P)
-        st.xrow.zero_()
-        if small is not None:
-            small.start_row()
-        for c in range(width):
+    with tqdm(
+        total=height * width * c_n, desc="sampling (cached)", unit="sub-px", disable=not progress, leave=False
+    ) as bar:
+        for r in range(height):
+            if r > 0:
+                st.next_row(P)
+            st.xrow.zero_()
             if small is not None:
-                small.pixel(r, c)
-            else:
-                _pixel(P, st, steps, r, c)
-            advance(bsz * c_n)
+                small.start_row()
+            for c in range(width):
+                if small is not None:
+                    small.pixel(r, c)
+                else:
+                    _pixel(P, st, steps, r, c)
+                bar.update(c_n)
     return hr
 
 

@@ -413,48 +413,6 @@ def test_small_cpu_batches_sample_on_one_thread_and_restore_the_setting(monkeypa
 
 
 @pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(greedy=True)])
-def test_cpu_batch_sampled_in_parallel_parts_equals_the_whole_batch(kw, monkeypatch):
-    """On 2 torch threads a CPU batch whose parts exceed SMALL_BATCH is sampled as 2 parts in 2 threads
-    (torch on 1 thread inside each, restored after): the samples and the number of canonical decisions are
-    those of the whole batch at once and of the naive sampler, the recorded logits within the measured
-    error of the whole batch's, with the margin
-    widened so that many draws are decided canonically (from lr, as `sample` does)."""
-    model = tiny(3, prior_layers=2, head_channels=12)
-    lr = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(3))
-    u = torch.rand(5, 3, 3, 4, generator=torch.Generator().manual_seed(4))
-    monkeypatch.setattr(draws, "REL_TOL", 3e-3)
-    monkeypatch.setattr(sampling, "SMALL_BATCH", 1)  # parts of 2 and 3 images
-    seen = []
-    run_one = sampling._sample_cached
-
-    def spy(*args):
-        seen.append((args[1].shape[0], torch.get_num_threads()))
-        return run_one(*args)
-
-    monkeypatch.setattr(sampling, "_sample_cached", spy)
-    before = torch.get_num_threads()
-    try:
-        runs = []
-        for threads in (2, 1):
-            torch.set_num_threads(threads)
-            with torch.no_grad():
-                a = model.cond_logits(lr)[:, :3, :4].contiguous()
-            record = torch.zeros(5, 3, 4, 3, 256)
-            canonical = Canonical(model, a, lr=lr)
-            x = sample_cached(model, a, u, progress=False, record=record, canonical=canonical, **kw)
-            assert torch.get_num_threads() == threads
-            runs.append((x, record, canonical.calls))
-    finally:
-        torch.set_num_threads(before)
-    assert sorted(seen) == [(2, 1), (3, 1), (5, 1)]  # two parts on 1 thread each, then the whole batch
-    (x2, rec2, calls2), (x1, rec1, calls1) = runs
-    assert torch.equal(x2, x1) and calls2 == calls1 > 0
-    scale = a.abs().amax(-1) + (rec1 - a).abs().amax(-1)  # max|A| + max|B| per sub-pixel
-    assert ((rec2 - rec1).abs().amax(-1) <= 2 * MEASURED_REL_ERR * scale).all()  # other batch sizes, other rounding
-    assert torch.equal(x2, sample_naive(model, a, u, progress=False, canonical=Canonical(model, a, lr=lr), **kw))
-
-
-@pytest.mark.parametrize("kw", [dict(temperature=0.9), dict(greedy=True)])
 def test_small_batch_numpy_path_equals_the_torch_path(kw, monkeypatch):
     """Small CPU batches compute and draw on NumPy views (`_SmallBatchPixels`, `_Draws.take_np`); larger
     ones and CUDA in torch. Their float32 logits agree within the measured error, and the samples are the
