@@ -295,7 +295,7 @@ def check_profile(profile: Dict[str, Any], where: str = "") -> Dict[str, Any]:
     """Raise `ProfileError` for an unknown or missing key anywhere in `profile`; returns it unchanged."""
     try:
         _check(profile, Profile, "")
-        _check_practice_ranges(profile)
+        _check_warmups_and_dropout(profile)
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}" if where else str(exc)) from None
     return profile
@@ -356,7 +356,7 @@ def check_model_keys(cls, model_cfg: Dict[str, Any], path: str) -> None:
 
 
 # -- ranges of the training-practice keys (EMA, rate schedule, prior dropout; docs/quality-search.md) --------
-def _check_practice_ranges(profile: Dict[str, Any]) -> None:
+def _check_warmups_and_dropout(profile: Dict[str, Any]) -> None:
     """Refuse a warm-up past the decay's horizon in every `train:` section (the keys' own ranges are checked with
     the rest of `TrainSection`) and `prior_dropout` outside [0, 1)."""
     sections = dict((profile.get("methods") or {}).items())
