@@ -91,6 +91,12 @@ LEVERS: Dict[str, Lever] = {
         f"{PR}.train.lr_warmup={_warm(p)}",
         f"{PR}.train.lr_min_factor=0.05",
     ],
+    # between cosine (floor 5 %) and constant: the decay stops at 30 % of the rate (the profile's warm-up kept)
+    "cosine_floor0.3": lambda p: [
+        f"{PR}.train.lr_schedule=cosine",
+        f"{PR}.train.lr_warmup={_train(p).get('lr_warmup') or _warm(p)}",
+        f"{PR}.train.lr_min_factor=0.3",
+    ],
     "linear": lambda p: [f"{PR}.train.lr_schedule=linear", f"{PR}.train.lr_warmup={_warm(p)}"],
     "constant": lambda p: [f"{PR}.train.lr_schedule=constant", f"{PR}.train.lr_warmup=0"],
     "cosine_lr2x": lambda p: [
