@@ -355,7 +355,7 @@ def check_model_keys(cls, model_cfg: Dict[str, Any], path: str) -> None:
             raise _unknown(path, str(key), valid)
 
 
-# -- ranges of the training-practice keys (EMA, rate schedule, prior dropout; docs/quality-search.md) --------
+# -- checks across keys: warm-up against the decay's horizon, prior dropout (docs/quality-search.md) ---------
 def _check_warmups_and_dropout(profile: Dict[str, Any]) -> None:
     """Refuse a warm-up past the decay's horizon in every `train:` section (the keys' own ranges are checked with
     the rest of `TrainSection`) and `prior_dropout` outside [0, 1)."""
