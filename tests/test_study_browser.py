@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -365,6 +366,21 @@ def _component_payloads(frames: list[bytes]) -> dict[str, list[tuple[str, str]]]
     return out
 
 
+def _wait_for_blank(page, frames: list[bytes], timeout_s: float = 20.0) -> None:
+    """Wait until the server's latest data for the trial on screen is blank ('', ''): the rerun that drops the
+    pixels once the exposure ends. A click that lands before it would move the page on in the same run, and
+    Streamlit drops a run's unsent messages when the next run starts, so the blank data would never be sent
+    (the component is replaced all the same); waiting keeps what this test checks, that the server blanks."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        payloads = _component_payloads(frames)
+        latest = list(payloads)[-1] if payloads else None
+        if latest is not None and payloads[latest][-1] == ("", ""):
+            return
+        assert time.monotonic() < deadline, f"{latest}: no blank component data {timeout_s:.0f} s after the exposure"
+        page.wait_for_timeout(50)  # lets Playwright deliver the frames received meanwhile
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
@@ -404,7 +420,7 @@ def test_browser_stimuli_reveal_nothing_but_pixels(serve_study, tmp_path):
                 )
                 page.goto(f"{base}/?pid={pid}")
                 _consent_and_start(page)
-                _answer_all(page, 2, 6)
+                _answer_all(page, 2, 6, before_answer=lambda k, page=page: _wait_for_blank(page, frames))
                 page.locator(".st-key-completion-code code").wait_for(timeout=30000)
                 probes += page.evaluate("window.__prsrProbe")
                 context.close()
