@@ -104,6 +104,9 @@ LEVERS: Dict[str, Lever] = {
         f"{PR}.train.lr_warmup={_warm(p)}",
         f"{PR}.train.lr={2 * _train(p)['lr']}",
     ],
+    # the rate of quick before it took cosine_lr2x (Adam 1e-3, warm-up 100): put it first in a --combo to rerun the
+    # screens measured from that profile (docs/quality-search.md)
+    "lr1e-3": lambda p: [f"{PR}.train.lr=1.0e-3", f"{PR}.train.lr_warmup=100"],
     # dropout in the prior's gated blocks (PixelCNN++: 0.5)
     "dropout0.1": lambda p: [f"{PR}.model.prior_dropout=0.1"],
     "dropout0.5": lambda p: [f"{PR}.model.prior_dropout=0.5"],

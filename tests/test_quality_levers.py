@@ -118,9 +118,9 @@ def test_schedule_and_ema_keys_are_range_checked_at_load():
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedule(name):
     """smoke: every lever off; quick: the pixel-recursive model averages its weights (half-life 100 steps) and
-    decays its rate (cosine, warm-up 100, floor 5 %), the quality search's best point at its cost; paper: every
-    learned method averages (half-life 1,386 steps) at the paper's constant rate. The corners models as shipped.
-    No other schedule, and no dropout anywhere."""
+    decays its rate (Adam 2e-3, cosine, warm-up 150, floor 5 %), the quality search's best point at its cost;
+    paper: every learned method averages (half-life 1,386 steps) at the paper's constant rate. The corners models
+    as shipped. No other schedule, and no dropout anywhere."""
     profile = load_profile(name)
     corners = list(((profile.get("corners") or {}).get("models") or {}).values())
     expected = {"paper": {m: 1386 for m in profile["methods"]}, "quick": {"pixel_recursive": 100}}.get(name, {})
@@ -129,7 +129,8 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
         half_life = expected.get(method) if section not in corners else None
         assert train.get("ema_half_life") == half_life if half_life else not ema_mod.enabled(train)
         if name == "quick" and method == "pixel_recursive":
-            assert (train["lr_schedule"], train["lr_warmup"], train["lr_min_factor"]) == ("cosine", 100, 0.05)
+            assert (train["lr_schedule"], train["lr_warmup"], train["lr_min_factor"]) == ("cosine", 150, 0.05)
+            assert train["lr"] == 2.0e-3
         else:
             assert not lr_schedule.enabled(train)
         assert not (section.get("model") or {}).get("prior_dropout")
