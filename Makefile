@@ -26,6 +26,7 @@ help:
 	@echo "make lint       ruff check + ruff format --check (the CI runs it before the tests)"
 	@echo "make setup | data | train-all | eval | corners | study | analysis | bench"
 	@echo "variables: PROFILE=smoke|quick|paper  DATASET=fashion-mnist|celeba|lsun-bedroom  RUNS=runs  DATA_ROOT=dir  STUDY_DB=url"
+	@echo "           SEEDS=N (training seeds)  JOBS=N (trainings side by side, each on 1/N of the threads)"
 
 setup: $(STAMP)
 
@@ -40,7 +41,7 @@ data: setup
 	$(PRSR) data --dataset $(DATASET) $(DATA_ARG)
 
 train-all: data
-	$(PRSR) train --method all --resume --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(SEEDS),--seeds $(SEEDS),)
+	$(PRSR) train --method all --resume --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(SEEDS),--seeds $(SEEDS),) $(if $(JOBS),--jobs $(JOBS),)
 
 eval: data
 	$(PRSR) eval --dataset $(DATASET) --profile $(PROFILE) --runs-dir $(RUNS) $(DATA_ARG) $(if $(STUDY_DB),--study-db $(STUDY_DB),) $(if $(SEEDS),--seeds $(SEEDS),)

@@ -3,16 +3,20 @@
     prsr train --method pixel_recursive --dataset fashion-mnist --profile quick [--seed S] [--resume | --fresh]
     prsr train --method all ...                    # every learned method, in TRAIN_ALL_ORDER (make train-all)
     prsr train --method all --seeds 3 ...          # seeds S, S+1, S+2 (S: --seed or the profile's)
+    prsr train --method all --jobs 2 ...           # two trainings at once, each on half the threads
     torchrun --nproc_per_node=2 -m prsr.cli train ...   # DDP: one process per GPU, or gloo on CPU
 
 The run folder is `<runs-dir>/<dataset>/<method>/`; with `--seeds N` the seeds after the first go to
 `<runs-dir>/<dataset>/seeds/<seed>/<method>/` (`prsr/pipelines/seeds.py`), every seed with the same
-profile and data, one method after the other, seed by seed. A folder that already holds a checkpoint is never
+profile and data, one method after the other, seed by seed (with `--jobs N`, up to N at once in that order:
+`prsr/pipelines/train_jobs.py`). A folder that already holds a checkpoint is never
 overwritten: `--resume` continues it exactly, `--fresh` first renames it to `<method>.old-<timestamp>`.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ import torch
 import sr_data
 from baselines.registry import get_method, train_order
 from prsr.pipelines.seeds import seed_list, seed_root
+from prsr.pipelines.train_jobs import job_command, run_jobs, threads_per_job
 from sr_data.paths import default_runs_dir
 from sr_models import distributed as dist_utils
 from sr_models.checkpoint import prepare_run_dir
@@ -59,6 +64,15 @@ def add_arguments(parser):
         help="train seeds S..S+N-1 (S = --seed or the profile's); seed S in the usual run folder, the others "
         "in <runs-dir>/<dataset>/seeds/<seed>/ (default 1)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train up to N (seed, method) runs at once as separate processes, each on 1/N of the threads "
+        "(default 1: one after the other); logs in <runs-dir>/<dataset>/logs/",
+    )
+    parser.add_argument("--only-seed", type=int, default=None, help=argparse.SUPPRESS)  # one job of --jobs
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--resume",
@@ -193,15 +207,47 @@ def train_one(name: str, args, profile: dict, info, seed: Optional[int] = None) 
     return final
 
 
+def _jobs(args, profile: dict):
+    """(base seed, seeds, method names, [(seed, name)] in training order) of `args`."""
+    base = profile["seed"] if args.seed is None else args.seed
+    seeds = seed_list(base, getattr(args, "seeds", 1))
+    only = getattr(args, "only_seed", None)
+    if only is not None:
+        if only not in seeds:
+            raise ValueError(f"--only-seed {only} is not one of the seeds {seeds}")
+        seeds = [only]
+    names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
+    for name in names:  # fail before hours of training if a method's module is missing
+        _method_class(name)
+    return base, seeds, names, [(seed, name) for seed in seeds for name in names]  # seed S first
+
+
+def _run_side_by_side(args, profile: dict) -> int:
+    """`--jobs N`: every (seed, method) as its own `prsr train` process, N at a time."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("--jobs runs its own processes; under torchrun leave it at 1")
+    base, _, _, jobs = _jobs(args, profile)
+    n_seeds = getattr(args, "seeds", 1)
+    logs = Path(args.runs_dir) / (args.dataset or profile["data"]["dataset"]) / "logs"
+    threads_per_job(args.jobs)  # a bad --jobs fails here, before anything starts
+
+    def command(name: str, seed: int):
+        return job_command(args, name, seed, base, n_seeds)
+
+    failed = run_jobs(jobs, command, args.jobs, logs)
+    if failed:
+        shown = ", ".join(f"{name} seed {seed}" for seed, name in failed)
+        print(f"prsr train: error: {shown} failed; `--resume` continues every run", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args) -> int:
     profile = load_profile(args.profile, overrides=args.set)
-    seeds = seed_list(profile["seed"] if args.seed is None else args.seed, getattr(args, "seeds", 1))
-    names = list(TRAIN_ALL_ORDER) if args.method == "all" else [args.method]
-    jobs = [(seed, name) for seed in seeds for name in names]  # seed S first: usable while the others train
+    if getattr(args, "jobs", 1) != 1:
+        return _run_side_by_side(args, profile)
+    _, seeds, names, jobs = _jobs(args, profile)
     unit = "run" if len(seeds) > 1 else "method"
-    if args.method == "all":
-        for name in names:  # fail before hours of training if a method's module is missing
-            _method_class(name)
     info = dist_utils.setup()
     start = time.perf_counter()
     try:
