@@ -118,9 +118,9 @@ def test_schedule_and_ema_keys_are_range_checked_at_load():
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedule(name):
     """smoke: every lever off; quick: the pixel-recursive model averages its weights (half-life 100 steps) and
-    decays its rate (Adam 2e-3, cosine, warm-up 150, floor 5 %), the quality search's best point at its cost;
-    paper: every learned method averages (half-life 1,386 steps) at the paper's constant rate. The corners models
-    as shipped. No other schedule, and no dropout anywhere."""
+    decays its rate (Adam 4e-3 over 2,000 steps, cosine, warm-up 100, floor 5 %), the quality search's best point
+    per CPU-minute; paper: every learned method averages (half-life 1,386 steps) at the paper's constant rate. The
+    corners models as shipped. No other schedule, and no dropout anywhere."""
     profile = load_profile(name)
     corners = list(((profile.get("corners") or {}).get("models") or {}).values())
     expected = {"paper": {m: 1386 for m in profile["methods"]}, "quick": {"pixel_recursive": 100}}.get(name, {})
@@ -129,8 +129,8 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
         half_life = expected.get(method) if section not in corners else None
         assert train.get("ema_half_life") == half_life if half_life else not ema_mod.enabled(train)
         if name == "quick" and method == "pixel_recursive":
-            assert (train["lr_schedule"], train["lr_warmup"], train["lr_min_factor"]) == ("cosine", 150, 0.05)
-            assert train["lr"] == 2.0e-3
+            assert (train["lr_schedule"], train["lr_warmup"], train["lr_min_factor"]) == ("cosine", 100, 0.05)
+            assert (train["lr"], train["steps"]) == (4.0e-3, 2000)
         else:
             assert not lr_schedule.enabled(train)
         assert not (section.get("model") or {}).get("prior_dropout")
@@ -347,7 +347,7 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile():
     quick = load_profile("quick")
     for name in qs.LEVERS:
         load_profile("quick", overrides=qs.config_overrides(name, quick))  # every lever is a valid profile
-    assert qs.config_overrides("batch64", quick) == [f"{qs.PR}.train.batch_size=64", f"{qs.PR}.train.steps=750"]
+    assert qs.config_overrides("batch64", quick) == [f"{qs.PR}.train.batch_size=64", f"{qs.PR}.train.steps=500"]
     # the earlier quick profiles stay one combination away: 6 gated blocks of 5x5 at a constant rate, 2,000
     # steps of 16 with averaging, or batch 32 x 1,000 steps without it
     old = qs.config_overrides("prior6x5+constant+steps2000", quick)
@@ -357,10 +357,12 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile():
     older = load_profile("quick", overrides=qs.config_overrides("prior6x5+constant+steps2000+batch32+no_ema", quick))
     assert older["methods"]["pixel_recursive"]["train"]["steps"] == 1000
     assert not ema_mod.enabled(older["methods"]["pixel_recursive"]["train"])
+    before = load_profile("quick", overrides=qs.config_overrides("quick3000", quick))["methods"]["pixel_recursive"]
+    assert (before["train"]["steps"], before["train"]["lr"], before["train"]["lr_warmup"]) == (3000, 2.0e-3, 150)
     combo = qs.config_overrides("ema_h100+cosine", quick)
-    assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=150" in combo  # 5 % of 3,000 steps
-    # a later lever sees the earlier ones: the warm-up is 5 % of batch32's 1,500 steps
-    assert f"{qs.PR}.train.lr_warmup=75" in qs.config_overrides("batch32+cosine", quick)
+    assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=100" in combo  # 5 % of 2,000 steps
+    # a later lever sees the earlier ones: the warm-up is 5 % of batch32's 1,000 steps
+    assert f"{qs.PR}.train.lr_warmup=50" in qs.config_overrides("batch32+cosine", quick)
     with pytest.raises(SystemExit, match="unknown lever"):
         qs.config_overrides("ema_h100+nope", quick)
 
