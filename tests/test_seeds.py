@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from safetensors import safe_open
+from safetensors.torch import load_file
 
 from baselines.registry import table_rows, train_order
 from metrics.table import METRIC_COLUMNS, PER_SEED_COLUMNS
@@ -19,11 +19,6 @@ from prsr.pipelines.evaluate import evaluate
 from sr_models.environment import MACHINE_FIELDS
 
 SMOKE = ["--dataset", "fashion-mnist", "--profile", "smoke"]
-
-
-def _weights(path) -> dict:
-    with safe_open(str(path), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +35,7 @@ def test_two_run_folders_per_learned_method_with_different_weights(two_seeds):
         first, second = two_seeds / name, two_seeds / "seeds" / "1" / name  # smoke's seed is 0
         assert json.loads((first / "config.json").read_text())["seed"] == 0
         assert json.loads((second / "config.json").read_text())["seed"] == 1
-        a, b = _weights(first / "model.safetensors"), _weights(second / "model.safetensors")
+        a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
         assert a.keys() == b.keys()
         assert any(not a[k].equal(b[k]) for k in a), f"{name}: seeds 0 and 1 gave the same weights"
 
@@ -115,8 +110,8 @@ def test_same_seed_and_threads_give_bit_identical_weights(tmp_path, one_thread):
     for name in ("a", "b"):
         args = ["-q", "train", "--method", "resnet_l2", *SMOKE, "--runs-dir", str(tmp_path / name)]
         assert prsr_main(args) == 0
-    a = _weights(tmp_path / "a" / "fashion-mnist" / "resnet_l2" / "model.safetensors")
-    b = _weights(tmp_path / "b" / "fashion-mnist" / "resnet_l2" / "model.safetensors")
+    a = load_file(tmp_path / "a" / "fashion-mnist" / "resnet_l2" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "fashion-mnist" / "resnet_l2" / "model.safetensors")
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
     raw_a = (tmp_path / "a" / "fashion-mnist" / "resnet_l2" / "model.safetensors").read_bytes()
     raw_b = (tmp_path / "b" / "fashion-mnist" / "resnet_l2" / "model.safetensors").read_bytes()

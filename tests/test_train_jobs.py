@@ -11,18 +11,13 @@ import time
 
 import pytest
 import torch
-from safetensors import safe_open
+from safetensors.torch import load_file
 
 from baselines.registry import train_order
 from prsr.cli import main as prsr_main
 from prsr.pipelines.train_jobs import job_env, log_path, run_jobs, threads_per_job
 
 SMOKE = ["--dataset", "fashion-mnist", "--profile", "smoke"]
-
-
-def _weights(path) -> dict:
-    with safe_open(str(path), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
 
 
 @pytest.fixture
@@ -109,8 +104,8 @@ def test_side_by_side_weights_equal_one_thread_runs_one_after_the_other(tmp_path
         for folder in (name, f"seeds/1/{name}"):
             run = tmp_path / "jobs" / "fashion-mnist" / folder
             a, b = (
-                _weights(run / "model.safetensors"),
-                _weights(tmp_path / "serial/fashion-mnist" / folder / "model.safetensors"),
+                load_file(run / "model.safetensors"),
+                load_file(tmp_path / "serial/fashion-mnist" / folder / "model.safetensors"),
             )
             assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), f"{folder}: weights differ"
             assert json.loads((run / "config.json").read_text())["environment"]["threads"] == 1

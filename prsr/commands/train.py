@@ -28,7 +28,7 @@ import torch
 import sr_data
 from baselines.registry import get_method, train_order
 from prsr.pipelines.seeds import seed_list, seed_root
-from prsr.pipelines.train_jobs import job_command, run_jobs, threads_per_job
+from prsr.pipelines.train_jobs import job_command, run_jobs
 from sr_data.paths import default_runs_dir
 from sr_models import distributed as dist_utils
 from sr_models.checkpoint import prepare_run_dir
@@ -229,12 +229,11 @@ def _run_side_by_side(args, profile: dict) -> int:
     base, _, _, jobs = _jobs(args, profile)
     n_seeds = getattr(args, "seeds", 1)
     logs = Path(args.runs_dir) / (args.dataset or profile["data"]["dataset"]) / "logs"
-    threads_per_job(args.jobs)  # a bad --jobs fails here, before anything starts
 
     def command(name: str, seed: int):
         return job_command(args, name, seed, base, n_seeds)
 
-    failed = run_jobs(jobs, command, args.jobs, logs)
+    failed = run_jobs(jobs, command, args.jobs, logs)  # a bad --jobs is refused there before any job starts
     if failed:
         shown = ", ".join(f"{name} seed {seed}" for seed, name in failed)
         print(f"prsr train: error: {shown} failed; `--resume` continues every run", file=sys.stderr)
