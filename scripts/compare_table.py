@@ -36,8 +36,12 @@ PAIRS = (
     + [(SAMPLES[0], SAMPLES[1]), (SAMPLES[1], SAMPLES[2]), (SAMPLES[0], SAMPLES[2])]
     + [("pixel_recursive_t1.0", "pixel_ce_argmax")]
 )
-COLUMNS = {"psnr": ("pSNR", 2, " dB"), "ssim": ("SSIM", 3, ""), "consistency": ("consistency", 5, "")}
-COLUMNS["machine_fooled"] = ("% machine fooled", 1, "")
+COLUMNS = {  # metric -> (heading, decimals, unit)
+    "psnr": ("pSNR", 2, " dB"),
+    "ssim": ("SSIM", 3, ""),
+    "consistency": ("consistency", 5, ""),
+    "machine_fooled": ("% machine fooled", 1, ""),
+}
 
 
 def cell(diff: float, p: float, separated: bool, digits: int, unit: str) -> str:

@@ -4,12 +4,15 @@
 free port, as the `postgres` user when root) and stops it at the end; `postgres_url` yields the
 SQLAlchemy URL (`postgresql+psycopg://...`) of its `postgres` database, `postgres_db_url` a fresh,
 empty database per test. Without the server binaries these fixtures skip with the install command —
-except under CI (`CI=true`), where a missing server is a failure, never a skip.
+except under CI (`CI=true`), where a missing server is a failure, never a skip. `load_script` imports a
+repository script (bench/, scripts/) as a module.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def load_script():
+    """`load_script("bench/quality_search.py")`: a repository script (not a package module) imported as a module."""
+
+    def load(relative_path: str):
+        path = Path(__file__).resolve().parents[1] / relative_path
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

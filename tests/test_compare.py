@@ -123,16 +123,10 @@ def test_compare_command_prints_the_verdict(tmp_path, capsys):
     assert prsr_main(["compare", "zz", "b", "--runs-dir", str(tmp_path / "runs"), "--dataset", "toy"]) == 2
 
 
-def test_compare_table_cells_and_pairs():
+def test_compare_table_cells_and_pairs(load_script):
     """scripts/compare_table.py: the results page's cells (sign, unit, verdict, p only in [0.01, 0.2)), and every
     pair names two Table-1 rows."""
-    import importlib.util  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "compare_table.py"
-    spec = importlib.util.spec_from_file_location("compare_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/compare_table.py")
     assert module.cell(0.5512, 0.026, True, 2, " dB") == "+0.55 dB, separated (p 0.026)"
     assert module.cell(-0.00015, 0.053, False, 5, "") == "−0.00015, not separated (p 0.053)"
     assert module.cell(-0.0001, 0.5, False, 3, "") == "0.000, not separated"

@@ -3,9 +3,7 @@ schedule (sr_models/lr_schedule.py) and dropout in the prior's gated blocks; eac
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -333,17 +331,8 @@ def test_dropout_sample_switches_to_eval_mode_and_back():
 
 
 # -- bench/quality_search.py's own logic (its quick mode trains and evaluates: run it by hand, ~1 min) ---------
-def _search_module():
-    spec = importlib.util.spec_from_file_location(
-        "quality_search", Path(__file__).resolve().parents[1] / "bench" / "quality_search.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_search_levers_are_valid_overrides_of_the_quick_profile():
-    qs = _search_module()
+def test_search_levers_are_valid_overrides_of_the_quick_profile(load_script):
+    qs = load_script("bench/quality_search.py")
     quick = load_profile("quick")
     for name in qs.LEVERS:
         load_profile("quick", overrides=qs.config_overrides(name, quick))  # every lever is a valid profile
@@ -367,8 +356,8 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile():
         qs.config_overrides("ema_h100+nope", quick)
 
 
-def test_search_table_and_eval_rate():
-    qs = _search_module()
+def test_search_table_and_eval_rate(load_script):
+    qs = load_script("bench/quality_search.py")
     lines = ["pixel_recursive: predicted pixel_recursive_t1.0, pixel_recursive_t0.9 in 4.0 s", "other"]
     assert qs._samples_per_s(lines, "pixel_recursive", 100) == 50.0  # 100 images x 2 rows / 4 s
     assert math.isnan(qs._samples_per_s(lines, "gan", 100))
