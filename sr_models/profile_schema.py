@@ -211,6 +211,7 @@ class ObserverSection:
     flip: Optional[bool] = _key(None, _or_null(_BOOL))
     n_boot: Optional[int] = _key(None, _or_null(Range("int", low=2)))  # a spread needs two resamples
     threads: Optional[int] = _key(None, _or_null(_POS_INT))
+    workers: Optional[int] = _key(None, _or_null(_POS_INT))  # observers trained at once (null: one per free core)
 
 
 @dataclass

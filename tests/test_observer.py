@@ -1,6 +1,8 @@
 """The machine observer (metrics.machine_fool_rate) on real Fashion-MNIST images: sanity levels a user can
 read (other real images ~ 50 %, bicubic ~ 0 %, a half-and-half mixture ~ 25 %), determinism, bad input."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -91,7 +93,7 @@ def test_bad_input_is_a_clear_error(images):
 
 def test_machine_rates_caches_by_content(images, tmp_path):
     real, other, bicubic = images
-    cfg = dict(steps=3, batch_size=8, folds=2, widths=[4], n_boot=50, threads=1)
+    cfg = dict(steps=3, batch_size=8, folds=2, widths=[4], n_boot=50, threads=1, workers=1)
     lines = []
     rows = {"bicubic": bicubic[:20], "other": other[:20]}
     first = machine_rates(real[:20], rows, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append)
@@ -103,3 +105,20 @@ def test_machine_rates_caches_by_content(images, tmp_path):
         real[:20], {"other": other[20:40]}, cfg, seed=0, cache_path=tmp_path / "o.json", log=lines.append
     )
     assert "cached" not in lines[4] and changed.n_pairs[0] == 20
+
+
+def test_observers_side_by_side_give_the_one_process_results(images, tmp_path):
+    """Rows trained in a pool of processes (what a CPU evaluation does) == the same rows one after another in
+    this process, bit for bit: rates, intervals and every held-out pair's scores."""
+    real, other, bicubic = images
+    cfg = dict(steps=20, batch_size=16, folds=2, widths=[4, 8], n_boot=50, threads=1)
+    rows = {"bicubic": bicubic[:40], "other": other[:40], "mixed": np.concatenate([bicubic[:20], other[20:40]])}
+    alone = machine_rates(real[:40], rows, cfg, seed=3, cache_path=tmp_path / "a.json", log=print, workers=1)
+    lines = []
+    pooled = machine_rates(real[:40], rows, cfg, seed=3, cache_path=tmp_path / "b.json", log=lines.append, workers=2)
+    assert [line.split(":")[0] for line in lines] == [f"observer {name}" for name in rows]  # logged in row order
+    assert alone.drop(columns="seconds").equals(pooled.drop(columns="seconds"))
+    for name in rows:
+        a, b = alone.attrs["results"][name], pooled.attrs["results"][name]
+        assert a["score_real"] == b["score_real"] and a["score_fake"] == b["score_fake"], name
+    assert set(json.loads((tmp_path / "b.json").read_text())) == set(rows)  # every pooled row cached
