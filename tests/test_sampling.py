@@ -146,11 +146,12 @@ def _canonical_decisions(model, lr, hr, u, tau, greedy):
 
 
 @pytest.mark.slow
-def test_issue15_batch64_smoke_rgb_seed0_is_the_canonical_decision():
-    """Issue 15: smoke RGB, batch 64, seed 0 gave one sub-pixel differing between cached and naive.
-    Every sub-pixel of the cached sample is now the canonical float64 decision of its prefix (which
-    the naive sampler also returns: test_every_sub_pixel_is_the_canonical_decision; a batch-64 naive
-    run takes ~1 h on 1 CPU thread, so it is not repeated here)."""
+def test_batch64_smoke_rgb_seed0_is_the_canonical_decision():
+    """A known hard case: smoke RGB, batch 64, seed 0 once gave one sub-pixel differing between cached and
+    naive before draws were decided canonically. Every sub-pixel of the cached sample is the canonical
+    float64 decision of its prefix (which the naive sampler also returns:
+    test_every_sub_pixel_is_the_canonical_decision; a batch-64 naive run takes ~1 h on 1 CPU thread, so
+    it is not repeated here)."""
     torch.manual_seed(0)
     model = PixelRecursiveSR.from_profile("smoke", 3).eval()
     lr = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
