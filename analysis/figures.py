@@ -49,7 +49,9 @@ def fool_rate_bars(table: pd.DataFrame, *, simulated: bool, ax=None):
     labels = [f"{m}\n{n} raters, {t} trials" for m, n, t in zip(data["method"], data["raters_kept"], data["trials"])]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("model image chosen as real (%)")
-    ax.set_ylim(0, max(60.0, float(np.nanmax(100 * data[["ci_high", "glmm_ci_high"]].to_numpy())) * 1.15))
+    highs = 100 * data[["ci_high", "glmm_ci_high"]].to_numpy(dtype=float)
+    top = float(np.nanmax(highs)) if np.isfinite(highs).any() else 0.0  # no interval at all: a study without answers
+    ax.set_ylim(0, max(60.0, top * 1.15))
     ax.axhline(50, color="grey", ls=":", lw=1)
     ax.text(len(data) - 0.5, 50.5, "indistinguishable (50 %)", ha="right", va="bottom", fontsize=7, color="grey")
     ax.legend(loc="upper left", fontsize=8)
