@@ -350,6 +350,7 @@ def _ddp_gan_worker(rank: int, world: int, port: int, run_dir: str, out_dir: str
         train = dict(train, steps=3, val_images=0, grid_images=0)
         Trainer(method, data, None, run_dir, train, seed=0, device="cpu").fit()
         torch.save({k: v.detach().clone() for k, v in method.named_parameters()}, f"{out_dir}/rank{rank}.pt")
+        dist_utils.finish()
     finally:
         dist_utils.cleanup()
 

@@ -224,6 +224,7 @@ def ddp_worker(rank: int, world: int, port: int, jobs, seed: int) -> None:
     try:
         for kind, run_dir, train_cfg in jobs:
             Trainer(build_method(kind), make_pairs(12, seed=1), None, run_dir, train_cfg, seed=seed, device="cpu").fit()
+        dist_utils.finish()
     finally:
         dist_utils.cleanup()
 

@@ -266,6 +266,7 @@ def run(args) -> int:
             print(
                 f"prsr train: all {len(names)} methods{seeds_note} trained in {_fmt_time(time.perf_counter() - start)}"
             )
+        dist_utils.finish()
     except NonFiniteLossError as exc:
         print(f"prsr train: error: {exc}", file=sys.stderr)
         return 1

@@ -569,7 +569,7 @@ def evaluate(
     predicted = [predict_or_reuse(run, specs, truth)]
     predicted += [predict_or_reuse(r, s, truth, want_models=False) for r, s in zip(runs[1:], extra_specs)]
     if run.info.distributed and not was_initialised:
-        dist_utils.cleanup()  # the rest is rank 0's alone: no collective follows
+        dist_utils.finish()  # the rest is rank 0's alone: no collective follows
     if not run.info.is_main:
         return None
     for name, rec in imported.items():  # alphabetical, after the built-in rows
