@@ -87,10 +87,17 @@ def observer_workers(observer_cfg: Optional[Mapping[str, Any]], device=None) -> 
     a GPU or when `threads` is null (each observer then takes torch's threads)."""
     workers = (observer_cfg or {}).get("workers")
     if workers is not None:
-        return int(workers)
+        return _positive_workers(workers)
     threads = observer_settings(observer_cfg)["threads"]
     on_cpu = torch.device(device).type == "cpu" if device is not None else not torch.cuda.is_available()
     return max(1, torch.get_num_threads() // int(threads)) if on_cpu and threads is not None else 1
+
+
+def _positive_workers(workers) -> int:
+    """`workers` as an int >= 1, or a ValueError naming the value (0 would otherwise read as "unset")."""
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        raise ValueError(f"observer workers must be a positive integer (null: one per free core), got {workers!r}")
+    return int(workers)
 
 
 def _fool_rate_in_worker(hr: np.ndarray, fake: np.ndarray, seed: int, device, cfg: dict) -> Dict[str, Any]:
@@ -153,7 +160,8 @@ def machine_rates(
         return hit is not None and hit.get("key") == keys[name] and "score_real" in hit["result"]
 
     todo = {name: fake for name, fake in rows.items() if not cached(name)}
-    pool, futures = _start_pool(todo, hr, cfg, seed, device, workers or observer_workers(observer_cfg, device))
+    workers = observer_workers(observer_cfg, device) if workers is None else _positive_workers(workers)
+    pool, futures = _start_pool(todo, hr, cfg, seed, device, workers)
     bar = tqdm(total=len(futures), desc="observers", unit="row", disable=not futures, leave=False)
     out, results = [], {}
     try:

@@ -9,7 +9,7 @@ import torch
 
 import metrics
 import sr_data
-from metrics.machine_eval import machine_rates, observer_settings
+from metrics.machine_eval import machine_rates, observer_settings, observer_workers
 from metrics.observer import fold_split
 
 N = 200  # pairs: folds of 40, ~5-10 s per call on 2 CPU cores
@@ -122,3 +122,15 @@ def test_observers_side_by_side_give_the_one_process_results(images, tmp_path):
         a, b = alone.attrs["results"][name], pooled.attrs["results"][name]
         assert a["score_real"] == b["score_real"] and a["score_fake"] == b["score_fake"], name
     assert set(json.loads((tmp_path / "b.json").read_text())) == set(rows)  # every pooled row cached
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_observer_workers_refuses_a_count_that_is_not_positive(images, bad):
+    """0 would otherwise read as "unset" (one per free core) where a caller meant something else."""
+    real, other, _ = images
+    cfg = dict(steps=1, batch_size=8, folds=2, widths=[4], n_boot=10, threads=1)
+    with pytest.raises(ValueError, match="observer workers must be a positive integer"):
+        machine_rates(real[:10], {"other": other[:10]}, cfg, seed=0, workers=bad)
+    with pytest.raises(ValueError, match=f"got {bad!r}"):
+        observer_workers(dict(cfg, workers=bad))
+    assert observer_workers(dict(cfg, workers=3)) == 3 and observer_workers(dict(cfg, threads=None)) == 1
