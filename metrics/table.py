@@ -171,7 +171,7 @@ def to_markdown(table: pd.DataFrame, title: str = "", labels: Optional[Mapping[s
     lines.append(
         "Means over the evaluation images; best value per column in bold. % machine fooled: held-out pairs a "
         f"cross-validated CNN observer got wrong [{interval}]. "
-        "% fooled: rate ± bootstrap SE over raters."
+        "% fooled: rate ± jackknife SE over raters (`prsr analyze`'s `se`)."
     )
     if n_seeds > 1:
         lines.append(

@@ -89,3 +89,5 @@ def test_simulated_study_fills_fooled_column_labelled_simulated(smoke_runs, tmp_
     assert table.loc["gan", "fooled_source"] == "simulated"
     assert pd.isna(table.loc["bicubic", "fooled"])
     assert "SIMULATED" in (smoke_runs / "table1.md").read_text()
+    # the caption names the ± it shows: the jackknife SE (`se`), not the bootstrap kept beside it (`boot_se`)
+    assert gan["se"] != gan["boot_se"] and "± jackknife SE over raters" in (smoke_runs / "table1.md").read_text()

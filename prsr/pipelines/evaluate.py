@@ -583,7 +583,7 @@ def evaluate(
     seeds_table = pd.concat(per_seed, ignore_index=True)[PER_SEED_COLUMNS]
     seeds_table.to_csv(run.layout.root / "table1_seeds.csv", index=False)
     table = per_seed[0].drop(columns=["machine_se", "seed"])
-    if study_db:  # the reported +- is the bootstrap over raters; the GLMM check belongs to `prsr analyze`
+    if study_db:  # the reported +- is the jackknife SE over raters; the GLMM check belongs to `prsr analyze`
         table = fill_fooled(table, fool_rates(study_db, glmm=False))
     table = combine_seeds(seeds_table, table)
     labels = {**row_labels(), **{name: rec["label"] for name, rec in imported.items()}}
