@@ -128,7 +128,10 @@ def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def consistency_l1(sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-    """mean |downsample(sr, 4) - lr| over every element: sr [B, C, 32, 32], lr [B, C, 8, 8] -> scalar (float32)."""
+    """mean |downsample(sr, 4) - lr| over every element: sr [B, C, 32, 32], lr [B, C, 8, 8] -> scalar (float32).
+
+    `downsample` is the antialiased bicubic that makes the LR inputs, so G is held to the operator the data
+    came from (srez takes a 4x4 box mean here; the paper names no kernel)."""
     return (downsample(sr.float(), 4) - lr.float()).abs().mean()
 
 

@@ -6,7 +6,7 @@ Public names (DESIGN.md): `downsample`, `upsample`, `resize`, `load_pairs`.
 from . import corners
 from .corners import make_corners
 from .datasets import PairDataset
-from .loaders import load_pairs
+from .loaders import first_pairs, load_pairs
 from .resize import downsample, resize, to_float, to_uint8, upsample
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "to_float",
     "to_uint8",
     "load_pairs",
+    "first_pairs",
     "PairDataset",
     "make_corners",
     "corners",

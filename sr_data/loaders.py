@@ -5,6 +5,8 @@ Kept apart from `sr_data.datasets` (which the loaders build on) so that no two f
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .datasets import DATASETS, PairDataset, resolve_root
 from .splits import check_split
 
@@ -28,3 +30,18 @@ def load_pairs(name: str, split: str, root=None) -> PairDataset:
     else:
         raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
     return load(split, resolve_root(name, root))
+
+
+def first_pairs(data, limit):
+    """The first `limit` pairs of `data` (views of its arrays), or `data` itself when limit is None or covers it:
+    the profile's `data.train_limit`, which both training and the nearest-neighbour search apply."""
+    if limit is None:
+        return data
+    if isinstance(limit, bool) or int(limit) != limit or limit < 1:
+        raise ValueError(f"profile data.train_limit must be a positive integer or null, got {limit!r}")
+    if limit >= len(data.lr):
+        return data
+    ids = getattr(data, "ids", None)
+    return SimpleNamespace(
+        lr=data.lr[:limit], hr=data.hr[:limit], ids=None if ids is None else ids[:limit], channels=data.channels
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,6 +26,7 @@ from prsr.cli import main as prsr_main
 from prsr.pipelines import evaluate as ev
 from prsr.pipelines.evaluate import evaluate, evaluation_indices
 from prsr.pipelines.score_folders import score_folders
+from sr_models.profiles import load_profile
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +108,26 @@ def test_predictions_are_reused(smoke_eval, monkeypatch):
 
     monkeypatch.setattr(ev, "predict_rows", fail)
     evaluate("fashion-mnist", "smoke", runs, methods=["bicubic", "nearest"], log=lambda *_: None)
+
+
+def test_nearest_searches_the_training_pairs_the_learned_rows_saw(smoke_eval, tmp_path):
+    """smoke's data.train_limit (256): every nearest-neighbour prediction is the HR image of one of the first 256
+    training pairs; without the limit the same folder's nearest row is predicted again, from the whole split."""
+    runs, _ = smoke_eval
+    train = sr_data.load_pairs("fashion-mnist", "train")
+    limit = load_profile("smoke")["data"]["train_limit"]
+    index = {train.hr[i].tobytes(): i for i in range(len(train.hr))}
+
+    def sources(root):
+        with np.load(root / "fashion-mnist/predictions/nearest.npz") as z:
+            return [index[image.tobytes()] for image in z["sr"]]
+
+    assert max(sources(runs)) < limit
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    whole = dict(load_profile("smoke"), data=dict(load_profile("smoke")["data"], train_limit=None))
+    evaluate("fashion-mnist", whole, copy, methods=["nearest"], log=lambda *_: None)
+    assert max(sources(copy)) >= limit  # not the saved predictions of the limited search
 
 
 def test_unknown_or_untrained_method_is_a_clear_error(tmp_path):

@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
 import torch
@@ -111,18 +110,6 @@ def add_arguments(parser):
     )
 
 
-def _limited(data, limit):
-    """The first `limit` pairs of `data` (views of its arrays), or `data` itself when limit is None."""
-    if limit is None or limit >= len(data.lr):
-        return data
-    if int(limit) < 1:
-        raise ValueError(f"profile data.train_limit must be a positive integer or null, got {limit!r}")
-    ids = getattr(data, "ids", None)
-    return SimpleNamespace(
-        lr=data.lr[:limit], hr=data.hr[:limit], ids=None if ids is None else ids[:limit], channels=data.channels
-    )
-
-
 def _method_class(name: str):
     spec = get_method(name)
     if not spec.learned:
@@ -165,7 +152,7 @@ def train_one(name: str, args, profile: dict, info, seed: Optional[int] = None) 
         train = sr_data.load_pairs(dataset, "train", args.data_root)
     valid = sr_data.load_pairs(dataset, "valid", args.data_root)
     full_n = len(train.lr)
-    train = _limited(train, limit)
+    train = sr_data.first_pairs(train, limit)
 
     run_dir = seed_root(Path(args.runs_dir) / dataset, seed, base_seed) / name
     if info.is_main and args.fresh:

@@ -186,22 +186,32 @@ def available_methods(layout: EvalLayout, requested: Optional[Sequence[str]] = N
     return specs
 
 
-def build_method(spec: MethodSpec, layout: EvalLayout, dataset: str, data_root, device: torch.device, train_limit=None):
-    """Instantiate a method for evaluation (learned ones from their checkpoint, in eval mode)."""
+def _train_limit(run: "EvalRun"):
+    """The profile's `data.train_limit`: the training pairs the learned rows saw, and the nearest neighbour's too."""
+    return (run.profile.get("data") or {}).get("train_limit")
+
+
+def build_method(spec: MethodSpec, run: "EvalRun"):
+    """Instantiate a method for evaluation (learned ones from their checkpoint, in eval mode). The nearest
+    neighbour searches the training pairs the learned rows trained on: the first `data.train_limit` of them."""
     cls = spec.load_class()
     if not spec.learned:  # built from nothing, or from the training pairs (nearest neighbour)
         if getattr(cls, "needs_train_pairs", False):
-            return cls(sr_data.load_pairs(dataset, "train", root=data_root))
+            pairs = sr_data.load_pairs(run.dataset, "train", root=run.data_root)
+            return cls(sr_data.first_pairs(pairs, _train_limit(run)))
         return cls()
-    return load_method(layout.run_dir(spec.name), device=device)
+    return load_method(run.layout.run_dir(spec.name), device=run.device)
 
 
-def _method_fingerprint(spec: MethodSpec, layout: EvalLayout, dataset: str, seed: int) -> str:
+def _method_fingerprint(spec: MethodSpec, run: "EvalRun") -> str:
     if spec.learned:
-        source = _file_digest(layout.run_dir(spec.name) / "model.safetensors")
+        source = _file_digest(run.layout.run_dir(spec.name) / "model.safetensors")
     else:
-        source = f"{spec.name}:{dataset}"  # deterministic given the training data
-    return json.dumps({"method": spec.name, "source": source, "seed": seed}, sort_keys=True)
+        source = f"{spec.name}:{run.dataset}"  # deterministic given the training data
+        limit = _train_limit(run)
+        if limit is not None and getattr(spec.load_class(), "needs_train_pairs", False):
+            source += f":first {limit}"  # another search set: not the predictions of the whole split
+    return json.dumps({"method": spec.name, "source": source, "seed": run.seed}, sort_keys=True)
 
 
 def _row_seed(seed: int, row: str) -> int:
@@ -410,7 +420,7 @@ def _predict_missing(run: EvalRun, spec: MethodSpec, truth, meta: str, missing: 
     """Predict the rows `missing` of `spec` (every rank its share); rank 0 saves `<row>.npz` and the
     manifest entries -> (the built method, {row: saved arrays} on rank 0, {} elsewhere)."""
     t0, info, batch_size = time.time(), run.info, run.profile["eval"]["batch_size"]
-    method = build_method(spec, run.layout, run.dataset, run.data_root, run.device)
+    method = build_method(spec, run)
     new = predict_rows(method, truth, missing, batch_size, run.seed, run.device, run.layout, meta, info, run.resume)
     if not info.is_main:
         return method, {}
@@ -448,7 +458,7 @@ def predict_or_reuse(run: EvalRun, specs: Sequence[MethodSpec], truth, want_mode
     nll: Dict[str, Optional[np.ndarray]] = {}
     models = {}
     for spec in specs:
-        meta = _method_fingerprint(spec, run.layout, run.dataset, run.seed)
+        meta = _method_fingerprint(spec, run)
         cached = {row: _load_prediction(run.layout.prediction(row), truth["ids"], meta) for row in spec.rows}
         # rank 0's view decides, so every rank enters the same rows' barriers
         missing = dist_utils.broadcast_object([row for row, c in cached.items() if c is None], run.info)
@@ -465,7 +475,7 @@ def predict_or_reuse(run: EvalRun, specs: Sequence[MethodSpec], truth, want_mode
             predictions[row] = cached[row]["sr"]
             nll[row] = cached[row].get("nll_bpd")
         if want_models and spec.learned and getattr(spec.load_class(), "has_likelihood", False):
-            models[spec.name] = method or build_method(spec, run.layout, run.dataset, run.data_root, run.device)
+            models[spec.name] = method or build_method(spec, run)
     return (predictions, nll, models) if run.info.is_main else None
 
 
