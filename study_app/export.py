@@ -61,12 +61,12 @@ TRIAL_COLUMNS = [
     "choice",
     "chose_model",
     "exposure_ms",
-    "target_exposure_ms",
     "reaction_ms",
     "tab_hidden",
     "shown_at",
     "answered_at",
     "timed_out",
+    "target_exposure_ms",  # new columns go last: scripts that read an older export by position keep working
 ]
 VOIDED_COLUMNS = [
     "rater_id",
@@ -143,12 +143,12 @@ def read_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                     trials.c.real_side,
                     trials.c.choice,
                     trials.c.exposure_ms,
-                    trials.c.target_exposure_ms,
                     trials.c.reaction_ms,
                     trials.c.tab_hidden,
                     trials.c.shown_at,
                     trials.c.answered_at,
                     trials.c.timed_out,
+                    trials.c.target_exposure_ms,
                 )
                 .join(raters, raters.c.rater_id == trials.c.rater_id)
                 .where(trials.c.answered_at.is_not(None))

@@ -201,6 +201,30 @@ def test_abandoned_slot_is_reclaimed_and_never_given_twice(predictions, db_url):
     assert dict(zip(r.rater_id, r.status)) == {"dan": "abandoned", "erin": "in_progress"}
 
 
+# The columns each export file had before its latest additions, in order: new columns only ever go after these
+# (docs/study-settings.md), so a script that reads an older export by position keeps working.
+EARLIER_TRIAL_COLUMNS = (
+    "rater_id method image_id trial_index attempt is_practice is_golden real_side choice chose_model exposure_ms "
+    "reaction_ms tab_hidden shown_at answered_at timed_out"
+).split()
+EARLIER_RATER_COLUMNS = (
+    "rater_id method status golden_correct golden_total participant_id study_id session_id completion_code "
+    "enrolled_at completed_at viewport_w viewport_h device_pixel_ratio user_agent refresh_hz comments"
+).split()
+EARLIER_VOIDED_COLUMNS = (
+    "rater_id method image_id trial_index attempt is_practice is_golden real_side issued_at voided_at reason"
+)
+
+
+def test_export_columns_keep_their_positions():
+    for now, before in [
+        (TRIAL_COLUMNS, EARLIER_TRIAL_COLUMNS),
+        (RATER_COLUMNS, EARLIER_RATER_COLUMNS),
+        (VOIDED_COLUMNS, EARLIER_VOIDED_COLUMNS.split()),
+    ]:
+        assert now[: len(before)] == before
+
+
 def test_export_columns_and_values(predictions, db_url, tmp_path):
     engine = small_study(predictions, db_url, methods=["gan", "resnet_l2"])
     store.enrol(engine, "r1")  # gan
