@@ -21,3 +21,8 @@ def default_runs_dir() -> str:
     """The `--runs-dir` default: `$PRSR_HOME/runs`, else `runs` (relative to the working directory)."""
     env = os.environ.get("PRSR_HOME")
     return str(Path(env).expanduser() / "runs") if env else "runs"
+
+
+def runs_root(runs_dir=None) -> Path:
+    """`runs_dir` as a Path, or `default_runs_dir()` when None: the Python API's default, the same as the CLI's."""
+    return Path(default_runs_dir() if runs_dir is None else runs_dir)

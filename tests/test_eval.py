@@ -130,6 +130,14 @@ def test_nearest_searches_the_training_pairs_the_learned_rows_saw(smoke_eval, tm
     assert max(sources(copy)) >= limit  # not the saved predictions of the limited search
 
 
+def test_python_api_defaults_to_the_clis_runs_folder(tmp_path, monkeypatch):
+    """No runs_dir: `$PRSR_HOME/runs`, as `prsr eval --runs-dir` defaults, not ./runs."""
+    monkeypatch.setenv("PRSR_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    evaluate("fashion-mnist", "smoke", methods=["bicubic"], log=lambda *_: None)
+    assert (tmp_path / "home/runs/fashion-mnist/table1.csv").is_file() and not (tmp_path / "runs").exists()
+
+
 def test_unknown_or_untrained_method_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         evaluate("fashion-mnist", "smoke", tmp_path, methods=["nope"], log=lambda *_: None)

@@ -38,6 +38,7 @@ from metrics.figures import image_sheet  # the same grid drawing as Fig. 5/6
 from metrics.likelihood import bits_per_dim
 from sr_data.device import default_device
 from sr_data.files import atomic_write
+from sr_data.paths import runs_root
 from sr_models import checkpoint as ckpt
 from sr_models.modes import eval_mode
 from sr_models.profile_schema import check_model_keys
@@ -135,7 +136,7 @@ def purity_vs_steps(root: Path) -> pd.DataFrame:
 
 def run_corners(
     profile="quick",
-    runs_dir: str | os.PathLike = "runs",
+    runs_dir: str | os.PathLike | None = None,
     data_root=None,
     seed: Optional[int] = None,
     fresh: bool = False,
@@ -154,7 +155,7 @@ def run_corners(
     device = device or default_device()
     default_canvas = int(cfg.get("canvas", 32))
     canvas = sr_data.corners.check_canvas(default_canvas if canvas is None else canvas)
-    root = Path(runs_dir) / ("corners" if canvas == default_canvas else f"corners_{canvas}x{canvas}")
+    root = runs_root(runs_dir) / ("corners" if canvas == default_canvas else f"corners_{canvas}x{canvas}")
     data = _corner_data(cfg, seed, data_root, canvas, device)
 
     results, outputs, methods = [], {}, {}

@@ -73,6 +73,7 @@ from prsr.pipelines.imported import imported_rows, read_meta, short_label
 from prsr.pipelines.seeds import seed_list, seed_root
 from sr_data.errors import DataError
 from sr_data.files import atomic_savez
+from sr_data.paths import runs_root
 from sr_models import distributed as dist_utils
 from sr_models.distributed import default_device  # re-exported: `prsr.pipelines.evaluate.default_device`
 from sr_models.profiles import load_profile
@@ -373,7 +374,9 @@ def _start(dataset, profile, runs_dir, device, seed, data_root, resume, log):
     seed = profile["seed"] if seed is None else seed
     info = dist_utils.setup(device)
     device = device or (info.device if info.distributed else default_device())
-    run = EvalRun(dataset, profile, EvalLayout(Path(runs_dir) / dataset), seed, device, info, data_root, resume, log)
+    run = EvalRun(
+        dataset, profile, EvalLayout(runs_root(runs_dir) / dataset), seed, device, info, data_root, resume, log
+    )
     test, indices = evaluation_subset(dataset, profile, seed, data_root)
     if info.is_main:  # one writer of truth.npz (and of the move-aside of an old subset)
         truth = ensure_truth(run.layout, test, indices)
@@ -549,7 +552,7 @@ def write_outputs(run: EvalRun, truth, table, predictions, models, labels, short
 def evaluate(
     dataset: str,
     profile,
-    runs_dir: str | os.PathLike = "runs",
+    runs_dir: str | os.PathLike | None = None,
     methods: Optional[Sequence[str]] = None,
     data_root=None,
     study_db: Optional[str] = None,

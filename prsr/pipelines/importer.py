@@ -43,6 +43,7 @@ from prsr.pipelines.inputs import id_path, ids_digest
 from sr_data.errors import DataError
 from sr_data.files import atomic_write
 from sr_data.images import is_image_file, read_image
+from sr_data.paths import runs_root
 
 _log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def import_method(
     dataset: str,
     source: Optional[str] = None,
     from_class_target: Optional[str] = None,
-    runs_dir="runs",
+    runs_dir=None,
     label: Optional[str] = None,
     force: bool = False,
 ) -> Path:
@@ -243,7 +244,7 @@ def import_method(
         raise ValueError("give exactly one of --from PATH and --from-class module:Class")
     if label is not None and not (0 < len(label) <= 60):
         raise ValueError(f"--label must be 1-60 characters, got {len(label)}")
-    layout = EvalLayout(Path(runs_dir) / dataset)
+    layout = EvalLayout(runs_root(runs_dir) / dataset)
     target = layout.prediction(name)
     if target.exists() and not force:
         raise ValueError(

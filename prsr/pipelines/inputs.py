@@ -19,6 +19,7 @@ from PIL import Image
 
 from prsr.pipelines.evaluate import EvalLayout, _file_digest, ensure_truth, evaluation_subset, load_truth
 from sr_data.files import atomic_write_json
+from sr_data.paths import runs_root
 from sr_models.profiles import load_profile
 
 _log = logging.getLogger(__name__)
@@ -43,12 +44,12 @@ def id_path(image_id: str, suffix: str = ".png") -> Path:
     return rel
 
 
-def evaluation_truth(dataset: str, profile, runs_dir="runs", data_root=None, seed: Optional[int] = None):
+def evaluation_truth(dataset: str, profile, runs_dir=None, data_root=None, seed: Optional[int] = None):
     """truth.npz of `runs_dir/dataset` for `profile` (loaded dict): read, or made as `prsr eval` makes it.
 
     An existing truth.npz for another subset than the profile's is an error (ValueError), not replaced:
     replacing it would move the predictions already made for it aside."""
-    layout = EvalLayout(Path(runs_dir) / dataset)
+    layout = EvalLayout(runs_root(runs_dir) / dataset)
     test, indices = evaluation_subset(dataset, profile, seed, data_root)
     want = np.asarray(test.ids)[indices].astype(str)
     if layout.truth.is_file():
@@ -63,7 +64,7 @@ def evaluation_truth(dataset: str, profile, runs_dir="runs", data_root=None, see
     return layout, ensure_truth(layout, test, indices)
 
 
-def write_inputs(dataset: str, profile, out, runs_dir="runs", data_root=None, seed: Optional[int] = None) -> Path:
+def write_inputs(dataset: str, profile, out, runs_dir=None, data_root=None, seed: Optional[int] = None) -> Path:
     """Write the LR inputs + manifest.json to `out` (created; existing PNGs of the same ids are replaced,
     nothing else is touched). Returns the manifest path."""
     profile = load_profile(profile)
