@@ -152,6 +152,13 @@ def config_overrides(name: str, profile: dict) -> List[str]:
     return out
 
 
+def lever_touches(name: str, profile: str, methods: List[str]) -> bool:
+    """Whether lever `name` overrides a key of one of `methods`: the default screen skips the others (every lever
+    in LEVERS is the pixel-recursive model's, so `--methods gan` alone would retrain one GAN per lever)."""
+    prefixes = tuple(f"methods.{m}." for m in methods)
+    return any(s.startswith(prefixes) for s in LEVERS[name](load_profile(profile)))
+
+
 def _run_cli(argv: List[str]) -> None:
     code = prsr_main(argv)
     if code:
@@ -352,7 +359,8 @@ def parse_args(argv=None):
     args.profile = args.profile or ("smoke" if args.quick else "quick")
     args.out = args.out or Path("runs/quality_search") / ("quick" if args.quick else "full")
     if args.levers is None:
-        args.levers = QUICK_LEVERS if args.quick else [k for k in LEVERS if k != "baseline"]
+        every = [k for k in LEVERS if k != "baseline" and lever_touches(k, args.profile, args.methods)]
+        args.levers = QUICK_LEVERS if args.quick else every
     if args.combo is None and args.quick:
         args.combo = [QUICK_COMBO]
     args.combo = args.combo or []

@@ -113,25 +113,35 @@ def test_schedule_and_ema_keys_are_range_checked_at_load():
     assert ok["methods"]["gan"]["train"]["ema_half_life"] == 50
 
 
+BASELINES = ("resnet_l2", "gan", "pixel_ce")
+
+
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedule(name):
     """smoke: every lever off; quick: the pixel-recursive model averages its weights (half-life 100 steps) and
     decays its rate (Adam 4e-3 over 2,000 steps, cosine, warm-up 100, floor 5 %), the quality search's best point
-    per CPU-minute; paper: every learned method averages (half-life 1,386 steps) at the paper's constant rate. The
-    corners models as shipped. No other schedule, and no dropout anywhere."""
+    per CPU-minute, and every baseline does the same scaled to its own steps (half-life and warm-up 5 % of them,
+    floor 5 %) at its own rate; paper: every learned method averages (half-life 1,386 steps) at the paper's
+    constant rate. The corners models as shipped. No other schedule, and no dropout anywhere."""
     profile = load_profile(name)
     corners = list(((profile.get("corners") or {}).get("models") or {}).values())
-    expected = {"paper": {m: 1386 for m in profile["methods"]}, "quick": {"pixel_recursive": 100}}.get(name, {})
     for method, section in list(profile["methods"].items()) + [(None, c) for c in corners]:
         train = section.get("train") or {}
-        half_life = expected.get(method) if section not in corners else None
-        assert train.get("ema_half_life") == half_life if half_life else not ema_mod.enabled(train)
-        if name == "quick" and method == "pixel_recursive":
-            assert (train["lr_schedule"], train["lr_warmup"], train["lr_min_factor"]) == ("cosine", 100, 0.05)
-            assert (train["lr"], train["steps"]) == (4.0e-3, 2000)
+        if name == "quick" and section not in corners:
+            five_percent = train["steps"] // 20
+            assert train["ema_half_life"] == five_percent and train["lr_warmup"] == five_percent, method
+            assert (train["lr_schedule"], train["lr_min_factor"]) == ("cosine", 0.05), method
+        elif name == "paper" and section not in corners:
+            assert train["ema_half_life"] == 1386 and not lr_schedule.enabled(train)
         else:
-            assert not lr_schedule.enabled(train)
+            assert not ema_mod.enabled(train) and not lr_schedule.enabled(train)
         assert not (section.get("model") or {}).get("prior_dropout")
+    if name == "quick":
+        pr = profile["methods"]["pixel_recursive"]["train"]
+        assert (pr["lr"], pr["steps"], pr["ema_half_life"]) == (4.0e-3, 2000, 100)
+        # the baselines keep the steps and rates they had before they were given the practices
+        steps = {m: (profile["methods"][m]["train"]["steps"], profile["methods"][m]["train"]["lr"]) for m in BASELINES}
+        assert steps == {"resnet_l2": (2400, 1.0e-3), "gan": (1000, 2.0e-4), "pixel_ce": (1600, 1.0e-3)}
 
 
 # -- weight averaging -----------------------------------------------------------------------------------------
@@ -354,6 +364,12 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile(load_script):
     assert f"{qs.PR}.train.lr_warmup=50" in qs.config_overrides("batch32+cosine", quick)
     with pytest.raises(SystemExit, match="unknown lever"):
         qs.config_overrides("ema_h100+nope", quick)
+    # the default screen takes the levers that set a key of --methods: none of them for a baseline alone
+    assert qs.parse_args(["--full", "--methods", "gan"]).levers == []
+    assert (
+        "ema_h100" in qs.parse_args(["--full"]).levers
+        and "ema_h100" in qs.parse_args(["--full", "--methods", "gan", "pixel_recursive"]).levers
+    )
 
 
 def test_search_table_and_eval_rate(load_script):
