@@ -109,7 +109,14 @@ LEVERS: Dict[str, Lever] = {
     "lr1e-3": lambda p: [f"{PR}.train.lr=1.0e-3", f"{PR}.train.lr_warmup=100"],
     # quick before it took 2,000 steps at 4e-3: 3,000 steps at Adam 2e-3, warm-up 150 (the cosine_lr2x screens and
     # the rows measured from that profile start here; docs/quality-search.md)
-    "quick3000": lambda p: [f"{PR}.train.steps=3000", f"{PR}.train.lr=2.0e-3", f"{PR}.train.lr_warmup=150"],
+    "quick3000": lambda p: [
+        f"{PR}.train.steps=3000",
+        f"{PR}.train.lr=2.0e-3",
+        f"{PR}.train.lr_warmup=150",
+        f"{PR}.train.ema_half_life=100",
+    ],
+    # quick's earlier 2,000 steps at Adam 4e-3 (warm-up and half-life 100 steps, 5 % of the run)
+    "quick2000": lambda p: [f"{PR}.train.steps=2000", f"{PR}.train.lr_warmup=100", f"{PR}.train.ema_half_life=100"],
     # dropout in the prior's gated blocks (PixelCNN++: 0.5)
     "dropout0.1": lambda p: [f"{PR}.model.prior_dropout=0.1"],
     "dropout0.5": lambda p: [f"{PR}.model.prior_dropout=0.5"],
@@ -129,7 +136,7 @@ LEVERS: Dict[str, Lever] = {
     "cond_blocks1": lambda p: [f"{PR}.model.cond_blocks=1"],
     # the earlier quick's prior (6 gated blocks of 5x5) and its 2,000 steps: with `constant`, that profile
     "prior6x5": lambda p: [f"{PR}.model.prior_layers=6", f"{PR}.model.prior_kernel=5"],
-    "steps2000": lambda p: [f"{PR}.train.steps=2000"],
+    "steps2000": lambda p: [f"{PR}.train.steps=2000", f"{PR}.train.ema_half_life=100"],
     # the optimiser: the paper's TF-style RMSProp at the paper's rate
     "rmsprop_tf": lambda p: [f"{PR}.train.optimizer=rmsprop_tf", f"{PR}.train.lr=4.0e-4"],
     # throughput: bf16 autocast off (it is on in quick); threads: --threads

@@ -118,8 +118,8 @@ BASELINES = ("resnet_l2", "gan", "pixel_ce")
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedule(name):
-    """smoke: every lever off; quick: the pixel-recursive model averages its weights (half-life 100 steps) and
-    decays its rate (Adam 4e-3 over 2,000 steps, cosine, warm-up 100, floor 5 %), the quality search's best point
+    """smoke: every lever off; quick: the pixel-recursive model averages its weights (half-life 200 steps) and
+    decays its rate (Adam 4e-3 over 4,000 steps, cosine, warm-up 200, floor 5 %), the quality search's best point
     per CPU-minute, and every baseline does the same scaled to its own steps (half-life and warm-up 5 % of them,
     floor 5 %) at its own rate; paper: every learned method averages (half-life 1,386 steps) at the paper's
     constant rate. The corners models as shipped. No other schedule, and no dropout anywhere."""
@@ -138,7 +138,7 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
         assert not (section.get("model") or {}).get("prior_dropout")
     if name == "quick":
         pr = profile["methods"]["pixel_recursive"]["train"]
-        assert (pr["lr"], pr["steps"], pr["ema_half_life"]) == (4.0e-3, 2000, 100)
+        assert (pr["lr"], pr["steps"], pr["ema_half_life"]) == (4.0e-3, 4000, 200)
         # the baselines keep the steps and rates they had before they were given the practices
         steps = {m: (profile["methods"][m]["train"]["steps"], profile["methods"][m]["train"]["lr"]) for m in BASELINES}
         assert steps == {"resnet_l2": (2400, 1.0e-3), "gan": (1000, 2.0e-4), "pixel_ce": (1600, 1.0e-3)}
@@ -346,7 +346,7 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile(load_script):
     quick = load_profile("quick")
     for name in qs.LEVERS:
         load_profile("quick", overrides=qs.config_overrides(name, quick))  # every lever is a valid profile
-    assert qs.config_overrides("batch64", quick) == [f"{qs.PR}.train.batch_size=64", f"{qs.PR}.train.steps=500"]
+    assert qs.config_overrides("batch64", quick) == [f"{qs.PR}.train.batch_size=64", f"{qs.PR}.train.steps=1000"]
     # the earlier quick profiles stay one combination away: 6 gated blocks of 5x5 at a constant rate, 2,000
     # steps of 16 with averaging, or batch 32 x 1,000 steps without it
     old = qs.config_overrides("prior6x5+constant+steps2000", quick)
@@ -358,10 +358,13 @@ def test_search_levers_are_valid_overrides_of_the_quick_profile(load_script):
     assert not ema_mod.enabled(older["methods"]["pixel_recursive"]["train"])
     before = load_profile("quick", overrides=qs.config_overrides("quick3000", quick))["methods"]["pixel_recursive"]
     assert (before["train"]["steps"], before["train"]["lr"], before["train"]["lr_warmup"]) == (3000, 2.0e-3, 150)
+    assert before["train"]["ema_half_life"] == 100
     combo = qs.config_overrides("ema_h100+cosine", quick)
-    assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=100" in combo  # 5 % of 2,000 steps
-    # a later lever sees the earlier ones: the warm-up is 5 % of batch32's 1,000 steps
-    assert f"{qs.PR}.train.lr_warmup=50" in qs.config_overrides("batch32+cosine", quick)
+    assert f"{qs.PR}.train.ema_half_life=100" in combo and f"{qs.PR}.train.lr_warmup=200" in combo  # 5 % of 4,000 steps
+    earlier = load_profile("quick", overrides=qs.config_overrides("quick2000", quick))["methods"]["pixel_recursive"]
+    assert [earlier["train"][k] for k in ("steps", "lr", "lr_warmup", "ema_half_life")] == [2000, 4.0e-3, 100, 100]
+    # a later lever sees the earlier ones: the warm-up is 5 % of batch32's 2,000 steps
+    assert f"{qs.PR}.train.lr_warmup=100" in qs.config_overrides("batch32+cosine", quick)
     with pytest.raises(SystemExit, match="unknown lever"):
         qs.config_overrides("ema_h100+nope", quick)
     # the default screen takes the levers that set a key of --methods: none of them for a baseline alone
