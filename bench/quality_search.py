@@ -67,7 +67,7 @@ def _model(profile: dict) -> dict:
 
 
 def _warm(profile: dict) -> int:
-    """Warm-up steps: 5 % of the run (100 of quick's 2,000 steps)."""
+    """Warm-up steps: 5 % of the run (200 of quick's 4,000 steps)."""
     return max(1, int(_train(profile)["steps"]) // 20)
 
 
