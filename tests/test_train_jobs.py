@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from baselines.registry import train_order
 from prsr.cli import main as prsr_main
-from prsr.pipelines.train_jobs import job_env, log_path, run_jobs, threads_per_job
+from prsr.pipelines.train_jobs import auto_lanes, job_env, log_path, run_jobs, threads_per_job
 
 SMOKE = ["--dataset", "fashion-mnist", "--profile", "smoke"]
 
@@ -35,6 +35,24 @@ def test_threads_are_split_over_the_lanes():
     assert job_env(3, lane=0)["OMP_NUM_THREADS"] == "3"
     with pytest.raises(ValueError, match="--jobs must be a positive integer, got 0"):
         threads_per_job(0)
+
+
+def test_auto_picks_two_lanes_on_a_cpu_and_one_per_gpu():
+    assert auto_lanes(4, threads=2, n_gpus=0) == 2
+    assert auto_lanes(12, threads=16, n_gpus=0) == 2
+    assert auto_lanes(4, threads=1, n_gpus=0) == 1  # one thread: nothing to split
+    assert auto_lanes(1, threads=2, n_gpus=0) == 1  # one training keeps every thread
+    assert auto_lanes(4, threads=2, n_gpus=1) == 1  # a single GPU: one at a time, as without --jobs
+    assert auto_lanes(8, threads=16, n_gpus=4) == 4
+    assert auto_lanes(2, threads=16, n_gpus=4) == 2
+
+
+def test_auto_with_one_training_runs_it_in_this_process(tmp_path, two_threads, capsys):
+    runs = tmp_path / "runs"
+    assert prsr_main(["train", "--method", "resnet_l2", *SMOKE, "--runs-dir", str(runs), "--jobs", "auto"]) == 0
+    assert "--jobs auto: 1 training(s) at once, 2 thread(s) each" in capsys.readouterr().out
+    assert (runs / "fashion-mnist/resnet_l2/model.safetensors").is_file()
+    assert not (runs / "fashion-mnist/logs").exists()  # no side-by-side process, so no job log
 
 
 def _exit_command(failing: str):
@@ -89,6 +107,8 @@ def test_bad_values_are_refused_before_training(tmp_path, capsys):
     runs = ["--runs-dir", str(tmp_path)]
     assert prsr_main(["train", "--method", "resnet_l2", *SMOKE, *runs, "--jobs", "0"]) == 2
     assert "--jobs must be a positive integer, got 0" in capsys.readouterr().err
+    assert prsr_main(["train", "--method", "resnet_l2", *SMOKE, *runs, "--jobs", "two"]) == 2
+    assert "expected a positive integer or 'auto', got 'two'" in capsys.readouterr().err
     assert prsr_main(["train", "--method", "resnet_l2", *SMOKE, *runs, "--seeds", "2", "--only-seed", "5"]) == 2
     assert "--only-seed 5 is not one of the seeds [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "fashion-mnist").exists()

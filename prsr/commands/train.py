@@ -4,6 +4,7 @@
     prsr train --method all ...                    # every learned method, in TRAIN_ALL_ORDER (make train-all)
     prsr train --method all --seeds 3 ...          # seeds S, S+1, S+2 (S: --seed or the profile's)
     prsr train --method all --jobs 2 ...           # two trainings at once, each on half the threads
+    prsr train --method all --jobs auto ...        # 2 at once on a CPU, one per GPU (make train-all, make demo)
     torchrun --nproc_per_node=2 -m prsr.cli train ...   # DDP: one process per GPU, or gloo on CPU
 
 The run folder is `<runs-dir>/<dataset>/<method>/`; with `--seeds N` the seeds after the first go to
@@ -27,7 +28,7 @@ import torch
 import sr_data
 from baselines.registry import get_method, train_order
 from prsr.pipelines.seeds import seed_list, seed_root
-from prsr.pipelines.train_jobs import job_command, run_jobs
+from prsr.pipelines.train_jobs import auto_lanes, job_command, run_jobs, threads_per_job
 from sr_data.paths import default_runs_dir
 from sr_models import distributed as dist_utils
 from sr_models.checkpoint import prepare_run_dir
@@ -65,11 +66,12 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=_jobs_value,
         default=1,
-        metavar="N",
+        metavar="N|auto",
         help="train up to N (seed, method) runs at once as separate processes, each on 1/N of the threads "
-        "(default 1: one after the other); logs in <runs-dir>/<dataset>/logs/",
+        "(default 1: one after the other; auto: 2 on a CPU, one per GPU, as make demo does); "
+        "logs in <runs-dir>/<dataset>/logs/",
     )
     parser.add_argument("--only-seed", type=int, default=None, help=argparse.SUPPRESS)  # one job of --jobs
     group = parser.add_mutually_exclusive_group()
@@ -108,6 +110,16 @@ def add_arguments(parser):
         help="override a profile key for this run, e.g. methods.resnet_l2.train.steps=3 "
         "(repeatable; VALUE parsed as YAML; unknown keys are refused)",
     )
+
+
+def _jobs_value(text: str):
+    """`--jobs`' value: 'auto' or an integer (its range is checked where the lanes are made)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
 
 
 def _method_class(name: str):
@@ -228,8 +240,19 @@ def _run_side_by_side(args, profile: dict) -> int:
     return 0
 
 
+def _resolve_auto_jobs(args, profile: dict) -> int:
+    """`--jobs auto` -> a number of lanes (`auto_lanes`); 1 under torchrun, whose processes are the lanes."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return 1
+    lanes = auto_lanes(len(_jobs(args, profile)[3]))
+    print(f"prsr train: --jobs auto: {lanes} training(s) at once, {threads_per_job(lanes)} thread(s) each")
+    return lanes
+
+
 def run(args) -> int:
     profile = load_profile(args.profile, overrides=args.set)
+    if getattr(args, "jobs", 1) == "auto":
+        args.jobs = _resolve_auto_jobs(args, profile)
     if getattr(args, "jobs", 1) != 1:
         return _run_side_by_side(args, profile)
     _, seeds, names, jobs = _jobs(args, profile)

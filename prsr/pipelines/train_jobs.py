@@ -1,5 +1,6 @@
 """Trainings side by side: `prsr train ... --jobs N` runs its (seed, method) trainings as up to N `prsr train`
-processes at once, each with 1/N of this process's torch threads (at least one).
+processes at once, each with 1/N of this process's torch threads (at least one). `--jobs auto` (the default of
+`make train-all` and `make demo`) picks N with `auto_lanes`: 2 on a CPU, one per GPU.
 
 Why: on a 2-core CPU, two one-thread trainings side by side do 1.16-1.31x the steps per second of one two-thread
 training (docs/performance.md#training-throughput). The weights are those of a run on the job's thread count
@@ -29,6 +30,21 @@ def threads_per_job(n_jobs: int, threads: int | None = None) -> int:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"--jobs must be a positive integer, got {n_jobs!r}")
     return max(1, (torch.get_num_threads() if threads is None else threads) // n_jobs)
+
+
+def auto_lanes(n_jobs: int, threads: int | None = None, n_gpus: int | None = None) -> int:
+    """`--jobs auto`: how many of `n_jobs` trainings to run at once. One per GPU where there are GPUs (so one
+    at a time on a single GPU, as without `--jobs`); on a CPU two, each on half of `threads` (default: torch's
+    count), or one where there is a single thread. Never more than `n_jobs`.
+
+    Why two on a CPU: on 2-core CPUs two one-thread trainings did 1.16-1.31x the steps per second of one
+    two-thread training, and a seed's four `quick` trainings finished 1.14-1.19x sooner (docs/performance.md).
+    More lanes on CPUs with more cores are not measured."""
+    threads = torch.get_num_threads() if threads is None else threads
+    if n_gpus is None:
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    lanes = n_gpus if n_gpus > 0 else (2 if threads >= 2 else 1)
+    return max(1, min(lanes, n_jobs))
 
 
 def job_command(args, name: str, seed: int, base_seed: int, n_seeds: int) -> List[str]:
