@@ -142,6 +142,9 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
         # the baselines keep the steps and rates they had before they were given the practices
         steps = {m: (profile["methods"][m]["train"]["steps"], profile["methods"][m]["train"]["lr"]) for m in BASELINES}
         assert steps == {"resnet_l2": (2400, 1.0e-3), "gan": (1000, 2.0e-4), "pixel_ce": (1600, 1.0e-3)}
+    # one precision for every learned method: bf16 autocast where the CPU has it in quick, float32 in paper and smoke
+    precisions = {section["train"].get("bf16", False) for section in profile["methods"].values() if "train" in section}
+    assert precisions == {name == "quick"}
 
 
 # -- weight averaging -----------------------------------------------------------------------------------------
