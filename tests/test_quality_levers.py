@@ -122,8 +122,8 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
     decays its rate (Adam 4e-3 over 4,000 steps, cosine, warm-up 200, floor 5 %), twice the budget of the quality
     search's best point per CPU-minute, and every baseline does the same scaled to its own steps (half-life and
     warm-up 5 % of them, floor 5 %) at its own rate; paper: every learned method averages (half-life 1,386 steps)
-    at the paper's constant rate. The corners models as shipped. No other schedule, and no dropout anywhere. Every
-    learned method of a profile trains at one precision: bf16 autocast in quick, float32 in smoke and paper."""
+    at the paper's constant rate. The corners models as shipped. No other schedule, and no dropout anywhere. quick
+    trains in bf16 autocast but for the GAN; smoke and paper in float32."""
     profile = load_profile(name)
     corners = list(((profile.get("corners") or {}).get("models") or {}).values())
     for method, section in list(profile["methods"].items()) + [(None, c) for c in corners]:
@@ -143,9 +143,11 @@ def test_shipped_profiles_leave_every_lever_off_but_averaging_and_quicks_schedul
         # the baselines keep the steps and rates they had before they were given the practices
         steps = {m: (profile["methods"][m]["train"]["steps"], profile["methods"][m]["train"]["lr"]) for m in BASELINES}
         assert steps == {"resnet_l2": (2400, 1.0e-3), "gan": (1000, 2.0e-4), "pixel_ce": (1600, 1.0e-3)}
-    # one precision for every learned method: bf16 autocast where the CPU has it in quick, float32 in paper and smoke
-    precisions = {section["train"].get("bf16", False) for section in profile["methods"].values() if "train" in section}
-    assert precisions == {name == "quick"}
+    # bf16 autocast (where the CPU has it) in quick for every learned method but the GAN, whose samples it made
+    # fool the observer less often; float32 everywhere in paper and smoke
+    bf16 = {m: section["train"].get("bf16", False) for m, section in profile["methods"].items() if "train" in section}
+    quick = name == "quick"
+    assert bf16 == {"pixel_recursive": quick, "resnet_l2": quick, "gan": False, "pixel_ce": quick}
 
 
 # -- weight averaging -----------------------------------------------------------------------------------------
